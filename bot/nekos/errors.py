@@ -1,0 +1,44 @@
+"""Typed errors of the nekos.best client. Callers catch `NekosError` and its subclasses."""
+
+from __future__ import annotations
+
+import time
+
+
+class NekosError(Exception):
+    """Base class of every error the nekos.best client raises."""
+
+
+class BadRequest(NekosError):
+    """Our own validation refused the call before any request was sent."""
+
+
+class UnknownCategory(NekosError):
+    """nekos.best has no such category (ours is unknown, or it answered 404)."""
+
+    def __init__(self, category: str) -> None:
+        super().__init__(f"unknown category: {category!r}")
+        self.category = category
+
+
+class NotFound(NekosError):
+    """The asset (file endpoint) does not exist."""
+
+
+class RateLimited(NekosError):
+    """A bucket is exhausted until `reset_at` (a `time.time()` instant)."""
+
+    def __init__(self, bucket: str, reset_at: float) -> None:
+        super().__init__(f"rate limited on {bucket!r} for {max(0.0, reset_at - time.time()):.1f}s")
+        self.bucket = bucket
+        self.reset_at = reset_at
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until the bucket resets (never negative)."""
+        return max(0.0, self.reset_at - time.time())
+
+
+class Unavailable(NekosError):
+    """nekos.best could not give a usable answer: 5xx, timeout, connection error, garbage,
+    an open circuit breaker, or no time left in the caller's budget."""
