@@ -1,0 +1,121 @@
+"""`python -m bot`: read the configuration, set up logging, run until SIGTERM/SIGINT.
+
+Exit codes: 0 after a clean stop; 2 for a configuration or start-up problem the operator must
+fix (one line on stderr, no traceback, never the token); 1 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import discord
+import yarl
+
+from bot import __version__
+from bot.app import NekoBot, data_dir_ready
+from bot.config import Config, ConfigError, load_config
+from bot.health import Heartbeat
+from bot.logs import setup_logging
+from bot.nekos.catalog import Catalog
+from bot.nekos.client import NekosClient, make_session
+from bot.nekos.pool import Pool
+from bot.store import StoreError, open_store
+
+log = logging.getLogger("bot")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+class StartupError(Exception):
+    """A problem the operator must fix; the message is the one line we print."""
+
+
+def apply_discord_endpoints(config: Config) -> None:
+    """Point discord.py at the configured REST base and gateway (a proxy, or a test stand-in).
+
+    `Route.BASE` moves REST, interaction callbacks and webhooks alike."""
+    discord.http.Route.BASE = config.discord_api_base
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord_gateway_url)
+
+
+async def run(config: Config, stop: asyncio.Event | None = None) -> int:
+    """Run the bot until `stop` is set (or a signal arrives). Returns the exit code."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    apply_discord_endpoints(config)
+    try:
+        data_dir_ready(config.data_dir)
+    except OSError as exc:
+        raise StartupError(f"DATA_DIR: cannot use {config.data_dir}: {exc.strerror}") from None
+    try:
+        store = await open_store(config.database_url)
+    except StoreError as exc:
+        raise StartupError(f"DATABASE_URL: {exc}") from None
+
+    async with make_session() as session, store:
+        nekos = NekosClient(
+            session, base_url=config.nekos_api_base, contact=config.nekos_contact,
+            app_version=__version__,
+        )
+        pool = Pool(nekos)
+        catalog = Catalog(nekos, config.data_dir, refresh_interval=config.category_refresh_seconds)
+        bot = NekoBot(
+            config=config,
+            nekos=nekos,
+            pool=pool,
+            catalog=catalog,
+            store=store,
+            heartbeat=Heartbeat(config.data_dir),
+        )
+        async with bot:
+            runner = asyncio.create_task(bot.start(config.discord_token), name="nekocord-bot")
+            stopper = asyncio.create_task(stop.wait(), name="nekocord-stop")
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stopper.done() and not runner.done():
+                log.info("Stopping: finishing interactions in flight")
+                await bot.shutdown()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(runner, timeout=2)
+                log.info("Stopped cleanly")
+                return EXIT_OK
+            stopper.cancel()
+            try:
+                runner.result()
+            except discord.LoginFailure:
+                raise StartupError(
+                    "Discord rejected DISCORD_TOKEN: reset the token in the developer portal "
+                    "and update your configuration"
+                ) from None
+            except discord.PrivilegedIntentsRequired:
+                raise StartupError("Discord refused the gateway intents") from None
+            return EXIT_OK
+
+
+def main() -> int:
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"nekocord: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log_level, secrets=[config.discord_token])
+    try:
+        return asyncio.run(run(config))
+    except StartupError as exc:
+        print(f"nekocord: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

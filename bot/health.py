@@ -1,0 +1,77 @@
+"""Liveness for the container HEALTHCHECK, backed by what the bot really maintains.
+
+While the gateway is connected the bot rewrites `<DATA_DIR>/heartbeat` every few seconds;
+`python -m bot.health` succeeds only while that file is fresh. A stopped, hung or disconnected
+bot stops refreshing it, and a clean shutdown removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+INTERVAL = 10.0
+STALE_AFTER = 45.0
+
+
+class Heartbeat:
+    def __init__(self, data_dir: Path, interval: float = INTERVAL) -> None:
+        self.path = data_dir / "heartbeat"
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, client: Any) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(client), name="nekocord-heartbeat")
+
+    async def _run(self, client: Any) -> None:
+        while True:
+            ws = getattr(client, "ws", None)
+            if ws is not None and not client.is_closed() and ws.open:
+                self.beat(latency=client.latency)
+            await asyncio.sleep(self.interval)
+
+    def beat(self, *, latency: float) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        latency_ms = round(latency * 1000) if latency == latency and latency != float("inf") else None
+        tmp.write_text(json.dumps({"time": time.time(), "pid": os.getpid(), "latency_ms": latency_ms}))
+        os.replace(tmp, self.path)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+def check(data_dir: Path, now: float | None = None) -> tuple[bool, str]:
+    path = data_dir / "heartbeat"
+    try:
+        beat = json.loads(path.read_text())
+        age = (time.time() if now is None else now) - float(beat["time"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, "no heartbeat: the bot is not running or not connected"
+    if age > STALE_AFTER:
+        return False, f"heartbeat is {age:.0f}s old: the bot is stuck or disconnected"
+    return True, f"ok (heartbeat {age:.0f}s ago)"
+
+
+def main() -> int:
+    from dotenv import load_dotenv
+
+    load_dotenv()
+    data_dir = Path(os.environ.get("DATA_DIR", "").strip() or "./data")
+    healthy, message = check(data_dir)
+    print(message)
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

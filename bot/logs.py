@@ -1,0 +1,73 @@
+"""Logging setup and the filter that keeps secrets out of every record.
+
+At DEBUG discord.py logs request URLs (interaction and webhook tokens sit in their paths),
+request and response bodies, and whole gateway events as dicts (with a `token` field). So the
+filter redacts the *formatted* message and the exception text, not only URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+import discord
+
+REDACTED = "[redacted]"
+
+# Tokens sit in these places: URL paths of callbacks and webhooks, `token` fields of dicts or
+# JSON, and Authorization headers.
+_PATTERNS = (
+    re.compile(r"(/interactions/\d+/)[^/?#\s'\"]+"),
+    re.compile(r"(/webhooks/\d+/)[^/?#\s'\"]+"),
+    re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+"""),
+    re.compile(r"(\bBot\s+)[A-Za-z0-9_\-.]{20,}"),
+)
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces secrets in a record's final text. Attach it to handlers, so every logger's
+    records pass through it."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+        self._formatter = logging.Formatter()
+
+    def add_secret(self, secret: str) -> None:
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+            record.exc_info = None  # the handler would otherwise format it again, unredacted
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
+    """Log through discord.py's own setup (coloured when on a terminal) with redaction."""
+    discord.utils.setup_logging(level=getattr(logging, level), root=True)
+    redactor = RedactingFilter(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
+    # aiohttp's access logs are noise for a bot; our own loggers follow the chosen level.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return redactor

@@ -1,0 +1,521 @@
+"""The only place that shapes output: embeds, buttons, mentions, and Discord's size limits.
+
+Everything here is pure: it turns results and names into a `Reply` and never sends anything.
+Wording comes from `bot.wording`; this module decides where it goes and how long it may be.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from bot import wording
+from bot.nekos import Category, Credit, Kind, Result
+from bot.wording import Case
+
+# Discord's limits (FACTS.md).
+EMBED_TITLE = 256
+EMBED_DESCRIPTION = 4096
+EMBED_FOOTER = 2048
+EMBED_AUTHOR = 256
+EMBED_FIELD_VALUE = 1024
+EMBED_FIELD_NAME = 256
+EMBEDS_TOTAL = 6000
+EMBEDS_PER_MESSAGE = 10
+CONTENT = 2000
+BUTTON_LABEL = 80
+NOTE_MAX = 200  # the optional `message` of an action, as the command declares it
+
+GIF_COLOUR = discord.Colour(0xF4A6C8)
+IMAGE_COLOUR = discord.Colour(0x9AD0F5)
+ERROR_COLOUR = discord.Colour(0xE06C75)
+
+# Nobody is pinged unless a reply names them explicitly.
+NO_PINGS = discord.AllowedMentions.none()
+
+
+@dataclass
+class Reply:
+    """What to send: the keyword arguments of send_message / edit_original_response."""
+
+    content: str | None = None
+    embeds: list[discord.Embed] = field(default_factory=list)
+    view: discord.ui.View | None = None
+    allowed_mentions: discord.AllowedMentions = NO_PINGS
+    ephemeral: bool = False
+
+    def send_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "content": self.content,
+            "embeds": self.embeds,
+            "allowed_mentions": self.allowed_mentions,
+            "ephemeral": self.ephemeral,
+        }
+        if self.view is not None:
+            kwargs["view"] = self.view
+        return kwargs
+
+    def edit_kwargs(self) -> dict[str, Any]:
+        kwargs = self.send_kwargs()
+        del kwargs["ephemeral"]
+        if self.view is None:
+            kwargs["view"] = None
+        return kwargs
+
+
+def clip(text: str, limit: int) -> str:
+    """Truncate to `limit` characters, marking the cut. Never fails."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def safe_name(name: str) -> str:
+    """A display name made inert for markdown and mentions (embeds never ping, but `@everyone`
+    in a name should still read as text)."""
+    name = discord.utils.escape_markdown(name or "someone")
+    return discord.utils.escape_mentions(name)
+
+
+def display_name(user: discord.abc.User) -> str:
+    return safe_name(getattr(user, "display_name", None) or user.name)
+
+
+def quote(note: str) -> str:
+    """User text shown under a sentence: escaped, quoted, one block."""
+    text = discord.utils.escape_mentions(discord.utils.escape_markdown(note.strip()))
+    text = clip(text, NOTE_MAX * 2)
+    return "\n".join("> " + line if line.strip() else ">" for line in text.splitlines())
+
+
+def error(text: str) -> Reply:
+    return Reply(
+        embeds=[discord.Embed(description=clip(text, EMBED_DESCRIPTION), colour=ERROR_COLOUR)],
+        ephemeral=True,
+    )
+
+
+def notice(text: str, *, ephemeral: bool = True) -> Reply:
+    return Reply(content=clip(text, CONTENT), ephemeral=ephemeral)
+
+
+# -- buttons ------------------------------------------------------------------------------------
+# custom_ids carry everything a press needs (DynamicItem), so buttons survive restarts. IDs are
+# written in base 36 to stay far below Discord's 100-character limit.
+
+ButtonHandler = Callable[[discord.Interaction[Any], "ActionButton"], Awaitable[None]]
+
+
+def b36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+def from_b36(text: str) -> int:
+    return int(text, 36)
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nc:x"):
+    """Base of the persistent action buttons. A press is handed to the handler the cog
+    registered on the bot (`bot.button_handlers[ButtonClass]`)."""
+
+    category: str
+    action_id: int
+    actor_id: int
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        handler = getattr(interaction.client, "button_handlers", {}).get(type(self))
+        if handler is not None:
+            await handler(interaction, self)
+
+
+class ReturnButton(
+    ActionButton,
+    template=r"nc:r:(?P<category>[a-z0-9_-]{1,32}):(?P<action>[0-9a-z]{1,14}):"
+    r"(?P<actor>[0-9a-z]{1,14}):(?P<target>[0-9a-z]{1,14})",
+):
+    """"Hug back": only the target may press it, once."""
+
+    def __init__(
+        self,
+        category: str,
+        action_id: int,
+        actor_id: int,
+        target_id: int,
+        *,
+        label: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=clip(label or wording.return_label(category) or "Return", BUTTON_LABEL),
+                style=discord.ButtonStyle.primary,
+                custom_id=f"nc:r:{category}:{b36(action_id)}:{b36(actor_id)}:{b36(target_id)}",
+                disabled=disabled,
+            )
+        )
+        self.category = category
+        self.action_id = action_id
+        self.actor_id = actor_id
+        self.target_id = target_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Button[Any],
+        match: re.Match[str],
+    ) -> ReturnButton:
+        return cls(
+            match["category"],
+            from_b36(match["action"]),
+            from_b36(match["actor"]),
+            from_b36(match["target"]),
+            label=item.label,
+            disabled=item.disabled,
+        )
+
+
+class RerollButton(
+    ActionButton,
+    template=r"nc:a:(?P<category>[a-z0-9_-]{1,32}):(?P<action>[0-9a-z]{1,14}):"
+    r"(?P<actor>[0-9a-z]{1,14})",
+):
+    """"Another": only the invoker, within 15 minutes of the action."""
+
+    def __init__(self, category: str, action_id: int, actor_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=wording.message("label_another"),
+                style=discord.ButtonStyle.secondary,
+                emoji="🔁",
+                custom_id=f"nc:a:{category}:{b36(action_id)}:{b36(actor_id)}",
+            )
+        )
+        self.category = category
+        self.action_id = action_id
+        self.actor_id = actor_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Button[Any],
+        match: re.Match[str],
+    ) -> RerollButton:
+        return cls(match["category"], from_b36(match["action"]), from_b36(match["actor"]))
+
+
+PERSISTENT_BUTTONS: tuple[type[ActionButton], ...] = (ReturnButton, RerollButton)
+
+
+def _link_button(label: str, url: str | None) -> discord.ui.Button[Any] | None:
+    if not url or not url.startswith(("http://", "https://")) or len(url) > 512:
+        return None
+    return discord.ui.Button(label=clip(label, BUTTON_LABEL), url=url)
+
+
+def _view(items: Iterable[discord.ui.Item[Any] | None]) -> discord.ui.View | None:
+    present = [item for item in items if item is not None][:25]
+    if not present:
+        return None
+    view = discord.ui.View(timeout=None)
+    for item in present:
+        view.add_item(item)
+    return view
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+def _credit_footer(credit: Credit) -> str | None:
+    if credit.anime_name:
+        return clip(wording.message("footer_anime", anime=credit.anime_name), EMBED_FOOTER)
+    return None
+
+
+def _artist_author(embed: discord.Embed, credit: Credit) -> None:
+    if credit.artist_name:
+        href = credit.artist_href if (credit.artist_href or "").startswith("http") else None
+        embed.set_author(
+            name=clip(wording.message("label_art_by", artist=credit.artist_name), EMBED_AUTHOR),
+            url=href,
+        )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Counter figures shown under an action (see the store)."""
+
+    pair: int
+    received_total: int
+
+
+def action(
+    *,
+    category: str,
+    result: Result,
+    actor: discord.abc.User,
+    target: discord.abc.User | None,
+    case: Case,
+    note: str | None = None,
+    counts: Counts | None = None,
+    action_id: int | None = None,
+    returnable: bool = False,
+) -> Reply:
+    """A GIF action: the sentence, the GIF, the anime credit, and the buttons.
+
+    Only the target is pinged, through `content` (mentions in embeds notify nobody)."""
+    actor_name = display_name(actor)
+    target_name = display_name(target) if target is not None else None
+    sentence = wording.action_sentence(category, case, actor=actor_name, target=target_name)
+    parts = [sentence]
+    if note and note.strip():
+        parts.append(quote(note))
+    if counts is not None and target is not None and case is Case.OTHER:
+        parts.append(
+            "-# "
+            + wording.message(
+                "counter_line",
+                target=target_name,
+                total=counts.received_total,
+                noun=wording.noun(category, counts.received_total),
+                pair=counts.pair,
+                actor=actor_name,
+            )
+        )
+    embed = discord.Embed(description=clip("\n".join(parts), EMBED_DESCRIPTION), colour=GIF_COLOUR)
+    embed.set_image(url=result.url)
+    if footer := _credit_footer(result.credit):
+        embed.set_footer(text=footer)
+
+    content = None
+    mentions = NO_PINGS
+    if target is not None and case is Case.OTHER:
+        content = target.mention
+        mentions = discord.AllowedMentions(
+            everyone=False, roles=False, replied_user=False, users=[target]
+        )
+
+    buttons: list[discord.ui.Item[Any] | None] = []
+    if action_id is not None:
+        if returnable and target is not None and case is Case.OTHER:
+            buttons.append(ReturnButton(category, action_id, actor.id, target.id))
+        buttons.append(RerollButton(category, action_id, actor.id))
+    return Reply(content=content, embeds=[embed], view=_view(buttons), allowed_mentions=mentions)
+
+
+def rerolled(message: discord.Message, result: Result) -> Reply:
+    """The same action message with a fresh GIF (sentence, ping and buttons unchanged)."""
+    embed = (
+        message.embeds[0].copy() if message.embeds else discord.Embed(colour=GIF_COLOUR)
+    )
+    embed.set_image(url=result.url)
+    footer = _credit_footer(result.credit)
+    if footer:
+        embed.set_footer(text=footer)
+    else:
+        embed.remove_footer()
+    return Reply(content=message.content or None, embeds=[embed], view=_view_from(message))
+
+
+def returned(message: discord.Message, custom_id: str) -> discord.ui.View | None:
+    """The original message's buttons with its return button disabled."""
+    view = _view_from(message)
+    if view is None:
+        return None
+    for item in view.children:
+        if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
+            item.disabled = True
+            item.label = clip(wording.message("label_returned"), BUTTON_LABEL)
+    return view
+
+
+def _view_from(message: discord.Message) -> discord.ui.View | None:
+    if not message.components:
+        return None
+    view = discord.ui.View.from_message(message, timeout=None)
+    return view if view.children else None
+
+
+def images(*, category: str, results: Sequence[Result], actor: discord.abc.User) -> Reply:
+    """Up to 10 images, each crediting its artist, with a link button to each source."""
+    results = list(results)[:EMBEDS_PER_MESSAGE]
+    embeds: list[discord.Embed] = []
+    buttons: list[discord.ui.Item[Any] | None] = []
+    for index, result in enumerate(results):
+        embed = discord.Embed(colour=IMAGE_COLOUR)
+        if index == 0:
+            embed.description = clip(
+                wording.image_line(category, actor=display_name(actor)), EMBED_DESCRIPTION
+            )
+        embed.set_image(url=result.url)
+        _artist_author(embed, result.credit)
+        embeds.append(embed)
+        label = wording.message("label_source")
+        if len(results) > 1:
+            label = f"{label} {index + 1}"
+        buttons.append(_link_button(label, result.credit.source_url))
+    return Reply(embeds=_fit(embeds), view=_view(buttons))
+
+
+def search(*, results: Sequence[Result], query: str, kind: Kind) -> Reply:
+    """Search results as credited embeds (a GIF credits its anime, an image its artist)."""
+    results = list(results)[:EMBEDS_PER_MESSAGE]
+    embeds: list[discord.Embed] = []
+    buttons: list[discord.ui.Item[Any] | None] = []
+    shown_query = safe_name(query)
+    for index, result in enumerate(results):
+        embed = discord.Embed(colour=GIF_COLOUR if kind is Kind.GIF else IMAGE_COLOUR)
+        if index == 0:
+            embed.title = clip(
+                wording.message("search_title", query=shown_query, count=len(results)),
+                EMBED_TITLE,
+            )
+        embed.set_image(url=result.url)
+        if kind is Kind.GIF:
+            if footer := _credit_footer(result.credit):
+                embed.set_footer(text=footer)
+        else:
+            _artist_author(embed, result.credit)
+            label = wording.message("label_source")
+            if len(results) > 1:
+                label = f"{label} {index + 1}"
+            buttons.append(_link_button(label, result.credit.source_url))
+        embeds.append(embed)
+    return Reply(embeds=_fit(embeds), view=_view(buttons))
+
+
+def credit(*, credit: Credit, url: str, category: str | None) -> Reply:
+    """The credit of one nekos.best asset, as /source and "Image credit" show it."""
+    embed = discord.Embed(title=clip(wording.message("credit_title"), EMBED_TITLE), url=url)
+    embed.colour = GIF_COLOUR if url.endswith(".gif") else IMAGE_COLOUR
+    if credit.anime_name:
+        embed.add_field(
+            name=wording.message("field_anime"), value=clip(credit.anime_name, EMBED_FIELD_VALUE)
+        )
+    if credit.artist_name:
+        value = safe_name(credit.artist_name)
+        if (credit.artist_href or "").startswith("http"):
+            value = f"[{value}]({credit.artist_href})"
+        embed.add_field(name=wording.message("field_artist"), value=clip(value, EMBED_FIELD_VALUE))
+    if credit.source_url:
+        embed.add_field(
+            name=wording.message("field_source"), value=clip(credit.source_url, EMBED_FIELD_VALUE)
+        )
+    if credit.is_empty:
+        embed.description = wording.message("credit_unknown")
+    embed.set_thumbnail(url=url)
+    if category:
+        embed.set_footer(text=clip(category, EMBED_FOOTER))
+    view = _view([_link_button(wording.message("label_source"), credit.source_url)])
+    return Reply(embeds=[embed], view=view)
+
+
+def credits(entries: Sequence[tuple[str, Credit | None, str | None]]) -> Reply:
+    """Several credits (the "Image credit" menu on a message with several links)."""
+    replies = [
+        credit(credit=c, url=url, category=cat) if c is not None else None
+        for url, c, cat in entries[:EMBEDS_PER_MESSAGE]
+    ]
+    embeds: list[discord.Embed] = []
+    for (url, _c, _cat), reply in zip(entries, replies, strict=False):
+        if reply is None:
+            embeds.append(
+                discord.Embed(description=wording.message("error_asset_missing"), url=url)
+            )
+        else:
+            embeds.extend(reply.embeds)
+    return Reply(embeds=_fit(embeds), ephemeral=True)
+
+
+def help_page(
+    *,
+    categories: Sequence[Category],
+    command_names: dict[str, str],
+    invite_url: str | None,
+) -> Reply:
+    """What the bot does, the categories grouped by kind, the fixed commands, the invite."""
+    embed = discord.Embed(
+        title=wording.message("help_title"),
+        description=clip(wording.message("help_intro"), EMBED_DESCRIPTION),
+        colour=GIF_COLOUR,
+    )
+    for kind, key in ((Kind.GIF, "help_actions"), (Kind.IMAGE, "help_images")):
+        names = [
+            f"/{command_names[c.name]}" if c.name in command_names else c.name
+            for c in categories
+            if c.kind is kind
+        ]
+        if names:
+            embed.add_field(
+                name=clip(f"{wording.message(key)} ({len(names)})", EMBED_FIELD_NAME),
+                value=clip(" ".join(names), EMBED_FIELD_VALUE),
+                inline=False,
+            )
+    embed.add_field(
+        name=wording.message("help_other"),
+        value=clip(wording.message("help_commands"), EMBED_FIELD_VALUE),
+        inline=False,
+    )
+    view = _view([_link_button(wording.message("label_invite"), invite_url)])
+    if invite_url:
+        embed.set_footer(text=clip(wording.message("help_footer"), EMBED_FOOTER))
+    return Reply(embeds=[embed], view=view, ephemeral=True)
+
+
+@dataclass(frozen=True)
+class StatLine:
+    action: str
+    given: int
+    received: int
+
+
+def stats(
+    *,
+    user: discord.abc.User,
+    lines: Sequence[StatLine],
+    partners: Sequence[tuple[str, int]],
+) -> Reply:
+    """Given and received per action in this server, and the top partners."""
+    embed = discord.Embed(
+        title=clip(wording.message("stats_title", name=display_name(user)), EMBED_TITLE),
+        colour=GIF_COLOUR,
+    )
+    if not lines:
+        embed.description = wording.message("stats_empty")
+    else:
+        rows = [
+            f"**{safe_name(line.action)}** · "
+            + wording.message("stats_row", given=line.given, received=line.received)
+            for line in lines
+        ]
+        embed.add_field(
+            name=wording.message("stats_actions"),
+            value=clip("\n".join(rows), EMBED_FIELD_VALUE),
+            inline=False,
+        )
+    if partners:
+        embed.add_field(
+            name=wording.message("stats_partners"),
+            value=clip(
+                "\n".join(f"{name} · {count}" for name, count in partners), EMBED_FIELD_VALUE
+            ),
+            inline=False,
+        )
+    return Reply(embeds=[embed])
+
+
+def _fit(embeds: list[discord.Embed]) -> list[discord.Embed]:
+    """Drop trailing embeds until the message is within Discord's 6,000-character total."""
+    embeds = embeds[:EMBEDS_PER_MESSAGE]
+    while len(embeds) > 1 and sum(len(e) for e in embeds) > EMBEDS_TOTAL:
+        embeds.pop()
+    return embeds

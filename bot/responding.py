@@ -1,0 +1,168 @@
+"""One way to answer an interaction, and one error path for every command and button.
+
+Discord wants a first response within 3 s. `answer()` runs the work and answers directly when
+it finishes quickly (so errors can still be ephemeral); otherwise it defers just in time and
+edits the answer in. When a publicly deferred answer fails, the placeholder is deleted and the
+error is sent ephemerally (the first follow-up would otherwise inherit the public visibility).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot import render, wording
+from bot.nekos import BadRequest, NekosError, NotFound, RateLimited, Unavailable, UnknownCategory
+
+log = logging.getLogger(__name__)
+
+# Discord's window is 3 s from the interaction's creation. Answer directly when the work is done
+# by this point, else defer; the margin covers the callback's own round trip.
+DEFER_AT = 1.6
+# How long deferred work may take before the user gets "not answering" (Discord allows 15 min,
+# users don't wait that long).
+WORK_BUDGET = 12.0
+
+
+class UserError(app_commands.AppCommandError):
+    """Something the user can fix or should know; shown ephemerally, never logged as a bug."""
+
+    def __init__(self, key: str, **fields: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.fields = fields
+
+    @property
+    def text(self) -> str:
+        return wording.message(self.key, **self.fields)
+
+
+class CategoryGone(UserError):
+    def __init__(self, category: str) -> None:
+        super().__init__("error_category_gone", category=category)
+
+
+def describe(error: BaseException) -> tuple[str, bool]:
+    """The user-facing text for an error, and whether it is a bug worth a traceback."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, app_commands.TransformerError):
+        return wording.message("error_bad_option"), False
+    if isinstance(error, UserError):
+        return error.text, False
+    if isinstance(error, RateLimited):
+        return wording.message("error_rate_limited", seconds=max(1, round(error.retry_after))), False
+    if isinstance(error, UnknownCategory):
+        return wording.message("error_category_gone", category=error.category), False
+    if isinstance(error, NotFound):
+        return wording.message("error_asset_missing"), False
+    if isinstance(error, BadRequest):
+        return wording.message("error_bad_input", detail=str(error)), False
+    if isinstance(error, Unavailable | asyncio.TimeoutError):
+        return wording.message("error_unavailable"), False
+    if isinstance(error, NekosError):
+        return wording.message("error_unavailable"), False
+    if isinstance(error, app_commands.CommandNotFound):
+        return wording.message("error_command_gone"), False
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return wording.message("error_rate_limited", seconds=max(1, round(error.retry_after))), False
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return wording.message("error_guild_only"), False
+    if isinstance(error, app_commands.CheckFailure):
+        return wording.message("error_not_allowed"), False
+    return wording.message("error_internal"), True
+
+
+def interaction_age(interaction: discord.Interaction[Any]) -> float:
+    """Seconds since Discord created the interaction (from its snowflake)."""
+    created = discord.utils.snowflake_time(interaction.id).timestamp()
+    return max(0.0, time.time() - created)
+
+
+async def answer(
+    interaction: discord.Interaction[Any],
+    work: Awaitable[render.Reply],
+    *,
+    defer_at: float = DEFER_AT,
+    budget: float = WORK_BUDGET,
+) -> None:
+    """Run `work` and send its reply within Discord's window. Errors raised by `work` are
+    answered through `send_error`."""
+    task = asyncio.ensure_future(work)
+    wait = max(0.0, defer_at - interaction_age(interaction))
+    done, _ = await asyncio.wait({task}, timeout=wait)
+    if done:
+        try:
+            reply = task.result()
+        except Exception as exc:
+            await send_error(interaction, exc)
+            return
+        await interaction.response.send_message(**reply.send_kwargs())
+        return
+
+    try:
+        await interaction.response.defer(thinking=True)
+    except discord.HTTPException:
+        task.cancel()
+        raise
+    try:
+        reply = await asyncio.wait_for(task, timeout=budget)
+    except Exception as exc:
+        await send_error(interaction, exc)
+        return
+    if reply.ephemeral:
+        # A public "thinking…" cannot turn ephemeral: replace it.
+        await _replace_placeholder(interaction, reply)
+    else:
+        await interaction.edit_original_response(**reply.edit_kwargs())
+
+
+async def send_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Tell the user what went wrong, ephemerally, whatever state the interaction is in."""
+    text, is_bug = describe(error)
+    if is_bug:
+        log.error(
+            "Unhandled error in %s", _what(interaction), exc_info=(type(error), error, error.__traceback__)
+        )
+    else:
+        log.info("%s answered with an error: %s", _what(interaction), type(error).__name__)
+    await send_ephemeral(interaction, render.error(text))
+
+
+async def send_ephemeral(interaction: discord.Interaction[Any], reply: render.Reply) -> None:
+    reply.ephemeral = True
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(**reply.send_kwargs())
+        elif interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+            await _replace_placeholder(interaction, reply)
+        else:
+            await interaction.followup.send(**reply.send_kwargs())
+    except discord.NotFound:
+        log.warning("%s expired before it could be answered", _what(interaction))
+    except discord.HTTPException as exc:
+        log.warning("Could not answer %s: %s", _what(interaction), exc)
+
+
+async def _replace_placeholder(interaction: discord.Interaction[Any], reply: render.Reply) -> None:
+    """After a public defer: delete the "thinking…" message, then follow up ephemerally."""
+    try:
+        await interaction.delete_original_response()
+    except discord.HTTPException:
+        pass
+    await interaction.followup.send(**reply.send_kwargs())
+
+
+def _what(interaction: discord.Interaction[Any]) -> str:
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    if interaction.type is discord.InteractionType.component:
+        custom_id = (interaction.data or {}).get("custom_id", "?")
+        return f"button {str(custom_id)[:12]}…"
+    return f"interaction type {interaction.type}"

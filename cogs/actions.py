@@ -1,0 +1,342 @@
+"""GIF actions: one command per GIF category, `/action`, return and reroll buttons, and the
+user context menus. Thin glue: services come from the bot, output from `bot.render`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render, responding, wording
+from bot.app import NekoBot
+from bot.nekos import Category, Kind, Result
+from bot.responding import UserError
+from bot.store import StoreError
+from bot.wording import Case
+
+log = logging.getLogger(__name__)
+
+NOTE_MAX = render.NOTE_MAX
+REROLL_WINDOW = 15 * 60.0
+AUTOCOMPLETE_MAX = 25
+
+
+def contexts(command: Any) -> Any:
+    """Usable in servers and in DMs with the bot (no counters there)."""
+    command = app_commands.allowed_installs(guilds=True, users=False)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(command)
+
+
+class Actions(commands.Cog):
+    def __init__(self, bot: NekoBot) -> None:
+        self.bot = bot
+        self._commands: dict[str, app_commands.Command[Any, ..., Any]] = {}
+        self._menus: list[app_commands.ContextMenu] = []
+        self._returned: set[int] = set()  # claims made while the store could not be written
+
+    async def cog_load(self) -> None:
+        self.bot.button_handlers[render.ReturnButton] = self.on_return
+        self.bot.button_handlers[render.RerollButton] = self.on_reroll
+        for name in self.bot.config.context_menu_actions:
+            category = self.bot.catalog.categories.get(name)
+            if category is None or category.kind is not Kind.GIF:
+                log.warning("CONTEXT_MENU_ACTIONS: %r is not a GIF category; skipped", name)
+                continue
+            menu = app_commands.ContextMenu(
+                name=wording.message("menu_action", action=name.capitalize()),
+                callback=self._menu_callback(name),
+            )
+            contexts(menu)
+            self.bot.tree.add_command(menu)
+            self._menus.append(menu)
+
+    async def cog_unload(self) -> None:
+        for menu in self._menus:
+            self.bot.tree.remove_command(menu.name, type=discord.AppCommandType.user)
+        for command in self._commands.values():
+            self.bot.tree.remove_command(command.name)
+        self.bot.button_handlers.pop(render.ReturnButton, None)
+        self.bot.button_handlers.pop(render.RerollButton, None)
+
+    # -- generated commands ----------------------------------------------------------------
+
+    def apply_command_plan(self, plan: dict[str, str], categories: Sequence[Category]) -> None:
+        """Keep exactly one command per planned GIF category."""
+        wanted = {c.name: plan[c.name] for c in categories if c.kind is Kind.GIF and c.name in plan}
+        for category, command in list(self._commands.items()):
+            if wanted.get(category) != command.name:
+                self.bot.tree.remove_command(command.name)
+                del self._commands[category]
+        for category, name in wanted.items():
+            if category not in self._commands:
+                command = self._make_command(category, name)
+                self.bot.tree.add_command(command, override=True)
+                self._commands[category] = command
+
+    def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
+        cog = self
+
+        @app_commands.describe(
+            user=wording.message("option_user"), message=wording.message("option_message")
+        )
+        async def callback(
+            interaction: discord.Interaction[Any],
+            user: discord.User | None = None,
+            message: app_commands.Range[str, 1, NOTE_MAX] | None = None,
+        ) -> None:
+            await cog.perform(interaction, category, user, message)
+
+        command = app_commands.Command(
+            name=name, description=wording.description(category, "gif"), callback=callback
+        )
+        return contexts(command)
+
+    @app_commands.command(name="action", description="Send any reaction GIF to someone")
+    @app_commands.describe(category="Which action", user="Who it is for", message="Add a note")
+    @contexts
+    async def action_command(
+        self,
+        interaction: discord.Interaction[Any],
+        category: str,
+        user: discord.User | None = None,
+        message: app_commands.Range[str, 1, NOTE_MAX] | None = None,
+    ) -> None:
+        await self.perform(interaction, category.strip().lower(), user, message)
+
+    @action_command.autocomplete("category")
+    async def action_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return category_choices(self.bot.categories(Kind.GIF), current)
+
+    def _menu_callback(self, category: str) -> Any:
+        async def callback(interaction: discord.Interaction[Any], user: discord.User) -> None:
+            await self.perform(interaction, category, user, None)
+
+        return callback
+
+    # -- performing an action --------------------------------------------------------------
+
+    async def perform(
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        target: discord.abc.User | None,
+        note: str | None,
+    ) -> None:
+        """Cheap checks first (they can still answer ephemerally), then fetch, count, send."""
+        category = self.bot.category(name, Kind.GIF)
+        if note is not None and len(note.strip()) > NOTE_MAX:
+            raise UserError("error_note_too_long", limit=NOTE_MAX)
+        actor = interaction.user
+        case = self.case_of(actor, target)
+        if case is Case.OTHER and target is not None and await self.opted_out(target.id):
+            raise UserError("error_target_opted_out", name=render.display_name(target))
+        guild_id = interaction.guild_id
+
+        async def work() -> render.Reply:
+            result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+            counts = None
+            if case is Case.OTHER and target is not None and guild_id is not None:
+                counts = await self.count(interaction.id, guild_id, category.name, actor, target)
+            return render.action(
+                category=category.name,
+                result=result,
+                actor=actor,
+                target=target,
+                case=case,
+                note=note,
+                counts=counts,
+                action_id=interaction.id,
+                returnable=guild_id is not None and wording.is_reciprocal(category.name),
+            )
+
+        async with self.bot.in_flight():
+            await responding.answer(interaction, work())
+
+    def case_of(self, actor: discord.abc.User, target: discord.abc.User | None) -> Case:
+        if target is None:
+            return Case.NONE
+        if target.id == actor.id:
+            return Case.SELF
+        if self.bot.user is not None and target.id == self.bot.user.id:
+            return Case.BOT
+        return Case.OTHER
+
+    async def opted_out(self, user_id: int) -> bool:
+        try:
+            return await self.bot.store.is_opted_out(user_id)
+        except StoreError as exc:
+            self.bot.store_errors.error("read", "Could not read opt-outs: %s", exc)
+            return False
+
+    async def count(
+        self,
+        action_id: int,
+        guild_id: int,
+        category: str,
+        actor: discord.abc.User,
+        target: discord.abc.User,
+    ) -> render.Counts | None:
+        """Commit the count before the answer that shows it; a failing database lets the
+        action through without figures."""
+        try:
+            counts = await self.bot.store.record_action(
+                action_id=action_id,
+                guild_id=guild_id,
+                action=category,
+                actor_id=actor.id,
+                target_id=target.id,
+            )
+        except StoreError as exc:
+            self.bot.store_errors.error("write", "Could not record an action: %s", exc)
+            return None
+        return render.Counts(pair=counts.pair, received_total=counts.received_total)
+
+    # -- buttons ---------------------------------------------------------------------------
+
+    async def on_return(
+        self, interaction: discord.Interaction[Any], button: render.ActionButton
+    ) -> None:
+        assert isinstance(button, render.ReturnButton)
+        try:
+            await self._return(interaction, button)
+        except Exception as exc:
+            await responding.send_error(interaction, exc)
+
+    async def _return(self, interaction: discord.Interaction[Any], button: render.ReturnButton) -> None:
+        if not self.bot.accepting:
+            raise UserError("error_restarting")
+        if interaction.user.id != button.target_id:
+            raise UserError("error_not_your_button", name=f"<@{button.target_id}>")
+        category = self.bot.category(button.category, Kind.GIF)
+        if await self.opted_out(button.actor_id):
+            raise UserError("error_target_opted_out", name=f"<@{button.actor_id}>")
+        message = interaction.message
+        custom_id = (interaction.data or {}).get("custom_id", "")
+        async with self.bot.in_flight():
+            result = self.bot.pool.take_nowait(category.name)
+            deferred = False
+            if result is None:
+                await interaction.response.defer()
+                deferred = True
+                result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+            if not await self.claim(button.action_id):
+                if deferred:
+                    await interaction.followup.send(
+                        **render.error(wording.message("error_already_returned")).send_kwargs()
+                    )
+                else:
+                    await responding.send_ephemeral(
+                        interaction, render.error(wording.message("error_already_returned"))
+                    )
+                return
+            actor = interaction.user
+            target = await self.resolve_user(interaction, button.actor_id)
+            counts = None
+            if interaction.guild_id is not None:
+                counts = await self.count(
+                    interaction.id, interaction.guild_id, category.name, actor, target
+                )
+            reply = render.action(
+                category=category.name,
+                result=result,
+                actor=actor,
+                target=target,
+                case=Case.OTHER,
+                counts=counts,
+                action_id=interaction.id,
+                returnable=True,
+            )
+            view = render.returned(message, custom_id) if message is not None else None
+            if deferred:
+                await interaction.edit_original_response(view=view)
+            else:
+                await interaction.response.edit_message(view=view)
+            await interaction.followup.send(**reply.send_kwargs())
+
+    async def claim(self, action_id: int) -> bool:
+        """Once only: the store remembers (double clicks, restarts); memory backs it up while
+        the database cannot be written."""
+        if action_id in self._returned:
+            return False
+        try:
+            claimed = await self.bot.store.claim_return(action_id=action_id)
+        except StoreError as exc:
+            self.bot.store_errors.error("write", "Could not record a return: %s", exc)
+            claimed = True
+        self._returned.add(action_id)
+        return claimed
+
+    async def resolve_user(self, interaction: discord.Interaction[Any], user_id: int) -> discord.abc.User:
+        """The original actor, for a name: from the message's mentions/cache, else the API."""
+        message = interaction.message
+        if message is not None and message.interaction_metadata is not None:
+            if message.interaction_metadata.user.id == user_id:
+                return message.interaction_metadata.user
+        cached = self.bot.get_user(user_id)
+        if cached is not None:
+            return cached
+        try:
+            return await self.bot.fetch_user(user_id)
+        except discord.HTTPException:
+            return _UnknownUser(user_id)
+
+    async def on_reroll(
+        self, interaction: discord.Interaction[Any], button: render.ActionButton
+    ) -> None:
+        assert isinstance(button, render.RerollButton)
+        try:
+            await self._reroll(interaction, button)
+        except Exception as exc:
+            await responding.send_error(interaction, exc)
+
+    async def _reroll(self, interaction: discord.Interaction[Any], button: render.RerollButton) -> None:
+        if not self.bot.accepting:
+            raise UserError("error_restarting")
+        if interaction.user.id != button.actor_id:
+            raise UserError("error_not_your_reroll", name=f"<@{button.actor_id}>")
+        created = discord.utils.snowflake_time(button.action_id).timestamp()
+        if time.time() - created > REROLL_WINDOW:
+            raise UserError("error_reroll_expired")
+        category = self.bot.category(button.category, Kind.GIF)
+        message = interaction.message
+        if message is None:
+            raise UserError("error_internal")
+        async with self.bot.in_flight():
+            result: Result | None = self.bot.pool.take_nowait(category.name)
+            if result is not None:
+                await interaction.response.edit_message(
+                    **render.rerolled(message, result).edit_kwargs()
+                )
+                return
+            await interaction.response.defer()
+            result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+            await interaction.edit_original_response(**render.rerolled(message, result).edit_kwargs())
+
+
+class _UnknownUser(discord.Object):
+    """A user we could not look up: still mentionable, with a neutral name."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(user_id)
+        self.name = self.display_name = "someone"
+        self.mention = f"<@{user_id}>"
+
+
+def category_choices(categories: Sequence[Category], current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete: prefix matches first, then substring matches; at most 25."""
+    current = (current or "").strip().lower()[:32]
+    names = [c.name for c in categories]
+    prefix = [n for n in names if n.startswith(current)]
+    inner = [n for n in names if current in n and not n.startswith(current)]
+    return [app_commands.Choice(name=n, value=n) for n in (prefix + inner)[:AUTOCOMPLETE_MAX]]
+
+
+async def setup(bot: NekoBot) -> None:
+    await bot.add_cog(Actions(bot))

@@ -1,0 +1,93 @@
+"""Credits: `/source url` and the "Image credit" message menu. Only nekos.best asset URLs under
+the configured API base are ever fetched (no requests on behalf of users to other hosts)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render, responding, wording
+from bot.app import NekoBot
+from bot.nekos import Credit, NekosError
+from bot.responding import UserError
+from cogs.actions import contexts
+
+URL = re.compile(r"https?://[^\s<>()\"']+")
+MAX_LINKS = 5
+
+
+class Credits(commands.Cog):
+    def __init__(self, bot: NekoBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(
+            name=wording.message("menu_image_credit"), callback=self.image_credit
+        )
+        contexts(self.menu)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command(name="source", description="Who made this nekos.best image or GIF?")
+    @app_commands.describe(url="A nekos.best link, like https://nekos.best/api/v2/neko/<id>.png")
+    @contexts
+    async def source(self, interaction: discord.Interaction[Any], url: str) -> None:
+        url = url.strip().strip("<>")
+        asset = self.bot.nekos.asset_path(url)
+        if asset is None:
+            raise UserError("error_not_nekos_url", example=f"{self.bot.config.nekos_api_base}/neko/<id>.png")
+        category = asset[0]
+
+        async def work() -> render.Reply:
+            credit = await self.bot.nekos.credit(url, budget=responding.WORK_BUDGET)
+            return render.credit(credit=credit, url=url, category=category)
+
+        async with self.bot.in_flight():
+            await responding.answer(interaction, work())
+
+    async def image_credit(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        urls = [u for u in dict.fromkeys(found_urls(message)) if self.bot.nekos.asset_path(u)]
+        if not urls:
+            raise UserError("error_no_links")
+        urls = urls[:MAX_LINKS]
+
+        async def one(url: str) -> tuple[str, Credit | None, str | None]:
+            asset = self.bot.nekos.asset_path(url)
+            try:
+                credit = await self.bot.nekos.credit(url, budget=responding.WORK_BUDGET)
+            except NekosError:
+                return url, None, asset[0] if asset else None
+            return url, credit, asset[0] if asset else None
+
+        async def work() -> render.Reply:
+            entries = await asyncio.gather(*(one(u) for u in urls))
+            if all(credit is None for _, credit, _ in entries):
+                # Every lookup failed: say why with the first error's wording.
+                await self.bot.nekos.credit(urls[0], budget=responding.WORK_BUDGET)
+            return render.credits(entries)
+
+        async with self.bot.in_flight():
+            await responding.answer(interaction, work())
+
+
+def found_urls(message: discord.Message) -> list[str]:
+    """Links in a message's text, its embeds (images, thumbnails, URLs) and attachments."""
+    texts = [message.content or ""]
+    urls: list[str] = []
+    for embed in message.embeds:
+        texts += [embed.description or "", embed.title or ""]
+        urls += [u for u in (embed.url, embed.image.url, embed.thumbnail.url) if u]
+    for text in texts:
+        urls += URL.findall(text)
+    return urls
+
+
+async def setup(bot: NekoBot) -> None:
+    await bot.add_cog(Credits(bot))

@@ -1,0 +1,92 @@
+"""Images: one command per image category and `/image`, up to 10 credited images at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render, responding, wording
+from bot.app import NekoBot
+from bot.nekos import Category, Kind
+from bot.responding import UserError
+from cogs.actions import category_choices, contexts
+
+MAX_AMOUNT = 10
+
+
+class Images(commands.Cog):
+    def __init__(self, bot: NekoBot) -> None:
+        self.bot = bot
+        self._commands: dict[str, app_commands.Command[Any, ..., Any]] = {}
+
+    async def cog_unload(self) -> None:
+        for command in self._commands.values():
+            self.bot.tree.remove_command(command.name)
+
+    def apply_command_plan(self, plan: dict[str, str], categories: Sequence[Category]) -> None:
+        wanted = {
+            c.name: plan[c.name] for c in categories if c.kind is Kind.IMAGE and c.name in plan
+        }
+        for category, command in list(self._commands.items()):
+            if wanted.get(category) != command.name:
+                self.bot.tree.remove_command(command.name)
+                del self._commands[category]
+        for category, name in wanted.items():
+            if category not in self._commands:
+                command = self._make_command(category, name)
+                self.bot.tree.add_command(command, override=True)
+                self._commands[category] = command
+
+    def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
+        cog = self
+
+        @app_commands.describe(amount=wording.message("option_amount"))
+        async def callback(
+            interaction: discord.Interaction[Any],
+            amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
+        ) -> None:
+            await cog.perform(interaction, category, amount)
+
+        command = app_commands.Command(
+            name=name, description=wording.description(category, "image"), callback=callback
+        )
+        return contexts(command)
+
+    @app_commands.command(name="image", description="Post an image from any image category")
+    @app_commands.describe(category="Which kind of image", amount="How many (1-10)")
+    @contexts
+    async def image_command(
+        self,
+        interaction: discord.Interaction[Any],
+        category: str,
+        amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
+    ) -> None:
+        await self.perform(interaction, category.strip().lower(), amount)
+
+    @image_command.autocomplete("category")
+    async def image_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return category_choices(self.bot.categories(Kind.IMAGE), current)
+
+    async def perform(self, interaction: discord.Interaction[Any], name: str, amount: int) -> None:
+        category = self.bot.category(name, Kind.IMAGE)
+        if not 1 <= amount <= MAX_AMOUNT:
+            raise UserError("error_amount", limit=MAX_AMOUNT)
+
+        async def work() -> render.Reply:
+            results = await self.bot.pool.take_many(
+                category.name, amount, budget=responding.WORK_BUDGET
+            )
+            return render.images(category=category.name, results=results, actor=interaction.user)
+
+        async with self.bot.in_flight():
+            await responding.answer(interaction, work())
+
+
+async def setup(bot: NekoBot) -> None:
+    await bot.add_cog(Images(bot))

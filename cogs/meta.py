@@ -1,0 +1,83 @@
+"""`/help`, `/stats`, `/optout`, `/optin`, `/forgetme`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render, responding, wording
+from bot.app import NekoBot
+from bot.responding import UserError
+from bot.store import StoreError
+from cogs.actions import contexts
+
+
+class Meta(commands.Cog):
+    def __init__(self, bot: NekoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="help", description="What I can do, and every category")
+    @contexts
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        reply = render.help_page(
+            categories=self.bot.categories(),
+            command_names=self.bot.command_names,
+            invite_url=self.bot.invite_url,
+        )
+        await interaction.response.send_message(**reply.send_kwargs())
+
+    @app_commands.command(name="stats", description="Actions given and received in this server")
+    @app_commands.describe(user="Whose stats (default: yours)")
+    @app_commands.guild_only()
+    async def stats(
+        self, interaction: discord.Interaction[Any], user: discord.User | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        who = user or interaction.user
+        try:
+            stats = await self.bot.store.user_stats(guild_id=interaction.guild_id, user_id=who.id)
+        except StoreError as exc:
+            self.bot.store_errors.error("read", "Could not read stats: %s", exc)
+            raise UserError("error_store") from None
+        lines = [render.StatLine(s.action, s.given, s.received) for s in stats.actions]
+        partners = [(f"<@{p.user_id}>", p.count) for p in stats.top_partners]
+        reply = render.stats(user=who, lines=lines, partners=partners)
+        await interaction.response.send_message(**reply.send_kwargs())
+
+    @app_commands.command(name="optout", description="Stop others from sending you actions")
+    @contexts
+    async def optout(self, interaction: discord.Interaction[Any]) -> None:
+        await self._set_opt_out(interaction, True, "optout_done")
+
+    @app_commands.command(name="optin", description="Allow others to send you actions again")
+    @contexts
+    async def optin(self, interaction: discord.Interaction[Any]) -> None:
+        await self._set_opt_out(interaction, False, "optin_done")
+
+    async def _set_opt_out(self, interaction: discord.Interaction[Any], value: bool, key: str) -> None:
+        try:
+            await self.bot.store.set_opt_out(user_id=interaction.user.id, opted_out=value)
+        except StoreError as exc:
+            self.bot.store_errors.error("write", "Could not store an opt-out: %s", exc)
+            raise UserError("error_store") from None
+        await responding.send_ephemeral(interaction, render.notice(wording.message(key)))
+
+    @app_commands.command(name="forgetme", description="Delete everything stored about you")
+    @app_commands.describe(keep_optout="Keep your opt-out (default: yes)")
+    @contexts
+    async def forgetme(
+        self, interaction: discord.Interaction[Any], keep_optout: bool = True
+    ) -> None:
+        try:
+            await self.bot.store.forget_user(user_id=interaction.user.id, keep_opt_out=keep_optout)
+        except StoreError as exc:
+            self.bot.store_errors.error("write", "Could not delete user data: %s", exc)
+            raise UserError("error_store") from None
+        await responding.send_ephemeral(interaction, render.notice(wording.message("forget_done")))
+
+
+async def setup(bot: NekoBot) -> None:
+    await bot.add_cog(Meta(bot))

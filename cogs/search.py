@@ -1,0 +1,83 @@
+"""`/search`: nekos.best's search by anime title or artist name, with category autocomplete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import render, responding, wording
+from bot.app import NekoBot
+from bot.nekos import Kind
+from bot.responding import UserError
+from cogs.actions import category_choices, contexts
+
+QUERY_MIN, QUERY_MAX = 3, 150
+MAX_AMOUNT = 10
+TYPES = {1: Kind.IMAGE, 2: Kind.GIF}
+
+
+class Search(commands.Cog):
+    def __init__(self, bot: NekoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="search", description="Search by anime title or artist name")
+    @app_commands.describe(
+        query="An anime title or an artist name (3-150 characters)",
+        type="Images or GIFs",
+        category="Only this category",
+        amount="How many results (1-10)",
+    )
+    @app_commands.choices(
+        type=[
+            app_commands.Choice(name="Images", value=1),
+            app_commands.Choice(name="GIFs", value=2),
+        ]
+    )
+    @contexts
+    async def search(
+        self,
+        interaction: discord.Interaction[Any],
+        query: app_commands.Range[str, QUERY_MIN, QUERY_MAX],
+        type: int = 2,
+        category: str | None = None,
+        amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
+    ) -> None:
+        # Discord's client enforces the declared ranges; a hostile client does not.
+        text = " ".join(str(query).split())
+        if not QUERY_MIN <= len(text) <= QUERY_MAX:
+            raise UserError("error_query_length", min=QUERY_MIN, max=QUERY_MAX)
+        kind = TYPES.get(type)
+        if kind is None:
+            raise UserError("error_search_type")
+        if not 1 <= amount <= MAX_AMOUNT:
+            raise UserError("error_amount", limit=MAX_AMOUNT)
+        category_name = None
+        if category:
+            category_name = self.bot.category(category.strip().lower(), kind).name
+
+        async def work() -> render.Reply:
+            results = await self.bot.nekos.search(
+                text, kind, category=category_name, amount=amount, budget=responding.WORK_BUDGET
+            )
+            if not results:
+                return render.notice(
+                    wording.message("search_no_results", query=render.safe_name(text))
+                )
+            return render.search(results=results, query=text, kind=kind)
+
+        async with self.bot.in_flight():
+            await responding.answer(interaction, work())
+
+    @search.autocomplete("category")
+    async def category_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        kind = TYPES.get(getattr(interaction.namespace, "type", None) or 2, Kind.GIF)
+        return category_choices(self.bot.categories(kind), current)
+
+
+async def setup(bot: NekoBot) -> None:
+    await bot.add_cog(Search(bot))

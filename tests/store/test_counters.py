@@ -1,0 +1,142 @@
+"""Counting: exact under concurrency, idempotent by action id, durable across reopen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.store import ActionCounts, StoreError
+from bot.store.sqlite import SqliteStore
+from tests.store.conftest import assert_consistent
+
+HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
+
+
+async def test_first_action_counts_one(store: SqliteStore) -> None:
+    assert await store.counts(**HUG) == ActionCounts(0, 0)
+    assert await store.record_action(action_id=1, **HUG) == ActionCounts(1, 1)
+    assert await store.record_action(action_id=2, **HUG) == ActionCounts(2, 2)
+    assert await store.counts(**HUG) == ActionCounts(2, 2)
+
+
+async def test_pair_and_received_total_are_separate(store: SqliteStore) -> None:
+    await store.record_action(action_id=1, **HUG)
+    other_actor = {**HUG, "actor_id": 11}
+    assert await store.record_action(action_id=2, **other_actor) == ActionCounts(1, 2)
+    # Another action, guild or direction is another counter.
+    assert await store.record_action(action_id=3, **{**HUG, "action": "pat"}) == ActionCounts(1, 1)
+    assert await store.record_action(action_id=4, **{**HUG, "guild_id": 2}) == ActionCounts(1, 1)
+    back = {**HUG, "actor_id": 20, "target_id": 10}
+    assert await store.record_action(action_id=5, **back) == ActionCounts(1, 1)
+    assert await store.counts(**HUG) == ActionCounts(1, 2)
+
+
+async def test_100_concurrent_record_action_are_exact(store: SqliteStore, db_path: Path) -> None:
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(store.record_action(action_id=i, **HUG) for i in range(1, 101))
+    )
+    elapsed = time.perf_counter() - started
+    print(f"100 concurrent record_action: {elapsed * 1000:.1f} ms")
+    # Each call saw a consistent state of its own: the returned counts are exactly 1..100.
+    assert sorted(r.pair for r in results) == list(range(1, 101))
+    assert all(r.pair == r.received_total for r in results)
+    assert await store.counts(**HUG) == ActionCounts(100, 100)
+    assert_consistent(db_path)
+
+
+async def test_concurrent_actions_on_several_pairs(store: SqliteStore, db_path: Path) -> None:
+    calls = [
+        store.record_action(action_id=i, **{**HUG, "actor_id": 100 + i % 5}) for i in range(100)
+    ]
+    results = await asyncio.gather(*calls)
+    assert sorted(r.received_total for r in results) == list(range(1, 101))
+    for actor in range(100, 105):
+        assert (await store.counts(**{**HUG, "actor_id": actor})).pair == 20
+    assert_consistent(db_path)
+
+
+async def test_replay_returns_the_same_counts_without_counting(store: SqliteStore) -> None:
+    first = await store.record_action(action_id=7, **HUG)
+    await store.record_action(action_id=8, **HUG)
+    # A redelivered event: same id, answered as the first time, nothing counted.
+    assert await store.record_action(action_id=7, **HUG) == first == ActionCounts(1, 1)
+    assert await store.counts(**HUG) == ActionCounts(2, 2)
+
+
+async def test_concurrent_replays_count_once(store: SqliteStore) -> None:
+    results = await asyncio.gather(*(store.record_action(action_id=42, **HUG) for _ in range(50)))
+    assert set(results) == {ActionCounts(1, 1)}
+    assert await store.counts(**HUG) == ActionCounts(1, 1)
+
+
+async def test_counts_survive_close_and_reopen(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    try:
+        await asyncio.gather(*(store.record_action(action_id=i, **HUG) for i in range(30)))
+    finally:
+        await store.close()
+    store = await SqliteStore.open(db_path)
+    try:
+        assert await store.counts(**HUG) == ActionCounts(30, 30)
+        # Dedupe markers survive too: a replay after a restart is still not counted.
+        assert await store.record_action(action_id=0, **HUG) in {ActionCounts(n, n) for n in range(1, 31)}
+        assert await store.record_action(action_id=30, **HUG) == ActionCounts(31, 31)
+    finally:
+        await store.close()
+    assert_consistent(db_path)
+
+
+async def test_cancelled_caller_does_not_leave_a_half_transaction(
+    store: SqliteStore, db_path: Path
+) -> None:
+    tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
+    await asyncio.sleep(0)  # every call has started its (shielded) transaction
+    for task in tasks[::2]:
+        task.cancel()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes[::2])
+    # A cancelled caller loses the answer, not the write: each started action commits whole.
+    assert await store.counts(**HUG) == ActionCounts(40, 40)
+    assert await store.record_action(action_id=99, **HUG) == ActionCounts(41, 41)
+    assert_consistent(db_path)
+
+
+async def test_close_waits_for_calls_in_flight(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(20)]
+    await asyncio.sleep(0)
+    await store.close()
+    assert sorted(r.pair for r in await asyncio.gather(*tasks)) == list(range(1, 21))
+    with pytest.raises(StoreError, match="closed"):
+        await store.counts(**HUG)
+    await store.close()  # idempotent
+    async with await SqliteStore.open(db_path) as reopened:
+        assert await reopened.counts(**HUG) == ActionCounts(20, 20)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"action_id": -1},
+        {"action_id": 2**63},
+        {"guild_id": True},
+        {"actor_id": "10"},
+        {"action": ""},
+    ],
+)
+async def test_unstorable_arguments_are_value_errors(store: SqliteStore, bad: dict) -> None:
+    with pytest.raises(ValueError):
+        await store.record_action(**{"action_id": 1, **HUG, **bad})
+
+
+async def test_largest_snowflake_round_trips(store: SqliteStore) -> None:
+    big = 2**63 - 1
+    args = {"guild_id": big, "action": "hug", "actor_id": big - 1, "target_id": big - 2}
+    assert await store.record_action(action_id=big, **args) == ActionCounts(1, 1)
+    assert await store.claim_return(action_id=big)
+    stats = await store.user_stats(guild_id=big, user_id=big - 1)
+    assert stats.top_partners[0].user_id == big - 2
