@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 import discord
 import yarl
@@ -44,13 +45,23 @@ def apply_discord_endpoints(config: Config) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord_gateway_url)
 
 
-async def run(config: Config, stop: asyncio.Event | None = None) -> int:
-    """Run the bot until `stop` is set (or a signal arrives). Returns the exit code."""
+async def run(
+    config: Config,
+    stop: asyncio.Event | None = None,
+    *,
+    on_bot: Callable[[NekoBot], None] | None = None,
+    install_signals: bool = True,
+) -> int:
+    """Run the bot until `stop` is set (or a signal arrives). Returns the exit code.
+
+    `on_bot` receives the bot once built (tests and the benchmark inspect it)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    if install_signals:
+        # Python as PID 1 (a container) ignores SIGTERM unless a handler is installed.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
 
     apply_discord_endpoints(config)
     try:
@@ -68,7 +79,9 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> int:
             app_version=__version__,
         )
         pool = Pool(nekos)
-        catalog = Catalog(nekos, config.data_dir, refresh_interval=config.category_refresh_seconds)
+        catalog = Catalog(
+            nekos, data_dir=config.data_dir, refresh_interval=config.category_refresh_seconds
+        )
         bot = NekoBot(
             config=config,
             nekos=nekos,
@@ -77,6 +90,8 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> int:
             store=store,
             heartbeat=Heartbeat(config.data_dir),
         )
+        if on_bot is not None:
+            on_bot(bot)
         async with bot:
             runner = asyncio.create_task(bot.start(config.discord_token), name="nekocord-bot")
             stopper = asyncio.create_task(stop.wait(), name="nekocord-stop")

@@ -10,7 +10,13 @@ class NekosError(Exception):
 
 
 class BadRequest(NekosError):
-    """Our own validation refused the call before any request was sent."""
+    """Our own validation refused the call before any request was sent (or, rarely,
+    nekos.best answered 400)."""
+
+
+class Forbidden(NekosError):
+    """nekos.best answered 403: it refused our User-Agent or banned this address.
+    Never retried: asking again would only make a ban likelier."""
 
 
 class UnknownCategory(NekosError):
@@ -42,3 +48,7 @@ class RateLimited(NekosError):
 class Unavailable(NekosError):
     """nekos.best could not give a usable answer: 5xx, timeout, connection error, garbage,
     an open circuit breaker, or no time left in the caller's budget."""
+
+    def __init__(self, message: str = "nekos.best is unavailable", *, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status when there was an answer

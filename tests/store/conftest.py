@@ -47,6 +47,8 @@ def assert_consistent(path: Path) -> None:
             """
         ).fetchall()
         assert mismatched == []
-        assert conn.execute("SELECT COUNT(*) FROM action_counts WHERE count <= 0").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM action_counts WHERE count <= 0").fetchone() == (
+            0,
+        )
     finally:
         conn.close()

@@ -83,7 +83,9 @@ async def test_counts_survive_close_and_reopen(db_path: Path) -> None:
     try:
         assert await store.counts(**HUG) == ActionCounts(30, 30)
         # Dedupe markers survive too: a replay after a restart is still not counted.
-        assert await store.record_action(action_id=0, **HUG) in {ActionCounts(n, n) for n in range(1, 31)}
+        assert await store.record_action(action_id=0, **HUG) in {
+            ActionCounts(n, n) for n in range(1, 31)
+        }
         assert await store.record_action(action_id=30, **HUG) == ActionCounts(31, 31)
     finally:
         await store.close()

@@ -1,0 +1,56 @@
+"""Storage for counters, hug-back markers and opt-outs, behind one small async interface.
+
+Callers use `open_store(DATABASE_URL)` and the `Store` methods only; SQLite (aiosqlite) is the
+embedded default and the only backend so far. Imports nothing of Discord or of the rest of `bot`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.store.base import ActionCounts, ActionStat, Partner, Store, StoreError, UserStats
+from bot.store.sqlite import SqliteStore
+
+__all__ = [
+    "ActionCounts",
+    "ActionStat",
+    "Partner",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "UserStats",
+    "default_database_url",
+    "open_store",
+    "url_scheme",
+]
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
+SUPPORTED_SCHEMES = ("sqlite",)
+
+
+def default_database_url(data_dir: str | Path) -> str:
+    """`<DATA_DIR>/nekocord.db` as a DATABASE_URL (a plain path is a valid one)."""
+    return str(Path(data_dir) / "nekocord.db")
+
+
+def url_scheme(url: str) -> str | None:
+    """The lower-cased scheme of `scheme://…`, or None for a plain filesystem path."""
+    match = _SCHEME.match(url.strip())
+    return match.group(1).lower() if match else None
+
+
+async def open_store(url: str) -> Store:
+    """Open (create, migrate) the store DATABASE_URL names: `sqlite:///relative/path.db`,
+    `sqlite:////absolute/path.db` or a plain path.
+
+    Raises `StoreError` with one sentence if it cannot: the bot turns that into exit 2. The
+    message names only the scheme of an unsupported URL, never the URL (it may hold a password).
+    """
+    scheme = url_scheme(url)
+    if scheme is not None and scheme not in SUPPORTED_SCHEMES:
+        raise StoreError(
+            f"DATABASE_URL scheme {scheme!r} is not supported yet "
+            f"(supported: {', '.join(SUPPORTED_SCHEMES)})"
+        )
+    return await SqliteStore.open_url(url)

@@ -1,0 +1,35 @@
+"""Fixtures for end-to-end tests: both stand-ins on loopback, and the real bot against them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.nekos import FakeNekos
+from tests.harness import TOKEN, RunningBot, running_bot
+
+
+@pytest.fixture
+async def nekos() -> AsyncIterator[FakeNekos]:
+    async with FakeNekos() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def discord_api() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(token=TOKEN, guild_count=1) as fake:
+        yield fake
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def bot(discord_api: FakeDiscord, nekos: FakeNekos, data_dir: Path) -> AsyncIterator[RunningBot]:
+    async with running_bot(discord_api, nekos, data_dir) as running:
+        yield running

@@ -1,0 +1,175 @@
+"""Start the real bot against the loopback stand-ins: in-process (its app object, through the
+same `run()` that `python -m bot` uses) or as a `python -m bot` process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.__main__ import run
+from bot.app import NekoBot
+from bot.config import load_config
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.nekos import FakeNekos
+
+# Shaped like a real token (so it passes validation) but fake.
+TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bot_env(
+    discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **extra: str
+) -> dict[str, str]:
+    env = {
+        "DISCORD_TOKEN": discord.token,
+        "DISCORD_API_BASE": discord.rest_url,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "NEKOS_API_BASE": nekos.base_url,
+        "NEKOS_CONTACT": "https://example.invalid/nekocord-tests",
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class RunningBot:
+    bot: NekoBot
+    task: asyncio.Task[int]
+    stop_event: asyncio.Event
+    exit_code: int | None = None
+
+    async def stop(self, timeout: float = 10) -> int:
+        self.stop_event.set()
+        if self.exit_code is None:
+            self.exit_code = await asyncio.wait_for(self.task, timeout)
+        return self.exit_code
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **env: str
+) -> AsyncIterator[RunningBot]:
+    """The bot as `python -m bot` runs it, in this event loop; stopped on exit."""
+    config = load_config(bot_env(discord, nekos, data_dir, **env), dotenv_path=None)
+    built: asyncio.Future[NekoBot] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    with discord.patch_client():
+        task = asyncio.create_task(
+            run(config, stop, on_bot=built.set_result, install_signals=False)
+        )
+        try:
+            done, _ = await asyncio.wait({task, built}, timeout=10, return_when="FIRST_COMPLETED")
+            if task in done:
+                task.result()
+                raise RuntimeError(f"the bot stopped during start-up: exit {task.result()}")
+            bot = built.result()
+            ready = asyncio.ensure_future(bot.wait_until_ready())
+            done, _ = await asyncio.wait({task, ready}, timeout=10, return_when="FIRST_COMPLETED")
+            if ready not in done:
+                ready.cancel()
+                if task.done():
+                    raise RuntimeError(f"the bot stopped during start-up: exit {task.result()}")
+                raise TimeoutError("the bot did not become ready within 10 s")
+            handle = RunningBot(bot=bot, task=task, stop_event=stop)
+            yield handle
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 10)
+            except BaseException:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+@dataclass
+class BotProcess:
+    """`python -m bot` as a child process; output goes to a log file."""
+
+    env: dict[str, str]
+    log_path: Path
+    cwd: Path
+    process: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    _log_file: Any = field(default=None, repr=False)
+
+    async def start(self) -> BotProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NEKOS_"))}
+        env.update(self.env)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.started_at = time.monotonic()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=self.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=self._log_file,
+        )
+        return self
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def wait_for_output(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise AssertionError(f"bot exited {self.process.returncode}:\n{self.output}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not seen in the bot's output:\n{self.output}")
+            await asyncio.sleep(0.05)
+
+    async def wait(self, timeout: float = 15) -> int:
+        assert self.process is not None
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+    async def terminate(self, timeout: float = 10) -> tuple[int, float]:
+        """SIGTERM; returns the exit code and how long the exit took."""
+        assert self.process is not None
+        sent = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = await self.wait(timeout)
+        return code, time.monotonic() - sent
+
+    async def stop(self) -> None:
+        """Always called: kills what is left, closes the log."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.process.wait(), 5)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **env: str
+) -> AsyncIterator[BotProcess]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = BotProcess(
+        env=bot_env(discord, nekos, data_dir, **env),
+        log_path=data_dir.parent / f"{data_dir.name}-bot.log",
+        cwd=data_dir,
+    )
+    try:
+        yield await proc.start()
+    finally:
+        await proc.stop()

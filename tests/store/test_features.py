@@ -1,0 +1,227 @@
+"""Hug-back markers, stats, opt-outs, forgetting users and guilds, pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.store import ActionCounts, ActionStat, Partner, UserStats
+from bot.store.sqlite import DEDUPE_TTL, RETURNED_TTL, SqliteStore
+from tests.store.conftest import assert_consistent
+
+A, B, C = 1001, 1002, 1003
+G1, G2 = 1, 2
+
+
+async def act(store: SqliteStore, action_id: int, guild: int, action: str, actor: int, target: int):
+    return await store.record_action(
+        action_id=action_id, guild_id=guild, action=action, actor_id=actor, target_id=target
+    )
+
+
+# ---------------------------------------------------------------- hug back
+
+
+async def test_claim_return_once_under_concurrent_clicks(store: SqliteStore) -> None:
+    await act(store, 5, G1, "hug", A, B)
+    assert not await store.is_returned(action_id=5)
+    results = await asyncio.gather(*(store.claim_return(action_id=5) for _ in range(50)))
+    assert results.count(True) == 1
+    assert await store.is_returned(action_id=5)
+    # Any id works, also one never recorded (e.g. an opted-out pair was not counted).
+    assert await store.claim_return(action_id=6)
+    assert not await store.claim_return(action_id=6)
+
+
+async def test_claim_return_holds_after_reopen(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.claim_return(action_id=77)
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.is_returned(action_id=77)
+        assert not await store.claim_return(action_id=77)
+
+
+# ---------------------------------------------------------------- stats
+
+
+async def test_user_stats_actions_and_top_partners(store: SqliteStore) -> None:
+    ids = iter(range(1, 1000))
+    for _ in range(3):
+        await act(store, next(ids), G1, "hug", A, B)
+    for _ in range(2):
+        await act(store, next(ids), G1, "hug", B, A)
+    await act(store, next(ids), G1, "pat", A, C)
+    await act(store, next(ids), G1, "pat", C, A)
+    await act(store, next(ids), G1, "pat", C, A)
+    await act(store, next(ids), G1, "poke", A, A)  # self: counts, but is nobody's partner
+    await act(store, next(ids), G2, "hug", A, C)  # another guild: not in G1's stats
+
+    stats = await store.user_stats(guild_id=G1, user_id=A)
+    assert stats == UserStats(
+        actions=[
+            ActionStat("hug", given=3, received=2),
+            ActionStat("pat", given=1, received=2),
+            ActionStat("poke", given=1, received=1),
+        ],
+        top_partners=[Partner(B, 5), Partner(C, 3)],
+    )
+    assert (await store.user_stats(guild_id=G1, user_id=A, top=1)).top_partners == [Partner(B, 5)]
+    assert (await store.user_stats(guild_id=G1, user_id=A, top=0)).top_partners == []
+    assert await store.user_stats(guild_id=G1, user_id=9999) == UserStats([], [])
+    with pytest.raises(ValueError):
+        await store.user_stats(guild_id=G1, user_id=A, top=-1)
+
+
+async def test_partner_ties_are_ordered_by_user_id(store: SqliteStore) -> None:
+    for i, partner in enumerate((30, 10, 20)):
+        await act(store, i, G1, "hug", A, partner)
+    partners = (await store.user_stats(guild_id=G1, user_id=A)).top_partners
+    assert partners == [Partner(10, 1), Partner(20, 1), Partner(30, 1)]
+
+
+# ---------------------------------------------------------------- opt-out
+
+
+async def test_opt_out_round_trip(store: SqliteStore) -> None:
+    assert not await store.is_opted_out(A)
+    await store.set_opt_out(user_id=A, opted_out=True)
+    await store.set_opt_out(user_id=A, opted_out=True)  # idempotent
+    assert await store.is_opted_out(A)
+    assert await store.opted_out_among([A, B, A]) == {A}
+    await store.set_opt_out(user_id=A, opted_out=False)
+    await store.set_opt_out(user_id=A, opted_out=False)
+    assert not await store.is_opted_out(A)
+    assert await store.opted_out_among([]) == set()
+
+
+async def test_opted_out_among_many_ids(store: SqliteStore) -> None:
+    for uid in (3, 700, 1499):
+        await store.set_opt_out(user_id=uid, opted_out=True)
+    assert await store.opted_out_among(range(1500)) == {3, 700, 1499}
+
+
+# ---------------------------------------------------------------- forgetting
+
+
+async def _populate(store: SqliteStore) -> None:
+    await act(store, 1, G1, "hug", A, B)
+    await act(store, 2, G1, "hug", A, B)
+    await act(store, 3, G1, "hug", C, B)
+    await act(store, 4, G1, "hug", B, A)
+    await act(store, 5, G1, "pat", A, A)
+    await act(store, 6, G2, "hug", A, B)
+    await act(store, 7, G2, "pat", C, B)
+    assert await store.claim_return(action_id=1)  # names A
+    assert await store.claim_return(action_id=3)  # C → B only
+    assert await store.claim_return(action_id=7)  # in G2
+    await store.set_opt_out(user_id=A, opted_out=True)
+
+
+async def test_forget_user_deletes_given_and_received_everywhere(
+    store: SqliteStore, db_path: Path
+) -> None:
+    await _populate(store)
+    await store.forget_user(user_id=A, keep_opt_out=True)
+
+    for guild in (G1, G2):
+        assert await store.user_stats(guild_id=guild, user_id=A) == UserStats([], [])
+    # B's totals lose what A gave, keep what C gave.
+    assert await store.counts(guild_id=G1, action="hug", actor_id=C, target_id=B) == (
+        ActionCounts(1, 1)
+    )
+    assert await store.counts(guild_id=G2, action="hug", actor_id=A, target_id=B) == (
+        ActionCounts(0, 0)
+    )
+    assert (await store.user_stats(guild_id=G1, user_id=B)).top_partners == [Partner(C, 1)]
+    # Markers naming A are gone; others stay.
+    assert not await store.is_returned(action_id=1)
+    assert await store.is_returned(action_id=3)
+    # A's dedupe rows are gone too: nothing keeps their ids around.
+    assert await act(store, 4, G1, "hug", B, A) == ActionCounts(1, 1)
+    assert await store.is_opted_out(A)
+    assert_consistent(db_path)
+
+
+async def test_forget_user_can_drop_the_opt_out(store: SqliteStore) -> None:
+    await _populate(store)
+    await store.forget_user(user_id=A, keep_opt_out=False)
+    assert not await store.is_opted_out(A)
+
+
+async def test_forget_user_leaves_nothing_naming_them(store: SqliteStore, db_path: Path) -> None:
+    await _populate(store)
+    await store.forget_user(user_id=A, keep_opt_out=False)
+    conn = sqlite3.connect(db_path)
+    try:
+        for table, columns in {
+            "action_counts": ("actor_id", "target_id"),
+            "received_totals": ("target_id",),
+            "processed_actions": ("actor_id", "target_id"),
+            "returned_actions": ("actor_id", "target_id"),
+            "opt_outs": ("user_id",),
+        }.items():
+            where = " OR ".join(f"{c} = ?" for c in columns)
+            found = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", (A,) * len(columns))
+            assert found.fetchone() == (0,), table
+    finally:
+        conn.close()
+
+
+async def test_forget_guild(store: SqliteStore, db_path: Path) -> None:
+    await _populate(store)
+    await store.forget_guild(guild_id=G1)
+    assert await store.user_stats(guild_id=G1, user_id=A) == UserStats([], [])
+    assert await store.user_stats(guild_id=G1, user_id=B) == UserStats([], [])
+    assert await store.counts(guild_id=G2, action="hug", actor_id=A, target_id=B) == (
+        ActionCounts(1, 1)
+    )
+    assert not await store.is_returned(action_id=1)
+    assert not await store.is_returned(action_id=3)
+    assert await store.is_returned(action_id=7)
+    assert await store.is_opted_out(A)  # opt-outs are global
+    assert_consistent(db_path)
+
+
+# ---------------------------------------------------------------- pruning
+
+
+async def test_markers_expire_on_schedule(db_path: Path) -> None:
+    now = [1_700_000_000.0]
+    clock = lambda: now[0]  # noqa: E731
+
+    async with await SqliteStore.open(db_path, clock=clock) as store:
+        await act(store, 1, G1, "hug", A, B)
+        assert await store.claim_return(action_id=1)
+
+    now[0] += DEDUPE_TTL - 60  # within a day: a replay is still recognised
+    async with await SqliteStore.open(db_path, clock=clock) as store:
+        assert await act(store, 1, G1, "hug", A, B) == ActionCounts(1, 1)
+
+    now[0] += 2 * DEDUPE_TTL  # dedupe row pruned at open; the hug-back marker lives on
+    async with await SqliteStore.open(db_path, clock=clock) as store:
+        assert await store.is_returned(action_id=1)
+        assert await act(store, 1, G1, "hug", A, B) == ActionCounts(2, 2)
+
+    now[0] += RETURNED_TTL
+    async with await SqliteStore.open(db_path, clock=clock) as store:
+        assert not await store.is_returned(action_id=1)
+
+
+async def test_pruning_also_runs_while_open(db_path: Path) -> None:
+    now = [1_700_000_000.0]
+    store = await SqliteStore.open(db_path, clock=lambda: now[0])
+    try:
+        for i in range(10):
+            await act(store, i, G1, "hug", A, B)
+        now[0] += 2 * DEDUPE_TTL
+        await act(store, 100, G1, "hug", A, B)  # schedules a background prune
+    finally:
+        await store.close()  # waits for it
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT action_id FROM processed_actions").fetchall() == [(100,)]
+    finally:
+        conn.close()
