@@ -251,6 +251,7 @@ class NekoBot(commands.Bot):
             self.store_errors.error("forget_guild", "Could not delete server data: %s", exc)
 
     async def on_ready(self) -> None:
+        self._beat()
         log.info(
             "Ready as %s in %d servers with %d categories (%s)",
             self.user,
@@ -258,6 +259,13 @@ class NekoBot(commands.Bot):
             len(self.catalog.categories),
             self.catalog.source,
         )
+
+    async def on_resumed(self) -> None:
+        self._beat()
+
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.beat(latency=self.latency)
 
     # -- shutdown -------------------------------------------------------------------------------
 

@@ -346,6 +346,13 @@ class Pool:
                 totals[key] += value
         return {"categories": categories, "totals": totals}
 
+    async def settle(self) -> None:
+        """Wait for the refills running now (e.g. after `warm()`); their errors are recorded
+        in `stats()`, not raised."""
+        tasks = [s.refill for s in self._pools.values() if s.refill and not s.refill.done()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     async def aclose(self) -> None:
         """Cancel running refills. Takes after this raise Unavailable."""
         self._closed = True

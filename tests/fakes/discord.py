@@ -391,8 +391,9 @@ class _Notifier:
                 raise TimeoutError(f"condition not met within {timeout}s. {detail}".strip())
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
+            # Woken by every recorded change; also polls, so predicates over outside state work.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, remaining)
+                await asyncio.wait_for(fut, min(remaining, 0.05))
 
 
 # --------------------------------------------------------------------------------------------
@@ -764,7 +765,7 @@ class FakeDiscord:
         self._conns: set[_Conn] = set()
         self._notifier = _Notifier()
         self._runner: web.AppRunner | None = None
-        self._stopping = False
+        self._stopping = asyncio.Event()
         self._routes = self._build_routes()
 
     # ---------------------------------------------------------------------------- lifecycle
@@ -806,7 +807,7 @@ class FakeDiscord:
     async def stop(self) -> None:
         if self._runner is None:
             return
-        self._stopping = True
+        self._stopping.set()  # wakes injected delays so aiohttp's shutdown has nothing to wait for
         conns = list(self._conns)
         if conns:
             await asyncio.gather(
@@ -864,6 +865,16 @@ class FakeDiscord:
                         raise TimeoutError(f"client not ready within {timeout}s")
                 yield client
             finally:
+                # discord.py does not cancel its pending "ready" task on close(); if the client
+                # is closed within guild_ready_timeout of a READY, that task later dispatches on
+                # a closed client and logs "Task exception was never retrieved". Cancel it.
+                state = getattr(client, "_connection", None)
+                for pending in [
+                    getattr(state, "_ready_task", None),
+                    *(getattr(state, "_ready_tasks", None) or {}).values(),
+                ]:
+                    if pending is not None and not pending.done():
+                        pending.cancel()
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(client.close(), timeout)
                 if task is not None:
@@ -1058,7 +1069,11 @@ class FakeDiscord:
         if fault is not None:
             wait += fault.delay
         if wait > 0:
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
+            if self._stopping.is_set():
+                rec.status = 503
+                return _error(503, "503: Service Unavailable", 0)
 
         if fault is not None and not fault.process:
             response: web.StreamResponse = fault.response()

@@ -360,7 +360,11 @@ async def test_invalid_message_is_rejected(fake: FakeDiscord, bot: commands.Bot)
 
 async def test_close_gateway_resumes(fake: FakeDiscord, bot: commands.Bot) -> None:
     resumed = asyncio.Event()
-    bot.add_listener(lambda: resumed.set(), "on_resumed")  # type: ignore[arg-type,return-value]
+
+    async def on_resumed() -> None:
+        resumed.set()
+
+    bot.add_listener(on_resumed)
     await fake.close_gateway(4000)
     assert fake.sessions == 0
     # dispatched while disconnected: buffered and replayed on RESUME
@@ -430,7 +434,7 @@ async def test_rest_details(fake: FakeDiscord) -> None:
         for expected in (500, 500, 200):
             async with session.get(fake.rest_url + "/gateway/bot", headers=auth) as resp:
                 assert resp.status == expected
-        data = await resp.json()
+                data = await resp.json()
         assert data["shards"] == 1 and data["url"] == fake.gateway_url
         bad = [{"name": "Bad Name", "description": "x"}]
         url = f"{fake.rest_url}/applications/{fake.application_id}/commands"

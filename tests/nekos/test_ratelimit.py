@@ -196,7 +196,7 @@ async def test_limit_header_as_count(make_client: ClientFactory) -> None:
 async def test_documented_budget_used_before_first_answer(
     make_client: ClientFactory,
 ) -> None:
-    async with FakeNekos(search_limit=7, search_window=1.0, latency=0.05) as nekos:
+    async with FakeNekos(search_limit=7, search_window=0.5, latency=0.05) as nekos:
         client = make_client(base_url=nekos.base_url)
         await asyncio.gather(*(client.search("Nichijou", "gifs", budget=4.0) for _ in range(9)))
         assert [r.status for r in nekos.requests_to("/search")] == [200] * 9

@@ -24,9 +24,10 @@ def user_version(path: Path) -> int:
         conn.close()
 
 
-def worker_threads(settle: float = 0.0) -> int:
+def worker_threads(settle: float = 2.0) -> int:
     """aiosqlite's per-connection threads: a failed open must not leak one. When connecting
-    itself fails, aiosqlite stops its thread without joining it: allow it `settle` seconds."""
+    itself fails, aiosqlite stops its thread without joining it (here or in an earlier test):
+    allow threads `settle` seconds to finish."""
     deadline = time.monotonic() + settle
     while True:
         alive = sum("_connection_worker_thread" in t.name for t in threading.enumerate())
@@ -115,7 +116,7 @@ async def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="Cannot open the database") as caught:
         await open_store(str(tmp_path))
     assert "\n" not in str(caught.value)
-    assert worker_threads(settle=2.0) == before
+    assert worker_threads() == before
 
 
 async def test_a_garbage_file_is_not_a_database(tmp_path: Path) -> None:

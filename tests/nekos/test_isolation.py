@@ -1,0 +1,41 @@
+"""`bot.nekos` stands alone: nothing of Discord, nothing else of `bot`."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import bot.nekos
+
+PACKAGE = Path(bot.nekos.__file__).parent
+
+
+def test_imports_nothing_outside_the_package() -> None:
+    for path in PACKAGE.glob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("discord"), (path.name, name)
+                if name == "bot" or name.startswith("bot."):
+                    assert name.startswith("bot.nekos"), (path.name, name)
+
+
+def test_importing_does_not_load_discord() -> None:
+    code = (
+        "import sys, bot.nekos; "
+        "bad = [m for m in sys.modules if m == 'discord' or m.startswith('discord.')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+def test_snapshot_is_packaged() -> None:
+    assert (PACKAGE / "snapshot.json").is_file()
