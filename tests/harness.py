@@ -101,6 +101,7 @@ class BotProcess:
     cwd: Path
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
+    _offset: int = 0  # where this run's output starts in a shared log file
     _log_file: Any = field(default=None, repr=False)
 
     async def start(self) -> BotProcess:
@@ -108,6 +109,7 @@ class BotProcess:
         env.update(self.env)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._offset = self._log_file.tell()
         self.started_at = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -123,7 +125,11 @@ class BotProcess:
 
     @property
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._offset)
+            return log.read().decode(errors="replace")
 
     async def wait_for_output(self, text: str, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

@@ -429,7 +429,7 @@ class NekosClient:
     async def search(
         self,
         query: str,
-        kind: Kind | str = Kind.GIF,
+        kind: Kind | str,
         category: str | None = None,
         amount: int = 1,
         *,
@@ -642,7 +642,8 @@ class NekosClient:
                 if not released:
                     self.limiter.release(bucket, None)
                     released = True
-                outcome(False)
+                if not reported:
+                    outcome(False)
                 kind = "timed out" if isinstance(exc, TimeoutError) else "connection failed"
                 raise _Retry(Unavailable(f"nekos.best {kind}: {exc!r}")) from exc
             finally:

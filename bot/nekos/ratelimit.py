@@ -311,10 +311,12 @@ class RateLimiter:
         if reset is not None:
             reset = min(reset, now + self._max_wait)
         if remaining is None:
-            if reset is not None and reset > now and state.blocked:
-                state.reset_at = max(state.reset_at or 0.0, reset)
             return
         state.observed_max = max(state.observed_max or 0, remaining + 1)
+        if state.blocked and state.reset_at is not None and now < state.reset_at:
+            # A 429 holds until its reset: a late answer to an earlier request must not
+            # reopen the bucket.
+            return
         if reset is None:
             # No instant given: assume the window runs its documented length from now.
             reset = now + state.window_seconds

@@ -21,6 +21,8 @@ __all__ = [
     "Store",
     "StoreError",
     "UserStats",
+    "check_action",
+    "check_id",
 ]
 
 # Discord snowflakes are unsigned 64-bit in theory but stay below 2**63 in practice; both SQLite

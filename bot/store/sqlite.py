@@ -43,6 +43,7 @@ __all__ = [
     "RETURNED_TTL",
     "Migration",
     "SqliteStore",
+    "SqliteTarget",
     "parse_sqlite_url",
 ]
 

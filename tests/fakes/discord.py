@@ -22,7 +22,7 @@ Constructor
 bot_name="nekocord", port=0, host="127.0.0.1", heartbeat_interval=41250, compress=True,
 recommended_shards=1, max_guilds_per_shard=None, privileged_intents=ALL_PRIVILEGED,
 callback_deadline=3.0, rest_latency=0.0, validate=True, strict_commands=False,
-buffer_size=50_000, seed=0)``
+buffer_size=10_000, record_requests=True, seed=0)``
 
 - ``guild_count`` guilds are generated (ids spread over past timestamps so that
   ``(id >> 22) % shards`` spreads them) unless ``guild_ids`` is given. Each guild has an
@@ -48,6 +48,9 @@ buffer_size=50_000, seed=0)``
   message), as Discord answers; discord.py raises ``HTTPException``.
 - ``strict_commands``: builders raise ``LookupError`` for a command that was not registered
   (synced) first. Without it, unregistered commands get a made-up id.
+- ``buffer_size``: dispatches kept per session for RESUME replay (older seq → op 9).
+- ``record_requests=False`` stops appending to ``requests`` (long benchmarks).
+- ``seed``: guild ids are reproducible for a given seed (and start time).
 
 Attributes
 ----------
@@ -72,7 +75,8 @@ every message the bot created or the fake made up; int or str keys both work),
 Methods
 -------
 - ``async with FakeDiscord(...)`` / ``await start()`` / ``await stop()``: stop closes every
-  websocket (1001, then aborts after 1 s) and the server; it never hangs.
+  websocket (1001, then aborts after 1 s), answers requests sleeping in an injected delay with
+  503 at once, and stops the server; it never hangs.
 - ``patch_client()``: context manager setting ``discord.http.Route.BASE`` and
   ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` and restoring them on exit.
 - ``run_bot(client, *, token=None, timeout=10, wait_ready=True)``: async context manager:
@@ -101,7 +105,8 @@ Methods
 - ``await request_reconnect()``: op 7 RECONNECT (the client resumes).
 - ``await wait_connected(timeout=5, count=1)``: until ``count`` sessions are READY and
   connected (a RESUMED session counts).
-- ``await wait_until(predicate, timeout=5)``: generic, re-checked on every recorded change.
+- ``await wait_until(predicate, timeout=5)``: generic; re-checked on every recorded change and
+  every 50 ms (so it may look at the bot's state too).
 - ``await interact(payload) -> InteractionRecord``: dispatch INTERACTION_CREATE (to the guild's
   shard, or shard 0) and track everything sent with its token. Raises ``RuntimeError`` when no
   gateway session exists.
@@ -147,7 +152,9 @@ the message the component is on), ``choices`` (autocomplete answer or ``None``).
 ``await wait_callback(timeout=5)`` → first callback body; ``await wait_message(timeout=10)`` →
 the first visible message (type 4 message, type 7 update, the original once edited after a
 defer, or a follow-up); ``await wait_for(predicate, timeout=5)`` (predicate gets the record;
-its truthy result is returned). Timeouts raise ``TimeoutError`` describing what was recorded.
+its truthy result is returned; re-checked whenever a request for this token completes).
+Timeouts raise ``TimeoutError`` describing what was recorded (``describe()``). Also
+``visible_message()`` (the non-waiting form) and ``invoking_user``.
 
 Discord semantics emulated
 --------------------------
@@ -155,7 +162,8 @@ A type 5 defer creates a "thinking" original (flags 128, plus 64 if ephemeral); 
 PATCH ``@original`` *or the first follow-up* replaces it, and a follow-up replacing it keeps the
 defer's visibility (its own ephemeral flag is ignored). Type 6/7 on a component target the
 component's message (type 7 edits it in ``messages``). A second callback → 400 / 40060. A
-follow-up before any callback → 404 / 10015. ``?wait=`` is honoured (204 without it). Message
+follow-up before any callback → 404 / 10015. A webhook token edits/deletes only its own
+interaction's messages (else 404 / 10008). ``?wait=`` is honoured (204 without it). Message
 ``mentions`` / ``mention_roles`` / ``mention_everyone`` are computed from ``content`` only and
 filtered by ``allowed_mentions`` (absent = parse everything), so "nobody pinged" is assertable.
 Components get numeric ``id``\\ s and embeds ``type: "rich"`` as Discord adds them. Webhook and
@@ -164,6 +172,24 @@ which discord.py turns into ``LoginFailure`` at ``GET /users/@me``). Unknown rou
 ``{"message": "404: Not Found", "code": 0}``. A 1000/1001 close from the client invalidates its
 session (as Discord does), other closes keep it resumable. ``GUILD_MEMBERS_CHUNK`` answers op 8
 with the bot member only.
+
+discord.py traps worth knowing (verified in its 2.7 source)
+--------------------------------------------------------
+- ``json_or_text`` parses a body only if ``Content-Type`` is exactly ``application/json``.
+- ``DiscordWebSocket.from_client`` calls ``gateway.with_query(v=10, encoding=json,
+  compress=zlib-stream)``: any query on the URL is replaced, so only host/path matter. After
+  READY it reconnects to ``resume_gateway_url`` (a RESUME shows path ``/resume`` here); after a
+  non-resumable op 9 it goes back to ``DEFAULT_GATEWAY``.
+- Any re-IDENTIFY (not the first) and every AutoShardedClient shard after the first sleep 5 s
+  in ``Client.before_identify_hook``: override it in tests that need speed.
+- ``on_ready`` waits ``guild_ready_timeout`` (default 2 s) after the last GUILD_CREATE;
+  interactions are handled before that. ``close()`` does not cancel that pending task
+  (``run_bot`` does, to avoid a "Task exception was never retrieved" on fast teardowns).
+- A 429 without ``Via`` raises at once (Cloudflare ban); with ``Via`` it sleeps
+  ``retry_after``. Webhook/callback 5xx are retried after 1, 3, 5… s.
+- A DynamicItem press is ignored silently unless the interaction's ``message`` contains a
+  component of the same type and ``custom_id`` (``View.from_message``): hence ``strict``.
+- Client-initiated close with 1000 (``close()``) means "end the session" to Discord.
 
 Not emulated: REST rate-limit buckets (no ``X-RateLimit-*`` on normal answers, so discord.py
 never pre-emptively waits), the 15-minute token lifetime, MESSAGE_CREATE echoes of the bot's
@@ -199,7 +225,13 @@ from typing import Any, TypeVar
 from aiohttp import WSMsgType, web
 
 __all__ = [
+    "ALL_PERMISSIONS",
     "ALL_PRIVILEGED",
+    "EPHEMERAL",
+    "IS_COMPONENTS_V2",
+    "LOADING",
+    "SUPPRESS_EMBEDS",
+    "SUPPRESS_NOTIFICATIONS",
     "Callback",
     "Edit",
     "FakeDiscord",
@@ -232,6 +264,7 @@ _API_PATH = re.compile(r"^/api(?:/v\d+)?(?P<path>/.*)$")
 _USER_MENTION = re.compile(r"<@!?(\d{1,21})>")
 _ROLE_MENTION = re.compile(r"<@&(\d{1,21})>")
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+_TOKEN_PATH = re.compile(r"^/(?:interactions|webhooks)/\d+/(?P<token>[^/]+)")
 _counter = itertools.count()
 
 
@@ -316,16 +349,6 @@ def _form_error(errors: dict[str, Any]) -> web.Response:
     return _error(400, "Invalid Form Body", 50035, errors=errors)
 
 
-def _flatten_errors(errors: dict[str, Any], prefix: str = "") -> list[str]:
-    out: list[str] = []
-    for key, value in errors.items():
-        if key == "_errors":
-            out.extend(f"{prefix or '<root>'}: {e['message']}" for e in value)
-        else:
-            out.extend(_flatten_errors(value, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
 class IdMap(dict[Any, V]):
     """A dict keyed by ``int`` snowflakes that also accepts ``str`` keys (``None`` stays)."""
 
@@ -378,6 +401,7 @@ class _Notifier:
         predicate: Callable[[], T],
         timeout: float,
         describe: Callable[[], str] | None = None,
+        poll: float | None = None,
     ) -> T:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -391,9 +415,10 @@ class _Notifier:
                 raise TimeoutError(f"condition not met within {timeout}s. {detail}".strip())
             fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append(fut)
-            # Woken by every recorded change; also polls, so predicates over outside state work.
+            # Woken by every recorded change; with ``poll`` also re-checked periodically, so
+            # predicates over state outside the fake work too.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(fut, min(remaining, 0.05))
+                await asyncio.wait_for(fut, min(remaining, poll) if poll else remaining)
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,7 +691,8 @@ class FakeDiscord:
         rest_latency: float = 0.0,
         validate: bool = True,
         strict_commands: bool = False,
-        buffer_size: int = 50_000,
+        buffer_size: int = 10_000,
+        record_requests: bool = True,
         seed: int = 0,
     ) -> None:
         self.token = token
@@ -683,6 +709,7 @@ class FakeDiscord:
         self.validate = validate
         self.strict_commands = strict_commands
         self.buffer_size = buffer_size
+        self.record_requests = record_requests
 
         rng = random.Random(seed)
         now_ms = int(time.time() * 1000)
@@ -818,6 +845,8 @@ class FakeDiscord:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(runner.cleanup(), 5.0)
         self._notify()
+        for record in self.interactions:
+            record._notifier.notify()
 
     # ----------------------------------------------------------------------- client helpers
     @contextlib.contextmanager
@@ -885,13 +914,14 @@ class FakeDiscord:
                         task.exception()  # retrieved: the test asserts what matters
 
     # --------------------------------------------------------------------- waiting / state
-    def _notify(self) -> None:
+    def _notify(self, record: InteractionRecord | None = None) -> None:
         self._notifier.notify()
-        for record in self.interactions:
+        if record is not None:
             record._notifier.notify()
 
     async def wait_until(self, predicate: Callable[[], T], timeout: float = 5) -> T:
-        return await self._notifier.wait_until(predicate, timeout, self._describe)
+        """Until ``predicate()`` is truthy (re-checked on every change and every 50 ms)."""
+        return await self._notifier.wait_until(predicate, timeout, self._describe, poll=0.05)
 
     def _describe(self) -> str:
         return (
@@ -1059,7 +1089,8 @@ class FakeDiscord:
             at=at,
             files=files,
         )
-        self.requests.append(rec)
+        if self.record_requests:
+            self.requests.append(rec)
 
         wait = self.rest_latency
         slow = self._take(self._delays, rec.method, path)
@@ -1082,7 +1113,8 @@ class FakeDiscord:
             if fault is not None:
                 response = fault.response()
         rec.status = response.status
-        self._notify()
+        token = _TOKEN_PATH.match(path)
+        self._notify(self._by_token.get(token["token"]) if token else None)
         return response
 
     async def _route(self, rec: RecordedRequest) -> web.StreamResponse:
@@ -1658,7 +1690,7 @@ class FakeDiscord:
                 record.original = target
         if message is not None:
             ephemeral = bool(int(message.get("flags", 0)) & EPHEMERAL)
-        self._notify()
+        self._notify(record)
         if rec.query.get("with_response") not in ("1", "true", "True"):
             return _no_content()
         answer: dict[str, Any] = {
@@ -1687,10 +1719,11 @@ class FakeDiscord:
             if record.original is None or record.original_deleted:
                 return None, True
             return record.original, True
-        msg = self.messages.get(mid)
         is_original = record.original is not None and record.original["id"] == mid
-        if msg is None or mid in self.deleted_messages:
-            return None, is_original
+        own = is_original or any(m["id"] == mid for m in record.followups)
+        msg = self.messages.get(mid)
+        if msg is None or not own or mid in self.deleted_messages:
+            return None, is_original  # Discord: only this interaction's messages
         return msg, is_original
 
     async def _r_wh_get(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
@@ -1713,7 +1746,7 @@ class FakeDiscord:
             return invalid
         self._apply_edit(msg, body, rec.files)
         record.edits.append(Edit(msg["id"], body, rec.at, is_original))
-        self._notify()
+        self._notify(record)
         return _json_response(msg)
 
     async def _r_wh_delete(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
@@ -1728,7 +1761,7 @@ class FakeDiscord:
         record.deleted.append(msg["id"])
         self.deleted_messages.append(msg["id"])
         self.messages.pop(msg["id"], None)
-        self._notify()
+        self._notify(record)
         return _no_content()
 
     async def _r_wh_post(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
@@ -1755,7 +1788,7 @@ class FakeDiscord:
         else:
             message = self._interaction_message(record, body, rec.files)
         record.followups.append(message)
-        self._notify()
+        self._notify(record)
         if rec.query.get("wait") in ("1", "true", "True"):
             return _json_response(message)
         return _no_content()
@@ -1854,7 +1887,7 @@ class FakeDiscord:
                 await self._on_frame(conn, frame)
                 if not conn.open:
                     break
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
             pass
         finally:
             conn.open = False
@@ -1942,7 +1975,7 @@ class FakeDiscord:
         session.ready = True
         self._notify()
         for gid in guilds:
-            if not session.connected:
+            if session.invalid:  # a disconnected session still buffers them for RESUME
                 break
             async with session.lock:
                 await self._dispatch_locked(session, "GUILD_CREATE", self.guilds[gid])
@@ -2026,6 +2059,9 @@ class FakeDiscord:
 
     def _target_sessions(self, guild_id: int | None) -> list[GatewaySession]:
         live = [s for s in self._sessions.values() if s.ready and not s.invalid]
+        # A connected session first, newest first: a bot that restarted left its old session
+        # resumable (as Discord does) but nobody will resume it.
+        live = [s for s in live if s.connected] + [s for s in reversed(live) if not s.connected]
         if guild_id is None:
             return live
         return [s for s in live if (guild_id >> 22) % s.shard[1] == s.shard[0]]
@@ -2128,6 +2164,14 @@ class FakeDiscord:
         return record
 
     # ---------------------------------------------------------------------------- builders
+    def _guild_of_channel(self, channel_id: Any) -> Any:
+        if channel_id is None:
+            return _FIRST
+        for gid, cid in self.channel_ids.items():
+            if cid == int(channel_id):
+                return gid
+        return None if int(channel_id) == self.dm_channel_id else _FIRST
+
     def _default_guild(self, guild_id: Any) -> int | None:
         if guild_id is _FIRST:
             return self.guild_ids[0] if self.guild_ids else None
@@ -2358,6 +2402,7 @@ class FakeDiscord:
         schema: list[dict[str, Any]],
         guild_id: int | None,
         resolved: dict[str, dict[str, Any]],
+        focused: str | None = None,
     ) -> list[dict[str, Any]]:
         if options is None:
             return []
@@ -2367,6 +2412,10 @@ class FakeDiscord:
         for name, value in options.items():
             spec = next((o for o in schema if o.get("name") == name), None)
             otype = int(spec["type"]) if spec else _infer_type(value)
+            if name == focused:
+                # Discord sends what the user has typed so far, unvalidated: keep it raw.
+                out.append({"name": name, "type": otype, "value": value, "focused": True})
+                continue
             out.append(
                 {
                     "name": name,
@@ -2423,6 +2472,7 @@ class FakeDiscord:
         options: dict[str, Any] | list[dict[str, Any]] | None,
         guild_id: int | None,
         subcommand: str | None,
+        focused: str | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         data, cmd = self._command_data(name, 1, guild_id)
         schema: list[dict[str, Any]] = (cmd or {}).get("options") or []
@@ -2431,7 +2481,7 @@ class FakeDiscord:
             spec = next((o for o in schema if o.get("name") == part), None)
             schema = (spec or {}).get("options") or []
         resolved: dict[str, dict[str, Any]] = {}
-        leaf = self._options(options, schema, guild_id, resolved)
+        leaf = self._options(options, schema, guild_id, resolved, focused)
         opts = leaf
         for depth, part in reversed(list(enumerate(path))):
             kind = 2 if depth < len(path) - 1 else 1
@@ -2478,14 +2528,14 @@ class FakeDiscord:
             opts.setdefault(focused, "")
         else:
             opts = options
-        data, leaf = self._chat_input_data(name, opts, gid, subcommand)
-        for opt in leaf:
+        data, leaf = self._chat_input_data(name, opts, gid, subcommand, focused)
+        for opt in leaf:  # explicit option lists: mark the focused one
             if opt["name"] == focused:
                 opt["focused"] = True
             else:
                 opt.pop("focused", None)
         if not any(o.get("focused") for o in leaf):
-            leaf.append({"name": focused, "type": 3, "value": "", "focused": True})
+            raise ValueError(f"focused option {focused!r} is not among the options")
         return self._base_payload(4, data, user=user, guild_id=gid, locale=locale, context=context)
 
     def component(
@@ -2504,6 +2554,8 @@ class FakeDiscord:
             c.get("custom_id") == custom_id for _, c in _walk_components(message.get("components"))
         ):
             raise ValueError(f"custom_id {custom_id!r} is not on message {message.get('id')}")
+        if guild_id is _FIRST:
+            guild_id = self._guild_of_channel(message.get("channel_id"))
         gid = self._default_guild(guild_id)
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if component_type != 2:

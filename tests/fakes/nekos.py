@@ -412,11 +412,12 @@ class FakeNekos:
         self.fail_status, self.fail_times, self.fail_path = status, times, path
 
     def heal(self) -> None:
-        """Clear every failure knob."""
+        """Clear every failure knob (fail, hang, malformed, missing_fields, duplicates,
+        override, a pending force_429). `latency` is left as it is."""
         self.fail_status = self.fail_times = self.fail_path = None
         self.hang = self.malformed = self.missing_fields = self.duplicates = False
         self.override = None
-        self.latency = 0.0
+        self._force_next = None
 
     def force_429(self, reset_in: float = 1.0, bucket: str | None = None) -> None:
         """Block `bucket` ("search", "category:<name>", "file") with 429s for `reset_in`

@@ -282,7 +282,7 @@ async def test_warm_prefills(make_pool: PoolFactory, nekos: FakeNekos) -> None:
     assert stats["totals"]["size"] == 60 and stats["totals"]["refills"] == 3
     started = time.monotonic()
     await pool.take("neko", budget=0.5)
-    assert time.monotonic() - started < 0.01  # answered from memory
+    assert time.monotonic() - started < 0.05  # answered from memory
 
 
 async def test_aclose_cancels_refills(make_pool: PoolFactory, nekos: FakeNekos) -> None:

@@ -103,6 +103,24 @@ async def test_limiter_429_without_headers_blocks_briefly() -> None:
     assert limiter.blocked_until("file") == 1002.0
 
 
+async def test_limiter_late_answer_does_not_reopen_after_429() -> None:
+    limiter = RateLimiter(clock=lambda: 1000.0)
+    await limiter.acquire("category:hug")
+    await limiter.acquire("category:hug")
+    limiter.release(
+        "category:hug",
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": iso7(1002.0)},
+        status=429,
+    )
+    # An earlier request's 200 arrives late, claiming a later window with room left.
+    limiter.release(
+        "category:hug",
+        {"x-rate-limit-remaining": "150", "x-rate-limit-reset": iso7(1050.0)},
+        status=200,
+    )
+    assert limiter.blocked_until("category:hug") == 1002.0
+
+
 # -- against the fake ----------------------------------------------------------------------
 
 

@@ -140,7 +140,7 @@ async def test_breaker_opens_fails_fast_and_recovers(
         await client.random("hug")
     with pytest.raises(Unavailable, match="circuit open"):
         await client.search("Nichijou", "gifs")
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 0.1
     assert len(nekos.requests) == sent  # nothing sent while open
     assert client.stats.breaker_rejections == 2
 

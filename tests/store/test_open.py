@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,16 +24,19 @@ def user_version(path: Path) -> int:
         conn.close()
 
 
-def worker_threads(settle: float = 2.0) -> int:
-    """aiosqlite's per-connection threads: a failed open must not leak one. When connecting
-    itself fails, aiosqlite stops its thread without joining it (here or in an earlier test):
-    allow threads `settle` seconds to finish."""
-    deadline = time.monotonic() + settle
-    while True:
-        alive = sum("_connection_worker_thread" in t.name for t in threading.enumerate())
-        if alive == 0 or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.01)
+def worker_threads() -> set[threading.Thread]:
+    """aiosqlite's per-connection threads: a failed open must not leak one."""
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
+async def assert_no_new_worker(before: set[threading.Thread]) -> None:
+    """When connecting itself fails, aiosqlite stops its thread without joining it: allow it a
+    moment to finish."""
+    for _ in range(200):
+        if not worker_threads() - before:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"leaked {worker_threads() - before}")
 
 
 # ---------------------------------------------------------------- URLs
@@ -116,7 +119,7 @@ async def test_a_directory_is_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="Cannot open the database") as caught:
         await open_store(str(tmp_path))
     assert "\n" not in str(caught.value)
-    assert worker_threads() == before
+    await assert_no_new_worker(before)
 
 
 async def test_a_garbage_file_is_not_a_database(tmp_path: Path) -> None:
@@ -125,7 +128,7 @@ async def test_a_garbage_file_is_not_a_database(tmp_path: Path) -> None:
     before = worker_threads()
     with pytest.raises(StoreError, match="file is not a database"):
         await open_store(f"sqlite:///{path}")
-    assert worker_threads() == before
+    await assert_no_new_worker(before)
     assert path.read_bytes().startswith(b"this is not")  # left untouched
 
 
@@ -212,7 +215,7 @@ async def test_a_failing_migration_rolls_back_whole(
     before = worker_threads()
     with pytest.raises(StoreError, match=f"Cannot migrate .* to schema version {v1 + 1}"):
         await SqliteStore.open(db_path)
-    assert worker_threads() == before
+    await assert_no_new_worker(before)
     assert user_version(db_path) == v1
     conn = sqlite3.connect(db_path)
     try:

@@ -1,0 +1,103 @@
+"""`python -m bench`: run the floor, a naive bot and nekocord over loopback and report.
+
+Run from the repository root (the stand-ins live in tests/fakes). A full run takes a couple
+of minutes and rewrites the results section of BENCHMARKS.md; `--quick` is a smaller run that
+only prints (add `--write` to record it anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from bench.procs import ROOT, kill_all
+from bench.run import BOTS, LatencyRun, ScaleRun, Settings, latency_run, scale_run
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="200 + 100 commands, 500 guilds")
+    p.add_argument("--latency", type=float, default=100, help="nekos.best latency, ms (100)")
+    p.add_argument("--commands", type=int, help="mixed workload size (600)")
+    p.add_argument("--burst", type=int, help="burst size on one category (250)")
+    p.add_argument("--concurrency", type=int, default=8, help="commands in flight (8)")
+    p.add_argument("--guilds", type=int, help="guilds for the memory run (2500)")
+    p.add_argument(
+        "--bots", default=",".join(BOTS), help="comma-separated subset of floor,naive,nekocord"
+    )
+    p.add_argument("--skip-latency", action="store_true", help="only memory and start-up")
+    p.add_argument("--skip-scale", action="store_true", help="only latency and throughput")
+    p.add_argument("--write", action="store_true", help="record even a --quick run")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    p.add_argument("--keep", action="store_true", help="keep the bots' logs and data")
+    return p.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    bots = tuple(b.strip() for b in args.bots.split(",") if b.strip())
+    unknown = set(bots) - set(BOTS)
+    if unknown:
+        sys.exit(f"unknown bots: {', '.join(sorted(unknown))}")
+    quick = args.quick
+    return Settings(
+        latency=args.latency / 1000,
+        commands=args.commands if args.commands is not None else (200 if quick else 600),
+        burst=args.burst if args.burst is not None else (100 if quick else 250),
+        concurrency=args.concurrency,
+        guilds=args.guilds if args.guilds is not None else (500 if quick else 2500),
+        bots=bots,
+    )
+
+
+async def main_async(args: argparse.Namespace, workdir: Path) -> str:
+    settings = settings_from(args)
+    started = time.monotonic()
+    latency: list[LatencyRun] = []
+    scale: list[ScaleRun] = []
+    if not args.skip_latency:
+        for bot in settings.bots:
+            print(f"[bench] latency: {bot}…", file=sys.stderr, flush=True)
+            latency.append(await latency_run(bot, settings, workdir))
+    if not args.skip_scale:
+        for bot in settings.bots:
+            print(f"[bench] memory and start-up at {settings.guilds} guilds: {bot}…",
+                  file=sys.stderr, flush=True)
+            scale.append(await scale_run(bot, settings, workdir))
+    command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    return report.render(latency, scale, settings, command, time.monotonic() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    tmp = tempfile.mkdtemp(prefix="nekocord-bench-")
+    workdir = Path(tmp)
+    try:
+        section = asyncio.run(main_async(args, workdir))
+    except BaseException:
+        print(f"[bench] failed; logs in {workdir}", file=sys.stderr)
+        args.keep = True
+        raise
+    finally:
+        kill_all()
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(section)
+    if args.write or (not args.quick and not args.no_write):
+        report.write(args.output, section)
+        print(f"[bench] results written to {args.output}", file=sys.stderr)
+    elif args.keep:
+        print(f"[bench] logs in {workdir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

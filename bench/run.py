@@ -1,0 +1,197 @@
+"""The benchmark's scenarios: each bot against fresh stand-ins, as its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.common import CATEGORIES, READY_LINE
+from bench.procs import TOKEN, BotProcess
+from bench.workload import PhaseResult, Users, drive, mixed, one
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.nekos import FakeNekos
+
+BOTS = ("floor", "naive", "nekocord")
+READY_LINES = {"floor": READY_LINE, "naive": READY_LINE, "nekocord": "Ready as "}
+BURST_CATEGORY = "hug"
+
+
+@dataclass
+class Settings:
+    latency: float = 0.100  # nekos.best stand-in, seconds
+    commands: int = 600
+    burst: int = 250
+    concurrency: int = 8
+    guilds: int = 2500
+    timeout: float = 10.0  # a command without a visible message by then has failed
+    settle: float = 1.0  # after READY / a phase, before measuring
+    bots: tuple[str, ...] = BOTS
+
+
+@dataclass
+class LatencyRun:
+    bot: str
+    warmup: PhaseResult
+    phases: list[PhaseResult]
+    peak_rss_kib: int
+    log: str = ""
+
+
+@dataclass
+class ScaleRun:
+    bot: str
+    guilds: int
+    cold_ready: float  # spawn → gateway READY sent, first start (fresh data)
+    cold_puts: int  # command bulk overwrites during the first start
+    warm_ready: float  # spawn → READY on the restart
+    warm_on_ready: float  # spawn → on_ready (after guild_ready_timeout)
+    warm_first_answer: float | None  # spawn → a /hug sent at READY is answered
+    warm_puts: int  # bulk overwrites during the restart (should be 0)
+    rss_kib: int  # VmRSS after every GUILD_CREATE was processed, settled
+    peak_rss_kib: int  # VmHWM at that point
+    guilds_seen: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def bot_env(kind: str, discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, *, sync: bool) -> dict[str, str]:
+    """The same variables for every bot, as a user of nekocord sets them."""
+    env = {
+        "DISCORD_TOKEN": discord.token,
+        "DISCORD_API_BASE": discord.rest_url,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "NEKOS_API_BASE": nekos.base_url,
+        "NEKOS_CONTACT": "https://example.invalid/nekocord-bench",
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "INFO",
+    }
+    if kind != "nekocord":
+        env["BENCH_SYNC"] = "1" if sync else "0"
+    return env
+
+
+def category_requests(nekos: FakeNekos) -> int:
+    """Requests to /<category> (not /endpoints, /search or files)."""
+    return sum(nekos.counts[f"/{name}"] for name in nekos.categories)
+
+
+async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRun:
+    """Warm-up (one command per category, one at a time), then the mixed workload, then the
+    burst on one category; nekos.best requests are counted from after the warm-up."""
+    async with FakeNekos(latency=settings.latency) as nekos, FakeDiscord(
+        token=TOKEN, guild_count=1
+    ) as discord:
+        data = workdir / f"{kind}-latency"
+        proc = BotProcess(
+            kind,
+            bot_env(kind, discord, nekos, data, sync=True),
+            cwd=data,
+            log_path=workdir / f"{kind}-latency.log",
+        )
+        try:
+            await proc.start()
+            await proc.wait_for_output(READY_LINES[kind], timeout=60)
+            await asyncio.sleep(settings.settle)
+            users = Users(discord)
+            warmup = await drive(
+                discord, users, list(CATEGORIES), concurrency=1,
+                timeout=settings.timeout, name="warm-up",
+            )
+            await asyncio.sleep(settings.latency + 0.3)
+            phases = []
+            plan = [
+                (f"mixed ({len(CATEGORIES)} categories)", mixed(CATEGORIES, settings.commands)),
+                (f"burst (/{BURST_CATEGORY})", [BURST_CATEGORY] * settings.burst),
+            ]
+            for name, commands in plan:
+                if not commands:
+                    continue
+                before = category_requests(nekos)
+                phase = await drive(
+                    discord, users, commands, concurrency=settings.concurrency,
+                    timeout=settings.timeout, name=name,
+                )
+                # Refills the last commands started still count: wait for them to land.
+                await asyncio.sleep(settings.latency + 0.3)
+                phase.nekos_requests = category_requests(nekos) - before
+                phases.append(phase)
+            proc.check_alive()
+            peak = proc.memory()["VmHWM"]
+            await proc.terminate()
+            return LatencyRun(kind, warmup, phases, peak, proc.output)
+        finally:
+            proc.kill()
+
+
+async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
+    """First start with a fresh data directory (commands registered), stop, warm restart:
+    start-up times, command registrations, and memory once every guild has arrived."""
+    async with FakeNekos(latency=settings.latency) as nekos, FakeDiscord(
+        token=TOKEN, guild_count=settings.guilds
+    ) as discord:
+        data = workdir / f"{kind}-scale"
+        ready_line = READY_LINES[kind]
+
+        async def ready_after(proc: BotProcess) -> float:
+            await discord.wait_until(lambda: discord.sessions >= 1 or proc_exited(proc), 60)
+            proc.check_alive()
+            return time.monotonic() - proc.spawned_at
+
+        first = BotProcess(
+            kind,
+            bot_env(kind, discord, nekos, data, sync=True),
+            cwd=data,
+            log_path=workdir / f"{kind}-scale-cold.log",
+        )
+        second = BotProcess(
+            kind,
+            bot_env(kind, discord, nekos, data, sync=False),
+            cwd=data,
+            log_path=workdir / f"{kind}-scale-warm.log",
+        )
+        try:
+            await first.start()
+            cold_ready = await ready_after(first)
+            await first.wait_for_output(ready_line, timeout=60)
+            cold_puts = discord.command_puts
+            await first.terminate()
+            await discord.wait_until(lambda: discord.sessions == 0, 15)
+
+            puts_before = discord.command_puts
+            await second.start()
+            warm_ready = await ready_after(second)
+            users = Users(discord)
+            probe = asyncio.create_task(one(discord, users, BURST_CATEGORY, timeout=settings.timeout))
+            on_ready_at = await second.wait_for_output(ready_line, timeout=60)
+            sample = await probe
+            first_answer = None
+            if sample.latency is not None:
+                # The probe was sent at READY: READY time + its latency, from spawn.
+                first_answer = warm_ready + sample.latency
+            await asyncio.sleep(settings.settle)
+            second.check_alive()
+            memory = second.memory()
+            line = next((ln for ln in second.output.splitlines() if ready_line in ln), "")
+            run = ScaleRun(
+                kind,
+                settings.guilds,
+                cold_ready=cold_ready,
+                cold_puts=cold_puts,
+                warm_ready=warm_ready,
+                warm_on_ready=on_ready_at - second.spawned_at,
+                warm_first_answer=first_answer,
+                warm_puts=discord.command_puts - puts_before,
+                rss_kib=memory["VmRSS"],
+                peak_rss_kib=memory["VmHWM"],
+                guilds_seen=line.strip(),
+            )
+            await second.terminate()
+            return run
+        finally:
+            first.kill()
+            second.kill()
+
+
+def proc_exited(proc: BotProcess) -> bool:
+    return proc.process is not None and proc.process.returncode is not None
