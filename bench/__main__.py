@@ -36,6 +36,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--write", action="store_true", help="record even a --quick run")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    p.add_argument(
+        "--profile", action="store_true",
+        help="sample each bot with py-spy during the measured phases (implies --keep)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the bots' logs and data")
     return p.parse_args(argv)
 
@@ -53,6 +57,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         concurrency=args.concurrency,
         guilds=args.guilds if args.guilds is not None else (500 if quick else 2500),
         bots=bots,
+        profile=args.profile,
     )
 
 
@@ -76,6 +81,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.profile:
+        args.keep = True
     tmp = tempfile.mkdtemp(prefix="nekocord-bench-")
     workdir = Path(tmp)
     try:

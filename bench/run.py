@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ class Settings:
     timeout: float = 10.0  # a command without a visible message by then has failed
     settle: float = 1.0  # after READY / a phase, before measuring
     bots: tuple[str, ...] = BOTS
+    profile: bool = False  # py-spy the bots during the measured phases
 
 
 @dataclass
@@ -99,6 +103,7 @@ async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRu
                 timeout=settings.timeout, name="warm-up",
             )
             await asyncio.sleep(settings.latency + 0.3)
+            profiler = await start_profiler(proc, workdir) if settings.profile else None
             phases = []
             plan = [
                 (f"mixed ({len(CATEGORIES)} categories)", mixed(CATEGORIES, settings.commands)),
@@ -116,6 +121,8 @@ async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRu
                 await asyncio.sleep(settings.latency + 0.3)
                 phase.nekos_requests = category_requests(nekos) - before
                 phases.append(phase)
+            if profiler is not None:
+                await stop_profiler(profiler)
             proc.check_alive()
             peak = proc.memory()["VmHWM"]
             await proc.terminate()
@@ -169,6 +176,9 @@ async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
             if sample.latency is not None:
                 # The probe was sent at READY: READY time + its latency, from spawn.
                 first_answer = warm_ready + sample.latency
+            else:
+                print(f"[bench] {kind}: the probe got no answer: {discord.interactions[-1].describe()}",
+                      file=sys.stderr)
             await asyncio.sleep(settings.settle)
             second.check_alive()
             memory = second.memory()
@@ -195,3 +205,26 @@ async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
 
 def proc_exited(proc: BotProcess) -> bool:
     return proc.process is not None and proc.process.returncode is not None
+
+
+async def start_profiler(proc: BotProcess, workdir: Path) -> asyncio.subprocess.Process:
+    """py-spy (pip install py-spy) sampling the bot, collapsed stacks into <bot>-profile.txt."""
+    out = workdir / f"{proc.kind}-profile.txt"
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spy = await asyncio.create_subprocess_exec(
+        exe, "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "500",
+        "--nonblocking", "--output", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(0.5)  # attached
+    return spy
+
+
+async def stop_profiler(spy: asyncio.subprocess.Process) -> None:
+    if spy.returncode is None:
+        spy.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(spy.wait(), 10)
+        except TimeoutError:
+            spy.kill()
+            await spy.wait()

@@ -79,8 +79,11 @@ async def run(
 
     async with make_session(sock_read=UPSTREAM_ATTEMPT_TIMEOUT) as session, store:
         nekos = NekosClient(
-            session, base_url=config.nekos_api_base, contact=config.nekos_contact,
-            app_version=__version__, attempt_timeout=UPSTREAM_ATTEMPT_TIMEOUT,
+            session,
+            base_url=config.nekos_api_base,
+            contact=config.nekos_contact,
+            app_version=__version__,
+            attempt_timeout=UPSTREAM_ATTEMPT_TIMEOUT,
         )
         pool = Pool(nekos)
         catalog = Catalog(

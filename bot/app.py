@@ -35,7 +35,15 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.actions", "cogs.images", "cogs.search", "cogs.credits", "cogs.meta")
 # Slash commands with fixed names; categories never take these names (see bot.naming).
 FIXED_COMMANDS = (
-    "action", "image", "search", "source", "help", "stats", "optout", "optin", "forgetme",
+    "action",
+    "image",
+    "search",
+    "source",
+    "help",
+    "stats",
+    "optout",
+    "optin",
+    "forgetme",
 )
 # The permissions the bot needs where it is invited: answers are interaction responses, so only
 # embedding links and viewing the channel matter.
@@ -240,6 +248,10 @@ class NekoBot(commands.Bot):
     async def on_tree_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
+        gone = self.removed_categories
+        if isinstance(error, app_commands.CommandNotFound) and error.name in gone:
+            # Discord still shows a command whose category nekos.best dropped.
+            error = responding.CategoryGone(error.name)
         await responding.send_error(interaction, error)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:

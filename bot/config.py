@@ -138,13 +138,16 @@ def load_config(
         "DISCORD_API_BASE", get("DISCORD_API_BASE") or DEFAULT_DISCORD_API_BASE, ("http", "https")
     )
     gateway = _url(
-        "DISCORD_GATEWAY_URL", get("DISCORD_GATEWAY_URL") or DEFAULT_DISCORD_GATEWAY_URL,
+        "DISCORD_GATEWAY_URL",
+        get("DISCORD_GATEWAY_URL") or DEFAULT_DISCORD_GATEWAY_URL,
         ("ws", "wss"),
     )
 
     contact = get("NEKOS_CONTACT")
     if contact is not None and (len(contact) > 200 or any(c in contact for c in "\r\n()")):
-        raise ConfigError("NEKOS_CONTACT", "must be one line without parentheses, at most 200 characters")
+        raise ConfigError(
+            "NEKOS_CONTACT", "must be one line without parentheses, at most 200 characters"
+        )
 
     data_dir = Path(get("DATA_DIR") or "./data")
     database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'nekocord.db'}"
@@ -168,7 +171,9 @@ def load_config(
     except ValueError:
         refresh_hours = -1.0
     if not 0.01 <= refresh_hours <= 24 * 7:
-        raise ConfigError("CATEGORY_REFRESH_HOURS", "must be a number of hours between 0.01 and 168")
+        raise ConfigError(
+            "CATEGORY_REFRESH_HOURS", "must be a number of hours between 0.01 and 168"
+        )
 
     return Config(
         discord_token=token,

@@ -39,8 +39,12 @@ class Heartbeat:
 
     def beat(self, *, latency: float) -> None:
         tmp = self.path.with_suffix(".tmp")
-        latency_ms = round(latency * 1000) if latency == latency and latency != float("inf") else None
-        tmp.write_text(json.dumps({"time": time.time(), "pid": os.getpid(), "latency_ms": latency_ms}))
+        latency_ms = (
+            round(latency * 1000) if latency == latency and latency != float("inf") else None
+        )
+        tmp.write_text(
+            json.dumps({"time": time.time(), "pid": os.getpid(), "latency_ms": latency_ms})
+        )
         os.replace(tmp, self.path)
 
     def stop(self) -> None:

@@ -141,7 +141,7 @@ class ReturnButton(
     template=r"nc:r:(?P<category>[a-z0-9_-]{1,32}):(?P<action>[0-9a-z]{1,14}):"
     r"(?P<actor>[0-9a-z]{1,14}):(?P<target>[0-9a-z]{1,14})",
 ):
-    """"Hug back": only the target may press it, once."""
+    """ "Hug back": only the target may press it, once."""
 
     def __init__(
         self,
@@ -188,7 +188,7 @@ class RerollButton(
     template=r"nc:a:(?P<category>[a-z0-9_-]{1,32}):(?P<action>[0-9a-z]{1,14}):"
     r"(?P<actor>[0-9a-z]{1,14})",
 ):
-    """"Another": only the invoker, within 15 minutes of the action."""
+    """ "Another": only the invoker, within 15 minutes of the action."""
 
     def __init__(self, category: str, action_id: int, actor_id: int) -> None:
         super().__init__(
@@ -314,9 +314,7 @@ def action(
 
 def rerolled(message: discord.Message, result: Result) -> Reply:
     """The same action message with a fresh GIF (sentence, ping and buttons unchanged)."""
-    embed = (
-        message.embeds[0].copy() if message.embeds else discord.Embed(colour=GIF_COLOUR)
-    )
+    embed = message.embeds[0].copy() if message.embeds else discord.Embed(colour=GIF_COLOUR)
     embed.set_image(url=result.url)
     footer = _credit_footer(result.credit)
     if footer:

@@ -9,6 +9,7 @@ error is sent ephemerally (the first follow-up would otherwise inherit the publi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -57,7 +58,9 @@ def describe(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, UserError):
         return error.text, False
     if isinstance(error, RateLimited):
-        return wording.message("error_rate_limited", seconds=max(1, round(error.retry_after))), False
+        return wording.message(
+            "error_rate_limited", seconds=max(1, round(error.retry_after))
+        ), False
     if isinstance(error, UnknownCategory):
         return wording.message("error_category_gone", category=error.category), False
     if isinstance(error, NotFound):
@@ -71,7 +74,9 @@ def describe(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, app_commands.CommandNotFound):
         return wording.message("error_command_gone"), False
     if isinstance(error, app_commands.CommandOnCooldown):
-        return wording.message("error_rate_limited", seconds=max(1, round(error.retry_after))), False
+        return wording.message(
+            "error_rate_limited", seconds=max(1, round(error.retry_after))
+        ), False
     if isinstance(error, app_commands.NoPrivateMessage):
         return wording.message("error_guild_only"), False
     if isinstance(error, app_commands.CheckFailure):
@@ -128,7 +133,9 @@ async def send_error(interaction: discord.Interaction[Any], error: BaseException
     text, is_bug = describe(error)
     if is_bug:
         log.error(
-            "Unhandled error in %s", _what(interaction), exc_info=(type(error), error, error.__traceback__)
+            "Unhandled error in %s",
+            _what(interaction),
+            exc_info=(type(error), error, error.__traceback__),
         )
     else:
         log.info("%s answered with an error: %s", _what(interaction), type(error).__name__)
@@ -152,10 +159,8 @@ async def send_ephemeral(interaction: discord.Interaction[Any], reply: render.Re
 
 async def _replace_placeholder(interaction: discord.Interaction[Any], reply: render.Reply) -> None:
     """After a public defer: delete the "thinking…" message, then follow up ephemerally."""
-    try:
+    with contextlib.suppress(discord.HTTPException):
         await interaction.delete_original_response()
-    except discord.HTTPException:
-        pass
     await interaction.followup.send(**reply.send_kwargs())
 
 

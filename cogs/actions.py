@@ -48,7 +48,7 @@ class Actions(commands.Cog):
                 log.warning("CONTEXT_MENU_ACTIONS: %r is not a GIF category; skipped", name)
                 continue
             menu = app_commands.ContextMenu(
-                name=wording.message("menu_action", action=name.capitalize()),
+                name=wording.message("menu_action", action=wording.noun(name, 1).capitalize()),
                 callback=self._menu_callback(name),
             )
             contexts(menu)
@@ -96,8 +96,12 @@ class Actions(commands.Cog):
         )
         return contexts(command)
 
-    @app_commands.command(name="action", description="Send any reaction GIF to someone")
-    @app_commands.describe(category="Which action", user="Who it is for", message="Add a note")
+    @app_commands.command(name="action", description=wording.message("command_action"))
+    @app_commands.describe(
+        category=wording.message("command_action_category"),
+        user=wording.message("command_action_user"),
+        message=wording.message("command_action_message"),
+    )
     @contexts
     async def action_command(
         self,
@@ -209,7 +213,9 @@ class Actions(commands.Cog):
         except Exception as exc:
             await responding.send_error(interaction, exc)
 
-    async def _return(self, interaction: discord.Interaction[Any], button: render.ReturnButton) -> None:
+    async def _return(
+        self, interaction: discord.Interaction[Any], button: render.ReturnButton
+    ) -> None:
         if not self.bot.accepting:
             raise UserError("error_restarting")
         if interaction.user.id != button.target_id:
@@ -273,12 +279,14 @@ class Actions(commands.Cog):
         self._returned.add(action_id)
         return claimed
 
-    async def resolve_user(self, interaction: discord.Interaction[Any], user_id: int) -> discord.abc.User:
+    async def resolve_user(
+        self, interaction: discord.Interaction[Any], user_id: int
+    ) -> discord.abc.User:
         """The original actor, for a name: from the message's mentions/cache, else the API."""
         message = interaction.message
-        if message is not None and message.interaction_metadata is not None:
-            if message.interaction_metadata.user.id == user_id:
-                return message.interaction_metadata.user
+        metadata = message.interaction_metadata if message is not None else None
+        if metadata is not None and metadata.user.id == user_id:
+            return metadata.user
         cached = self.bot.get_user(user_id)
         if cached is not None:
             return cached
@@ -296,7 +304,9 @@ class Actions(commands.Cog):
         except Exception as exc:
             await responding.send_error(interaction, exc)
 
-    async def _reroll(self, interaction: discord.Interaction[Any], button: render.RerollButton) -> None:
+    async def _reroll(
+        self, interaction: discord.Interaction[Any], button: render.RerollButton
+    ) -> None:
         if not self.bot.accepting:
             raise UserError("error_restarting")
         if interaction.user.id != button.actor_id:
@@ -317,7 +327,9 @@ class Actions(commands.Cog):
                 return
             await interaction.response.defer()
             result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-            await interaction.edit_original_response(**render.rerolled(message, result).edit_kwargs())
+            await interaction.edit_original_response(
+                **render.rerolled(message, result).edit_kwargs()
+            )
 
 
 class _UnknownUser(discord.Object):
@@ -329,7 +341,9 @@ class _UnknownUser(discord.Object):
         self.mention = f"<@{user_id}>"
 
 
-def category_choices(categories: Sequence[Category], current: str) -> list[app_commands.Choice[str]]:
+def category_choices(
+    categories: Sequence[Category], current: str
+) -> list[app_commands.Choice[str]]:
     """Autocomplete: prefix matches first, then substring matches; at most 25."""
     current = (current or "").strip().lower()[:32]
     names = [c.name for c in categories]

@@ -35,14 +35,16 @@ class Credits(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    @app_commands.command(name="source", description="Who made this nekos.best image or GIF?")
-    @app_commands.describe(url="A nekos.best link, like https://nekos.best/api/v2/neko/<id>.png")
+    @app_commands.command(name="source", description=wording.message("command_source"))
+    @app_commands.describe(url=wording.message("command_source_url"))
     @contexts
     async def source(self, interaction: discord.Interaction[Any], url: str) -> None:
         url = url.strip().strip("<>")
         asset = self.bot.nekos.asset_path(url)
         if asset is None:
-            raise UserError("error_not_nekos_url", example=f"{self.bot.config.nekos_api_base}/neko/<id>.png")
+            raise UserError(
+                "error_not_nekos_url", example=f"{self.bot.config.nekos_api_base}/neko/<id>.png"
+            )
         category = asset[0]
 
         async def work() -> render.Reply:
@@ -52,7 +54,9 @@ class Credits(commands.Cog):
         async with self.bot.in_flight():
             await responding.answer(interaction, work())
 
-    async def image_credit(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
+    async def image_credit(
+        self, interaction: discord.Interaction[Any], message: discord.Message
+    ) -> None:
         urls = [u for u in dict.fromkeys(found_urls(message)) if self.bot.nekos.asset_path(u)]
         if not urls:
             raise UserError("error_no_links")

@@ -56,8 +56,11 @@ class Images(commands.Cog):
         )
         return contexts(command)
 
-    @app_commands.command(name="image", description="Post an image from any image category")
-    @app_commands.describe(category="Which kind of image", amount="How many (1-10)")
+    @app_commands.command(name="image", description=wording.message("command_image"))
+    @app_commands.describe(
+        category=wording.message("command_image_category"),
+        amount=wording.message("command_image_amount"),
+    )
     @contexts
     async def image_command(
         self,

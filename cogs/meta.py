@@ -19,7 +19,7 @@ class Meta(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="help", description="What I can do, and every category")
+    @app_commands.command(name="help", description=wording.message("command_help"))
     @contexts
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         reply = render.help_page(
@@ -29,8 +29,8 @@ class Meta(commands.Cog):
         )
         await interaction.response.send_message(**reply.send_kwargs())
 
-    @app_commands.command(name="stats", description="Actions given and received in this server")
-    @app_commands.describe(user="Whose stats (default: yours)")
+    @app_commands.command(name="stats", description=wording.message("command_stats"))
+    @app_commands.describe(user=wording.message("command_stats_user"))
     @app_commands.guild_only()
     async def stats(
         self, interaction: discord.Interaction[Any], user: discord.User | None = None
@@ -47,17 +47,19 @@ class Meta(commands.Cog):
         reply = render.stats(user=who, lines=lines, partners=partners)
         await interaction.response.send_message(**reply.send_kwargs())
 
-    @app_commands.command(name="optout", description="Stop others from sending you actions")
+    @app_commands.command(name="optout", description=wording.message("command_optout"))
     @contexts
     async def optout(self, interaction: discord.Interaction[Any]) -> None:
         await self._set_opt_out(interaction, True, "optout_done")
 
-    @app_commands.command(name="optin", description="Allow others to send you actions again")
+    @app_commands.command(name="optin", description=wording.message("command_optin"))
     @contexts
     async def optin(self, interaction: discord.Interaction[Any]) -> None:
         await self._set_opt_out(interaction, False, "optin_done")
 
-    async def _set_opt_out(self, interaction: discord.Interaction[Any], value: bool, key: str) -> None:
+    async def _set_opt_out(
+        self, interaction: discord.Interaction[Any], value: bool, key: str
+    ) -> None:
         try:
             await self.bot.store.set_opt_out(user_id=interaction.user.id, opted_out=value)
         except StoreError as exc:
@@ -65,8 +67,8 @@ class Meta(commands.Cog):
             raise UserError("error_store") from None
         await responding.send_ephemeral(interaction, render.notice(wording.message(key)))
 
-    @app_commands.command(name="forgetme", description="Delete everything stored about you")
-    @app_commands.describe(keep_optout="Keep your opt-out (default: yes)")
+    @app_commands.command(name="forgetme", description=wording.message("command_forgetme"))
+    @app_commands.describe(keep_optout=wording.message("command_forgetme_keep_optout"))
     @contexts
     async def forgetme(
         self, interaction: discord.Interaction[Any], keep_optout: bool = True

@@ -23,17 +23,17 @@ class Search(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="search", description="Search by anime title or artist name")
+    @app_commands.command(name="search", description=wording.message("command_search"))
     @app_commands.describe(
-        query="An anime title or an artist name (3-150 characters)",
-        type="Images or GIFs",
-        category="Only this category",
-        amount="How many results (1-10)",
+        query=wording.message("command_search_query"),
+        type=wording.message("command_search_type"),
+        category=wording.message("command_search_category"),
+        amount=wording.message("command_search_amount"),
     )
     @app_commands.choices(
         type=[
-            app_commands.Choice(name="Images", value=1),
-            app_commands.Choice(name="GIFs", value=2),
+            app_commands.Choice(name=wording.message("command_search_type_image"), value=1),
+            app_commands.Choice(name=wording.message("command_search_type_gif"), value=2),
         ]
     )
     @contexts

@@ -25,9 +25,7 @@ TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bot_env(
-    discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **extra: str
-) -> dict[str, str]:
+def bot_env(discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         "DISCORD_TOKEN": discord.token,
         "DISCORD_API_BASE": discord.rest_url,

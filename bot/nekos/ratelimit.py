@@ -267,7 +267,7 @@ class RateLimiter:
         state.inflight = max(0, state.inflight - 1)
         blocked_until: float | None = None
         if headers is not None:
-            self._learn(state, headers)
+            self._learn(state, headers, limited=status == 429)
         elif status is None and state.remaining is not None:
             # Sent but unanswered (timeout, dropped connection): assume the server counted it.
             state.remaining = max(0, state.remaining - 1)
@@ -294,7 +294,9 @@ class RateLimiter:
         state.sent = max(0, state.sent - 1)
         self._notify(state)
 
-    def _learn(self, state: BucketState, headers: Mapping[str, str]) -> None:
+    def _learn(
+        self, state: BucketState, headers: Mapping[str, str], *, limited: bool = False
+    ) -> None:
         now = self._clock()
         count, window = parse_limit(headers.get("x-rate-limit-limit"))
         if count is not None:
@@ -312,7 +314,10 @@ class RateLimiter:
             reset = min(reset, now + self._max_wait)
         if remaining is None:
             return
-        state.observed_max = max(state.observed_max or 0, remaining + 1)
+        if not limited:
+            # A 429's "0 left" says nothing about the window's size: learning a limit of 1
+            # from it would throttle refills to one per window long after the reset.
+            state.observed_max = max(state.observed_max or 0, remaining + 1)
         if state.blocked and state.reset_at is not None and now < state.reset_at:
             # A 429 holds until its reset: a late answer to an earlier request must not
             # reopen the bucket.

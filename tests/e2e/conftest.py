@@ -30,6 +30,8 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def bot(discord_api: FakeDiscord, nekos: FakeNekos, data_dir: Path) -> AsyncIterator[RunningBot]:
+async def bot(
+    discord_api: FakeDiscord, nekos: FakeNekos, data_dir: Path
+) -> AsyncIterator[RunningBot]:
     async with running_bot(discord_api, nekos, data_dir) as running:
         yield running

@@ -81,9 +81,7 @@ async def test_hug_with_and_without_target(bot, discord_api, nekos) -> None:
 async def test_action_note_is_escaped_and_cannot_ping(bot, discord_api) -> None:
     bob = make_user(name="bob")
     note = "@everyone <@&123456789012345678> **bold** <@999999999999999999>"
-    handle = await discord_api.interact(
-        discord_api.slash("pat", {"user": bob, "message": note})
-    )
+    handle = await discord_api.interact(discord_api.slash("pat", {"user": bob, "message": note}))
     message = await handle.wait_message()
     assert_no_pings_except(message, {bob["id"]})
     description = message["embeds"][0]["description"]
@@ -196,9 +194,7 @@ async def test_help_lists_categories_and_invite(bot, discord_api, nekos) -> None
     message = await handle.wait_message()
     text = text_of(message)
     assert "/hug" in text and "/neko" in text and "/search" in text
-    assert any(
-        "oauth2/authorize" in (b.get("url") or "") for b in buttons(message)
-    )
+    assert any("oauth2/authorize" in (b.get("url") or "") for b in buttons(message))
 
 
 async def test_dm_commands_work_without_counters(bot, discord_api) -> None:

@@ -19,7 +19,9 @@ from tests.harness import ROOT, TOKEN, bot_env, bot_process
 pytestmark = pytest.mark.timeout(90)
 
 
-def run_bot_sync(env: dict[str, str], cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess:
+def run_bot_sync(
+    env: dict[str, str], cwd: Path, timeout: float = 30
+) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NEKOS_"))}
     base["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
@@ -102,8 +104,12 @@ async def test_health_command_against_running_and_stopped_bot(tmp_path: Path) ->
     def health() -> subprocess.CompletedProcess:
         env = {**os.environ, "DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
         return subprocess.run(
-            [sys.executable, "-m", "bot.health"], env=env, capture_output=True, text=True,
-            timeout=20, cwd=tmp_path,
+            [sys.executable, "-m", "bot.health"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            cwd=tmp_path,
         )
 
     assert health().returncode == 1  # never started
@@ -130,18 +136,25 @@ def test_dockerfile_install_step_without_dev_extras(tmp_path: Path) -> None:
     python = venv / "bin" / "python"
     install = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", str(ROOT)],
-        capture_output=True, text=True, timeout=280, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=tmp_path,
     )
     assert install.returncode == 0, install.stderr[-2000:]
     probe = subprocess.run(
         [
-            str(python), "-c",
+            str(python),
+            "-c",
             "import importlib.util, bot.__main__, bot.health, cogs.actions, cogs.images, "
             "cogs.search, cogs.credits, cogs.meta; "
             "from bot import wording; from bot.nekos.catalog import load_snapshot; "
             "assert len(load_snapshot()) >= 63; assert wording.message('help_title'); "
             "assert importlib.util.find_spec('pytest') is None; print('ok')",
         ],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert probe.stdout.strip() == "ok", probe.stderr[-2000:]
