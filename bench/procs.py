@@ -51,6 +51,14 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (all its threads)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(eq=False)
 class BotProcess:
     kind: str
@@ -70,9 +78,11 @@ class BotProcess:
         self.cwd.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.spawned_at = time.monotonic()
+        # BENCH_<BOT>_ARGV: run a variant instead (e.g. a script that patches the bot first).
+        argv = os.environ.get(f"BENCH_{self.kind.upper()}_ARGV")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            *COMMANDS[self.kind],
+            *(argv.split() if argv else COMMANDS[self.kind]),
             cwd=self.cwd,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -93,6 +103,9 @@ class BotProcess:
 
     def memory(self) -> dict[str, int]:
         return memory_kib(self.pid)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
 
     async def wait_for_output(self, text: str, timeout: float = 30) -> float:
         """Until `text` appears in the output (polled every 5 ms); returns when it was seen."""

@@ -62,10 +62,11 @@ def ratio(value: float | None, floor: float | None) -> str:
 def latency_table(runs: list[LatencyRun], settings: Settings) -> str:
     floor = next((r for r in runs if r.bot == "floor"), None)
     head = (
-        "| bot | workload | p50 ms | p99 ms | commands/s | nekos.best req / 1,000 | "
-        "failed / errors | peak RSS MiB | p50 ×floor | p99 ×floor | commands/s ×floor "
-        "| peak RSS ×floor |\n"
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| bot | workload | p50 ms | p99 ms | commands/s | CPU ms / command "
+        "| nekos.best req / 1,000 | failed / errors | peak RSS MiB | p50 ×floor | p99 ×floor "
+        "| commands/s ×floor | CPU ×floor | peak RSS ×floor |\n"
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |"
     )
     rows = [head]
     for run in runs:
@@ -75,11 +76,13 @@ def latency_table(runs: list[LatencyRun], settings: Settings) -> str:
             p99 = phase.percentile(99, timeout=settings.timeout)
             rows.append(
                 f"| {run.bot} | {phase.name}: {phase.count} | {ms(p50)} | {ms(p99)} "
-                f"| {phase.throughput:.0f} | {phase.per_1000:.0f} "
+                f"| {phase.throughput:.0f} | {phase.cpu_per_command * 1000:.2f} "
+                f"| {phase.per_1000:.0f} "
                 f"| {phase.failed} / {phase.errors} | {mib(run.peak_rss_kib)} "
                 f"| {ratio(p50, base.percentile(50, timeout=settings.timeout) if base else None)} "
                 f"| {ratio(p99, base.percentile(99, timeout=settings.timeout) if base else None)} "
                 f"| {ratio(phase.throughput, base.throughput if base else None)} "
+                f"| {ratio(phase.cpu_per_command, base.cpu_per_command if base else None)} "
                 f"| {ratio(run.peak_rss_kib, floor.peak_rss_kib if floor else None)} |"
             )
     return "\n".join(rows)

@@ -113,10 +113,12 @@ async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRu
                 if not commands:
                     continue
                 before = category_requests(nekos)
+                cpu_before = proc.cpu()
                 phase = await drive(
                     discord, users, commands, concurrency=settings.concurrency,
                     timeout=settings.timeout, name=name,
                 )
+                phase.cpu = proc.cpu() - cpu_before
                 # Refills the last commands started still count: wait for them to land.
                 await asyncio.sleep(settings.latency + 0.3)
                 phase.nekos_requests = category_requests(nekos) - before

@@ -28,6 +28,7 @@ class PhaseResult:
     samples: list[Sample] = field(default_factory=list)
     wall: float = 0.0  # first dispatch to last answer
     nekos_requests: int = 0  # category requests caused by this phase
+    cpu: float = 0.0  # CPU seconds the bot used during the phase (all threads)
 
     @property
     def count(self) -> int:
@@ -59,6 +60,10 @@ class PhaseResult:
     @property
     def throughput(self) -> float:
         return self.count / self.wall if self.wall > 0 else math.nan
+
+    @property
+    def cpu_per_command(self) -> float:
+        return self.cpu / self.count if self.count else math.nan
 
     @property
     def per_1000(self) -> float:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +52,8 @@ INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, embed_links=True, use_external_emojis=True
 )
 SHUTDOWN_GRACE = 3.0
+# Interaction ids remembered to drop gateway redeliveries (a replay comes within minutes).
+SEEN_INTERACTIONS = 10_000
 WARM_CATEGORIES = ("hug", "pat", "kiss", "cuddle", "neko", "waifu")
 
 
@@ -125,6 +128,7 @@ class NekoBot(commands.Bot):
         self._idle = asyncio.Event()
         self._idle.set()
         self._sync_lock = asyncio.Lock()
+        self._seen_interactions: OrderedDict[int, None] = OrderedDict()
         self.tree.on_error = self.on_tree_error
         self.tree.interaction_check = self.accepting_check
 
@@ -228,7 +232,18 @@ class NekoBot(commands.Bot):
 
     # -- interactions ---------------------------------------------------------------------------
 
+    def first_delivery(self, interaction: discord.Interaction[Any]) -> bool:
+        """False for an interaction id handled before: a gateway replay, already answered."""
+        if interaction.id in self._seen_interactions:
+            return False
+        self._seen_interactions[interaction.id] = None
+        if len(self._seen_interactions) > SEEN_INTERACTIONS:
+            self._seen_interactions.popitem(last=False)
+        return True
+
     async def accepting_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if not self.first_delivery(interaction):
+            raise responding.Redelivered()
         if not self.accepting:
             raise responding.UserError("error_restarting")
         return True

@@ -131,6 +131,9 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nc
     actor_id: int
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        first_delivery = getattr(interaction.client, "first_delivery", None)
+        if first_delivery is not None and not first_delivery(interaction):
+            return  # a gateway replay of a press already handled
         handler = getattr(interaction.client, "button_handlers", {}).get(type(self))
         if handler is not None:
             await handler(interaction, self)

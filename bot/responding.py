@@ -29,6 +29,10 @@ DEFER_AT = 1.6
 # How long deferred work may take before the user gets "not answering" (Discord allows 15 min,
 # users don't wait that long).
 WORK_BUDGET = 12.0
+# Discord's JSON error codes that change what we do after a refused response.
+UNKNOWN_INTERACTION = 10062  # too late: the 3 s window (or the 15 min token) has passed
+ALREADY_ACKNOWLEDGED = 40060  # a retried callback whose first attempt Discord did process
+INVALID_FORM_BODY = 50035  # our message broke a Discord limit: a bug
 
 
 class UserError(app_commands.AppCommandError):
@@ -42,6 +46,11 @@ class UserError(app_commands.AppCommandError):
     @property
     def text(self) -> str:
         return wording.message(self.key, **self.fields)
+
+
+class Redelivered(app_commands.AppCommandError):
+    """The gateway delivered an interaction we already handled (a replay after a resume): it
+    was answered the first time, so it is dropped silently."""
 
 
 class CategoryGone(UserError):
@@ -108,28 +117,90 @@ async def answer(
         except Exception as exc:
             await send_error(interaction, exc)
             return
-        await interaction.response.send_message(**reply.send_kwargs())
+        await _acknowledge(
+            interaction,
+            interaction.response.send_message(**reply.send_kwargs()),
+            discord.InteractionResponseType.channel_message,
+        )
         return
 
-    try:
-        await interaction.response.defer(thinking=True)
-    except discord.HTTPException:
+    deferred = await _acknowledge(
+        interaction,
+        interaction.response.defer(thinking=True),
+        discord.InteractionResponseType.deferred_channel_message,
+    )
+    if not deferred:
         task.cancel()
-        raise
+        return
     try:
         reply = await asyncio.wait_for(task, timeout=budget)
     except Exception as exc:
         await send_error(interaction, exc)
         return
-    if reply.ephemeral:
-        # A public "thinking…" cannot turn ephemeral: replace it.
-        await _replace_placeholder(interaction, reply)
+    try:
+        if reply.ephemeral:
+            # A public "thinking…" cannot turn ephemeral: replace it.
+            await _replace_placeholder(interaction, reply)
+        else:
+            await interaction.edit_original_response(**reply.edit_kwargs())
+    except discord.HTTPException as exc:
+        if exc.code == INVALID_FORM_BODY:
+            raise
+        _log_refused(interaction, exc)
+
+
+async def _acknowledge(
+    interaction: discord.Interaction[Any],
+    callback: Awaitable[Any],
+    kind: discord.InteractionResponseType,
+) -> bool:
+    """Send the interaction's one callback; True when Discord has it.
+
+    discord.py retries a callback answered 5xx (after 1, 3, 5… s). When Discord had processed
+    the first attempt, the retry meets 40060 "already acknowledged": the callback did land, so
+    this records it (discord.py does not) and carries on instead of answering again. A callback
+    past its window (10062) or otherwise refused is logged once and not tried again: another
+    attempt would fail the same way, and an exception here would only become a traceback.
+    """
+    try:
+        await callback
+    except discord.HTTPException as exc:
+        if exc.code == ALREADY_ACKNOWLEDGED:
+            interaction.response._response_type = kind  # what discord.py sets on success
+            log.info("%s: a retried answer had already reached Discord", _what(interaction))
+            return True
+        if exc.code == INVALID_FORM_BODY:
+            raise
+        _log_refused(interaction, exc)
+        return False
+    return True
+
+
+def _log_refused(interaction: discord.Interaction[Any], exc: discord.HTTPException) -> None:
+    if isinstance(exc, discord.NotFound):
+        log.warning(
+            "%s expired before it could be answered (%.1f s after it was sent): %s",
+            _what(interaction),
+            interaction_age(interaction),
+            exc,
+        )
     else:
-        await interaction.edit_original_response(**reply.edit_kwargs())
+        log.warning("Could not answer %s: %s", _what(interaction), exc)
 
 
 async def send_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally, whatever state the interaction is in."""
+    if isinstance(error, Redelivered):
+        log.info("Ignored a redelivered interaction %s", interaction.id)
+        return
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, discord.HTTPException) and original.code != INVALID_FORM_BODY:
+        # Discord refused or lost a response: explained in the log, not a bug of ours.
+        _log_refused(interaction, original)
+        if isinstance(original, discord.NotFound) or original.code == ALREADY_ACKNOWLEDGED:
+            return  # gone or already answered: another attempt would fail the same way
+        await send_ephemeral(interaction, render.error(wording.message("error_internal")))
+        return
     text, is_bug = describe(error)
     if is_bug:
         log.error(

@@ -18,24 +18,18 @@ from bot.nekos import Category, Kind, Result
 from bot.responding import UserError
 from bot.store import StoreError
 from bot.wording import Case
+from cogs.common import GeneratedCommands, category_choices, contexts
 
 log = logging.getLogger(__name__)
 
 NOTE_MAX = render.NOTE_MAX
 REROLL_WINDOW = 15 * 60.0
-AUTOCOMPLETE_MAX = 25
-
-
-def contexts(command: Any) -> Any:
-    """Usable in servers and in DMs with the bot (no counters there)."""
-    command = app_commands.allowed_installs(guilds=True, users=False)(command)
-    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(command)
 
 
 class Actions(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
-        self._commands: dict[str, app_commands.Command[Any, ..., Any]] = {}
+        self.generated = GeneratedCommands(bot.tree, Kind.GIF, self._make_command)
         self._menus: list[app_commands.ContextMenu] = []
         self._returned: set[int] = set()  # claims made while the store could not be written
 
@@ -58,25 +52,14 @@ class Actions(commands.Cog):
     async def cog_unload(self) -> None:
         for menu in self._menus:
             self.bot.tree.remove_command(menu.name, type=discord.AppCommandType.user)
-        for command in self._commands.values():
-            self.bot.tree.remove_command(command.name)
+        self.generated.clear()
         self.bot.button_handlers.pop(render.ReturnButton, None)
         self.bot.button_handlers.pop(render.RerollButton, None)
 
     # -- generated commands ----------------------------------------------------------------
 
     def apply_command_plan(self, plan: dict[str, str], categories: Sequence[Category]) -> None:
-        """Keep exactly one command per planned GIF category."""
-        wanted = {c.name: plan[c.name] for c in categories if c.kind is Kind.GIF and c.name in plan}
-        for category, command in list(self._commands.items()):
-            if wanted.get(category) != command.name:
-                self.bot.tree.remove_command(command.name)
-                del self._commands[category]
-        for category, name in wanted.items():
-            if category not in self._commands:
-                command = self._make_command(category, name)
-                self.bot.tree.add_command(command, override=True)
-                self._commands[category] = command
+        self.generated.apply(plan, categories)
 
     def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
         cog = self
@@ -339,17 +322,6 @@ class _UnknownUser(discord.Object):
         super().__init__(user_id)
         self.name = self.display_name = "someone"
         self.mention = f"<@{user_id}>"
-
-
-def category_choices(
-    categories: Sequence[Category], current: str
-) -> list[app_commands.Choice[str]]:
-    """Autocomplete: prefix matches first, then substring matches; at most 25."""
-    current = (current or "").strip().lower()[:32]
-    names = [c.name for c in categories]
-    prefix = [n for n in names if n.startswith(current)]
-    inner = [n for n in names if current in n and not n.startswith(current)]
-    return [app_commands.Choice(name=n, value=n) for n in (prefix + inner)[:AUTOCOMPLETE_MAX]]
 
 
 async def setup(bot: NekoBot) -> None:

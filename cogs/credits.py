@@ -15,7 +15,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Credit, NekosError
 from bot.responding import UserError
-from cogs.actions import contexts
+from cogs.common import contexts
 
 URL = re.compile(r"https?://[^\s<>()\"']+")
 MAX_LINKS = 5

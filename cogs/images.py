@@ -13,7 +13,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Category, Kind
 from bot.responding import UserError
-from cogs.actions import category_choices, contexts
+from cogs.common import GeneratedCommands, category_choices, contexts
 
 MAX_AMOUNT = 10
 
@@ -21,25 +21,13 @@ MAX_AMOUNT = 10
 class Images(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
-        self._commands: dict[str, app_commands.Command[Any, ..., Any]] = {}
+        self.generated = GeneratedCommands(bot.tree, Kind.IMAGE, self._make_command)
 
     async def cog_unload(self) -> None:
-        for command in self._commands.values():
-            self.bot.tree.remove_command(command.name)
+        self.generated.clear()
 
     def apply_command_plan(self, plan: dict[str, str], categories: Sequence[Category]) -> None:
-        wanted = {
-            c.name: plan[c.name] for c in categories if c.kind is Kind.IMAGE and c.name in plan
-        }
-        for category, command in list(self._commands.items()):
-            if wanted.get(category) != command.name:
-                self.bot.tree.remove_command(command.name)
-                del self._commands[category]
-        for category, name in wanted.items():
-            if category not in self._commands:
-                command = self._make_command(category, name)
-                self.bot.tree.add_command(command, override=True)
-                self._commands[category] = command
+        self.generated.apply(plan, categories)
 
     def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
         cog = self

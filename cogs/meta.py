@@ -12,7 +12,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.responding import UserError
 from bot.store import StoreError
-from cogs.actions import contexts
+from cogs.common import contexts
 
 
 class Meta(commands.Cog):

@@ -12,7 +12,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Kind
 from bot.responding import UserError
-from cogs.actions import category_choices, contexts
+from cogs.common import category_choices, contexts
 
 QUERY_MIN, QUERY_MAX = 3, 150
 MAX_AMOUNT = 10

@@ -152,7 +152,7 @@ class RateLimiter:
         self,
         *,
         clock: Callable[[], float] = time.time,
-        margin: float = 0.02,
+        margin: float = 0.05,
         max_wait: float = 300.0,
         fallback_block: float = 1.0,
     ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import sqlite3
 import time
@@ -191,6 +192,19 @@ def _prepare_file(path: str | Path, mode: str) -> tuple[str, str]:
 def _log_prune_failure(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("Pruning old markers failed: %s", task.exception())
+
+
+def _in_thread(raw: sqlite3.Connection, body: Callable[[sqlite3.Connection], T], write: bool) -> T:
+    """BEGIN, body, COMMIT (ROLLBACK on failure), run on aiosqlite's connection thread."""
+    raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        result = body(raw)
+        raw.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute("ROLLBACK")
+        raise
+    return result
 
 
 async def _fetch_one(conn: Conn, sql: str, params: Iterable[Any] = ()) -> Any:
@@ -384,6 +398,10 @@ class SqliteStore(Store):
             if conn is None:
                 raise StoreError("The store is closed")
             try:
+                if not inspect.iscoroutinefunction(body):
+                    # A synchronous body: the whole transaction in one hop to aiosqlite's thread
+                    # (one event-loop wake-up per call, not one per statement: the hot path).
+                    return await conn._execute(_in_thread, conn._conn, body, write)
                 # IMMEDIATE takes the write lock up front (waiting busy_timeout for another
                 # process) rather than failing on upgrade halfway through.
                 await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -435,33 +453,31 @@ class SqliteStore(Store):
         check_action(action)
         now = int(self._clock())
 
-        async def body(conn: Conn) -> ActionCounts:
-            seen = list(
-                await conn.execute_fetchall(
-                    "SELECT pair_count, received_total FROM processed_actions WHERE action_id = ?",
-                    (action_id,),
-                )
-            )
+        def body(raw: sqlite3.Connection) -> ActionCounts:
+            # Synchronous: the whole transaction is one hop to the database thread.
+            seen = raw.execute(
+                "SELECT pair_count, received_total FROM processed_actions WHERE action_id = ?",
+                (action_id,),
+            ).fetchall()
             if seen:  # a replay: answer what the first delivery answered
                 ((pair_count, received_total),) = seen
                 return ActionCounts(pair=int(pair_count), received_total=int(received_total))
-            pair = await _fetch_one(
-                conn,
+            # fetchall() steps each RETURNING statement to its end before the next one.
+            ((pair,),) = raw.execute(
                 "INSERT INTO action_counts (guild_id, actor_id, target_id, action, count)"
                 " VALUES (?, ?, ?, ?, 1)"
                 " ON CONFLICT (guild_id, actor_id, target_id, action)"
                 " DO UPDATE SET count = count + 1 RETURNING count",
                 (guild_id, actor_id, target_id, action),
-            )
-            total = await _fetch_one(
-                conn,
+            ).fetchall()
+            ((total,),) = raw.execute(
                 "INSERT INTO received_totals (guild_id, target_id, action, count)"
                 " VALUES (?, ?, ?, 1)"
                 " ON CONFLICT (guild_id, target_id, action)"
                 " DO UPDATE SET count = count + 1 RETURNING count",
                 (guild_id, target_id, action),
-            )
-            await conn.execute(
+            ).fetchall()
+            raw.execute(
                 "INSERT INTO processed_actions (action_id, guild_id, actor_id, target_id, action,"
                 " pair_count, received_total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (action_id, guild_id, actor_id, target_id, action, pair, total, now),
@@ -588,11 +604,9 @@ class SqliteStore(Store):
     async def is_opted_out(self, user_id: int) -> bool:
         check_id("user_id", user_id)
 
-        async def body(conn: Conn) -> bool:
-            rows = await conn.execute_fetchall(
-                "SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,)
-            )
-            return bool(list(rows))
+        def body(raw: sqlite3.Connection) -> bool:  # one hop (see _in_thread)
+            rows = raw.execute("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,)).fetchall()
+            return bool(rows)
 
         return await self._run("is_opted_out", body, write=False)
 

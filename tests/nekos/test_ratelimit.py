@@ -121,6 +121,21 @@ async def test_limiter_late_answer_does_not_reopen_after_429() -> None:
     assert limiter.blocked_until("category:hug") == 1002.0
 
 
+async def test_limiter_does_not_learn_a_limit_from_a_429() -> None:
+    limiter = RateLimiter(clock=lambda: 1000.0)
+    await limiter.acquire("category:hug")
+    limiter.release(
+        "category:hug",
+        {
+            "x-rate-limit-limit": "1m",
+            "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": iso7(1030.0),
+        },
+        status=429,
+    )
+    assert limiter.limit("category:hug") == 200  # still the documented figure, not 1
+
+
 # -- against the fake ----------------------------------------------------------------------
 
 
