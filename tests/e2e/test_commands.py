@@ -252,3 +252,32 @@ async def test_new_category_while_running_becomes_a_command(bot, discord_api, ne
     handle = await discord_api.interact(discord_api.slash("glomp", {"user": make_user()}))
     message = await handle.wait_message()
     assert "glomp" in text_of(message)
+
+
+async def test_autocomplete_offers_categories_of_the_right_kind(bot, discord_api) -> None:
+    handle = await discord_api.interact(
+        discord_api.autocomplete(
+            "search", "category", {"query": "senko", "type": 1, "category": "n"}
+        )
+    )
+    await handle.wait_callback()
+    names = [c["value"] for c in handle.choices]
+    assert names[0] == "neko" and "hug" not in names and len(names) <= 25
+
+    handle = await discord_api.interact(
+        discord_api.autocomplete("action", "category", {"category": ""})
+    )
+    await handle.wait_callback()
+    names = [c["value"] for c in handle.choices]
+    assert len(names) == 25 and "neko" not in names
+    assert handle.response_time < 3
+
+
+async def test_dev_guild_registers_commands_in_that_server(discord_api, nekos, data_dir) -> None:
+    guild_id = discord_api.guild_ids[0]
+    async with running_bot(discord_api, nekos, data_dir, DEV_GUILD_ID=str(guild_id)):
+        guild_commands = {c["name"] for c in discord_api.commands.get(guild_id) or []}
+        assert {"hug", "neko", "search", "Hug"} <= guild_commands
+        assert not discord_api.commands.get(None)
+        handle = await discord_api.interact(discord_api.slash("neko"))
+        assert (await handle.wait_message())["embeds"]
