@@ -17,16 +17,30 @@ from pathlib import Path
 
 from bench import report
 from bench.procs import ROOT, kill_all
-from bench.run import BOTS, LatencyRun, ScaleRun, Settings, latency_run, scale_run
+from bench.run import (
+    BOTS,
+    LatencyRun,
+    ScaleRun,
+    Settings,
+    latency_run,
+    scale_run,
+    summarize_runs,
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="200 + 100 commands, 500 guilds")
+    p.add_argument(
+        "--quick", action="store_true", help="40 + 200 + 100 commands, one run, 500 guilds"
+    )
     p.add_argument("--latency", type=float, default=100, help="nekos.best latency, ms (100)")
     p.add_argument("--commands", type=int, help="mixed workload size (600)")
     p.add_argument("--burst", type=int, help="burst size on one category (250)")
+    p.add_argument("--single", type=int, help="commands sent one at a time first (100)")
     p.add_argument("--concurrency", type=int, default=8, help="commands in flight (8)")
+    p.add_argument(
+        "--repeat", type=int, help="latency runs per bot, interleaved; medians reported (3)"
+    )
     p.add_argument("--guilds", type=int, help="guilds for the memory run (2500)")
     p.add_argument(
         "--bots", default=",".join(BOTS), help="comma-separated subset of floor,naive,nekocord"
@@ -37,7 +51,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     p.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="sample each bot with py-spy during the measured phases (implies --keep)",
     )
     p.add_argument("--keep", action="store_true", help="keep the bots' logs and data")
@@ -54,9 +69,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         latency=args.latency / 1000,
         commands=args.commands if args.commands is not None else (200 if quick else 600),
         burst=args.burst if args.burst is not None else (100 if quick else 250),
+        single=args.single if args.single is not None else (40 if quick else 100),
         concurrency=args.concurrency,
         guilds=args.guilds if args.guilds is not None else (500 if quick else 2500),
         bots=bots,
+        repeat=max(1, args.repeat if args.repeat is not None else (1 if quick else 3)),
         profile=args.profile,
     )
 
@@ -64,19 +81,35 @@ def settings_from(args: argparse.Namespace) -> Settings:
 async def main_async(args: argparse.Namespace, workdir: Path) -> str:
     settings = settings_from(args)
     started = time.monotonic()
+    load_before = report.load_average()
     latency: list[LatencyRun] = []
     scale: list[ScaleRun] = []
     if not args.skip_latency:
-        for bot in settings.bots:
-            print(f"[bench] latency: {bot}…", file=sys.stderr, flush=True)
-            latency.append(await latency_run(bot, settings, workdir))
+        for rep in range(settings.repeat):
+            for bot in settings.bots:
+                print(
+                    f"[bench] latency, run {rep + 1}/{settings.repeat}: {bot}…",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                latency.append(await latency_run(bot, settings, workdir, rep))
     if not args.skip_scale:
         for bot in settings.bots:
-            print(f"[bench] memory and start-up at {settings.guilds} guilds: {bot}…",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[bench] memory and start-up at {settings.guilds} guilds: {bot}…",
+                file=sys.stderr,
+                flush=True,
+            )
             scale.append(await scale_run(bot, settings, workdir))
     command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
-    return report.render(latency, scale, settings, command, time.monotonic() - started)
+    return report.render(
+        summarize_runs(latency, settings) if latency else [],
+        scale,
+        settings,
+        command=command,
+        elapsed=time.monotonic() - started,
+        loads=(load_before, report.load_average()),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

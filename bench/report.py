@@ -11,7 +11,7 @@ from pathlib import Path
 
 import discord
 
-from bench.run import LatencyRun, ScaleRun, Settings
+from bench.run import BotSummary, ScaleRun, Settings
 
 BEGIN = "<!-- bench:results:begin (written by python -m bench; edit outside these markers) -->"
 END = "<!-- bench:results:end -->"
@@ -39,8 +39,16 @@ def machine() -> str:
     )
 
 
+def load_average() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
 def ms(seconds: float | None) -> str:
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+    if seconds is None or math.isnan(seconds):
         return "–"
     return f"{seconds * 1000:.1f}" if seconds < 1 else f"{seconds * 1000:.0f}"
 
@@ -59,39 +67,35 @@ def ratio(value: float | None, floor: float | None) -> str:
     return f"{value / floor:.2f}×"
 
 
-def latency_table(runs: list[LatencyRun], settings: Settings) -> str:
-    floor = next((r for r in runs if r.bot == "floor"), None)
+def _floor(rows: list[BotSummary]) -> BotSummary | None:
+    return next((r for r in rows if r.bot == "floor"), None)
+
+
+def latency_table(rows: list[BotSummary]) -> str:
+    floor = _floor(rows)
     head = (
-        "| bot | workload | p50 ms | p99 ms | commands/s | CPU ms / command "
+        "| bot | workload (commands) | p50 ms | p99 ms | commands/s | CPU ms / command "
         "| nekos.best req / 1,000 | failed / errors | peak RSS MiB | p50 ×floor | p99 ×floor "
         "| commands/s ×floor | CPU ×floor | peak RSS ×floor |\n"
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
         "| ---: |"
     )
-    rows = [head]
-    for run in runs:
-        for i, phase in enumerate(run.phases):
+    out = [head]
+    for row in rows:
+        for i, phase in enumerate(row.phases):
             base = floor.phases[i] if floor is not None and i < len(floor.phases) else None
-            p50 = phase.percentile(50, timeout=settings.timeout)
-            p99 = phase.percentile(99, timeout=settings.timeout)
-            rows.append(
-                f"| {run.bot} | {phase.name}: {phase.count} | {ms(p50)} | {ms(p99)} "
+            out.append(
+                f"| {row.bot} | {phase.name} ({phase.count}) | {ms(phase.p50)} | {ms(phase.p99)} "
                 f"| {phase.throughput:.0f} | {phase.cpu_per_command * 1000:.2f} "
-                f"| {phase.per_1000:.0f} "
-                f"| {phase.failed} / {phase.errors} | {mib(run.peak_rss_kib)} "
-                f"| {ratio(p50, base.percentile(50, timeout=settings.timeout) if base else None)} "
-                f"| {ratio(p99, base.percentile(99, timeout=settings.timeout) if base else None)} "
+                f"| {phase.per_1000:.0f} | {phase.failed} / {phase.errors} "
+                f"| {mib(row.peak_rss_kib)} "
+                f"| {ratio(phase.p50, base.p50 if base else None)} "
+                f"| {ratio(phase.p99, base.p99 if base else None)} "
                 f"| {ratio(phase.throughput, base.throughput if base else None)} "
                 f"| {ratio(phase.cpu_per_command, base.cpu_per_command if base else None)} "
-                f"| {ratio(run.peak_rss_kib, floor.peak_rss_kib if floor else None)} |"
+                f"| {ratio(row.peak_rss_kib, floor.peak_rss_kib if floor else None)} |"
             )
-    return "\n".join(rows)
-
-
-def overall_per_1000(run: LatencyRun) -> float:
-    commands = sum(p.count for p in run.phases)
-    requests = sum(p.nekos_requests for p in run.phases)
-    return 1000 * requests / commands if commands else math.nan
+    return "\n".join(out)
 
 
 def scale_table(runs: list[ScaleRun]) -> str:
@@ -103,50 +107,45 @@ def scale_table(runs: list[ScaleRun]) -> str:
         "| PUTs on restart |\n"
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
-    rows = [head]
+    out = [head]
     for run in runs:
-        rows.append(
+        out.append(
             f"| {run.bot} | {mib(run.rss_kib)} "
             f"| {ratio(run.rss_kib, floor.rss_kib if floor else None)} "
             f"| {mib(run.peak_rss_kib)} | {sec(run.cold_ready)} ({run.cold_puts}) "
             f"| {sec(run.warm_ready)} | {sec(run.warm_first_answer)} "
             f"| {sec(run.warm_on_ready)} | {run.warm_puts} |"
         )
-    return "\n".join(rows)
+    return "\n".join(out)
 
 
-def targets(latency: list[LatencyRun], scale: list[ScaleRun], settings: Settings) -> list[str]:
+def targets(rows: list[BotSummary], scale: list[ScaleRun]) -> list[str]:
     """nekocord against the issue's targets; one line each, ✅ / ❌."""
     lines: list[str] = []
 
     def mark(ok: bool) -> str:
         return "✅" if ok else "❌"
 
-    neko = next((r for r in latency if r.bot == "nekocord"), None)
-    floor = next((r for r in latency if r.bot == "floor"), None)
+    neko = next((r for r in rows if r.bot == "nekocord"), None)
+    floor = _floor(rows)
     if neko is not None and floor is not None:
         for phase, base in zip(neko.phases, floor.phases, strict=False):
-            r = phase.percentile(50, timeout=settings.timeout) / base.percentile(
-                50, timeout=settings.timeout
-            )
+            r = phase.p50 / base.p50
             lines.append(
-                f"{mark(r <= TARGET_P50_RATIO)} p50 {phase.name}: {r:.2f}× the floor "
-                f"(target ≤ {TARGET_P50_RATIO}×)"
+                f"{mark(r <= TARGET_P50_RATIO)} p50, {phase.name}: {r:.2f}× the floor "
+                f"({ms(phase.p50)} vs {ms(base.p50)} ms; target ≤ {TARGET_P50_RATIO}×)"
             )
     if neko is not None:
-        worst = max(
-            (p.percentile(99, timeout=settings.timeout), p.name) for p in neko.phases
-        )
+        worst = max(neko.phases, key=lambda p: p.p99)
         lines.append(
-            f"{mark(worst[0] < TARGET_P99)} p99 worst ({worst[1]}): {ms(worst[0])} ms "
-            f"(target < {TARGET_P99:.0f} s in every scenario)"
+            f"{mark(worst.p99 < TARGET_P99)} p99, worst workload ({worst.name}): "
+            f"{ms(worst.p99)} ms (target < {TARGET_P99:.0f} s in every scenario)"
         )
         failed = sum(p.failed + p.errors for p in neko.phases)
-        lines.append(f"{mark(failed == 0)} unanswered or error answers: {failed}")
-        per = overall_per_1000(neko)
+        lines.append(f"{mark(failed == 0)} commands unanswered or answered with an error: {failed}")
         lines.append(
-            f"{mark(per <= TARGET_PER_1000)} nekos.best requests: {per:.1f} per 1,000 category "
-            f"commands after warm-up (target ≤ {TARGET_PER_1000})"
+            f"{mark(neko.per_1000 <= TARGET_PER_1000)} nekos.best: {neko.per_1000:.1f} requests "
+            f"per 1,000 category commands after warm-up (target ≤ {TARGET_PER_1000})"
         )
     sneko = next((r for r in scale if r.bot == "nekocord"), None)
     sfloor = next((r for r in scale if r.bot == "floor"), None)
@@ -154,50 +153,63 @@ def targets(latency: list[LatencyRun], scale: list[ScaleRun], settings: Settings
         r = sneko.rss_kib / sfloor.rss_kib
         lines.append(
             f"{mark(r <= TARGET_RSS_RATIO)} RSS at {sneko.guilds:,} guilds: {r:.2f}× the floor "
-            f"(target ≤ {TARGET_RSS_RATIO}×)"
+            f"({mib(sneko.rss_kib)} vs {mib(sfloor.rss_kib)} MiB; target ≤ {TARGET_RSS_RATIO}×)"
         )
     if sneko is not None:
+        ok = sneko.warm_ready < TARGET_WARM_READY and sneko.warm_puts == 0
         lines.append(
-            f"{mark(sneko.warm_ready < TARGET_WARM_READY and sneko.warm_puts == 0)} warm restart: "
-            f"READY {sneko.warm_ready:.2f} s after spawn with {sneko.warm_puts} command "
-            f"re-registrations (target < {TARGET_WARM_READY:.0f} s, 0)"
+            f"{mark(ok)} warm restart: gateway READY {sneko.warm_ready:.2f} s after the process "
+            f"started, {sneko.warm_puts} command registrations (target < "
+            f"{TARGET_WARM_READY:.0f} s, none)"
         )
     return lines
 
 
 def render(
-    latency: list[LatencyRun],
+    rows: list[BotSummary],
     scale: list[ScaleRun],
     settings: Settings,
+    *,
     command: str,
     elapsed: float,
+    loads: tuple[str, str],
 ) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    runs = rows[0].runs if rows else 0
     parts = [
-        f"Command: `{command}` — {when}, {elapsed:.0f} s.  ",
+        f"Command: `{command}` ({when}, {elapsed:.0f} s; load average {loads[0]} before, "
+        f"{loads[1]} after).  ",
         f"Machine: {machine()}.  ",
         f"nekos.best stand-in {settings.latency * 1000:.0f} ms away; Discord stand-in on "
-        f"loopback (no added latency); {settings.concurrency} commands in flight; each "
-        "command is a slash command with a target user, timed from INTERACTION_CREATE to the "
-        "visible message.",
+        f"loopback; {settings.concurrency} commands in flight (after {settings.single} sent one "
+        "at a time); every command is a slash command with a target user, timed from "
+        "INTERACTION_CREATE to the visible message.",
         "",
     ]
-    if latency:
-        parts += ["### Latency, throughput, nekos.best traffic", "", latency_table(latency, settings)]
-        for run in latency:
-            per = overall_per_1000(run)
-            if run.bot != "floor":
-                parts.append("")
-                parts.append(
-                    f"{run.bot}: {per:.1f} nekos.best requests per 1,000 category commands "
-                    "after warm-up (both workloads)."
-                )
+    if rows:
+        parts += [
+            "### Latency, throughput, nekos.best traffic",
+            "",
+            f"Medians of {runs} interleaved run{'s' if runs != 1 else ''} per bot (traffic and "
+            "failures: totals). CPU is the bot process's (all threads) during the workload.",
+            "",
+            latency_table(rows),
+            "",
+        ]
+        for row in rows:
+            spread = "; ".join(
+                f"{p.name}: " + ", ".join(ms(v) for v in p.p50_runs) for p in row.phases
+            )
+            extra = ""
+            if row.bot != "floor":
+                extra = f"; {row.per_1000:.1f} nekos.best requests per 1,000 commands overall"
+            parts.append(f"- {row.bot}: p50 per run (ms): {spread}{extra}.")
         parts.append("")
     if scale:
         parts += ["### Memory at one full shard, start-up", "", scale_table(scale), ""]
         parts += [f"- {r.bot}: `{r.guilds_seen}`" for r in scale]
         parts.append("")
-    checks = targets(latency, scale, settings)
+    checks = targets(rows, scale)
     if checks:
         parts += ["### nekocord against the targets", ""]
         parts += [f"- {line}" for line in checks]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import shutil
 import signal
 import sys
@@ -12,13 +14,14 @@ from pathlib import Path
 
 from bench.common import CATEGORIES, READY_LINE
 from bench.procs import TOKEN, BotProcess
-from bench.workload import PhaseResult, Users, drive, mixed, one
+from bench.workload import PhaseResult, PhaseSummary, Users, drive, mixed, one, summarize
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
 
 BOTS = ("floor", "naive", "nekocord")
 READY_LINES = {"floor": READY_LINE, "naive": READY_LINE, "nekocord": "Ready as "}
 BURST_CATEGORY = "hug"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -26,11 +29,13 @@ class Settings:
     latency: float = 0.100  # nekos.best stand-in, seconds
     commands: int = 600
     burst: int = 250
+    single: int = 100  # one at a time: the latency a user sees when the bot is not busy
     concurrency: int = 8
     guilds: int = 2500
     timeout: float = 10.0  # a command without a visible message by then has failed
     settle: float = 1.0  # after READY / a phase, before measuring
     bots: tuple[str, ...] = BOTS
+    repeat: int = 1  # latency runs per bot, interleaved; medians are reported
     profile: bool = False  # py-spy the bots during the measured phases
 
 
@@ -41,6 +46,34 @@ class LatencyRun:
     phases: list[PhaseResult]
     peak_rss_kib: int
     log: str = ""
+
+
+@dataclass
+class BotSummary:
+    """A bot's latency runs, summarized (see workload.summarize)."""
+
+    bot: str
+    phases: list[PhaseSummary]
+    peak_rss_kib: int  # the highest of the runs
+    runs: int
+
+    @property
+    def per_1000(self) -> float:
+        commands = sum(p.commands for p in self.phases)
+        requests = sum(p.nekos_requests for p in self.phases)
+        return 1000 * requests / commands if commands else math.nan
+
+
+def summarize_runs(runs: list[LatencyRun], settings: Settings) -> list[BotSummary]:
+    out = []
+    for bot in dict.fromkeys(r.bot for r in runs):
+        mine = [r for r in runs if r.bot == bot]
+        phases = [
+            summarize([r.phases[i] for r in mine], timeout=settings.timeout)
+            for i in range(len(mine[0].phases))
+        ]
+        out.append(BotSummary(bot, phases, max(r.peak_rss_kib for r in mine), len(mine)))
+    return out
 
 
 @dataclass
@@ -59,7 +92,9 @@ class ScaleRun:
     notes: list[str] = field(default_factory=list)
 
 
-def bot_env(kind: str, discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, *, sync: bool) -> dict[str, str]:
+def bot_env(
+    kind: str, discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, *, sync: bool
+) -> dict[str, str]:
     """The same variables for every bot, as a user of nekocord sets them."""
     env = {
         "DISCORD_TOKEN": discord.token,
@@ -80,18 +115,19 @@ def category_requests(nekos: FakeNekos) -> int:
     return sum(nekos.counts[f"/{name}"] for name in nekos.categories)
 
 
-async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRun:
+async def latency_run(kind: str, settings: Settings, workdir: Path, rep: int = 0) -> LatencyRun:
     """Warm-up (one command per category, one at a time), then the mixed workload, then the
     burst on one category; nekos.best requests are counted from after the warm-up."""
-    async with FakeNekos(latency=settings.latency) as nekos, FakeDiscord(
-        token=TOKEN, guild_count=1
-    ) as discord:
-        data = workdir / f"{kind}-latency"
+    async with (
+        FakeNekos(latency=settings.latency) as nekos,
+        FakeDiscord(token=TOKEN, guild_count=1) as discord,
+    ):
+        data = workdir / f"{kind}-latency-{rep}"
         proc = BotProcess(
             kind,
             bot_env(kind, discord, nekos, data, sync=True),
             cwd=data,
-            log_path=workdir / f"{kind}-latency.log",
+            log_path=workdir / f"{kind}-latency-{rep}.log",
         )
         try:
             await proc.start()
@@ -99,24 +135,45 @@ async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRu
             await asyncio.sleep(settings.settle)
             users = Users(discord)
             warmup = await drive(
-                discord, users, list(CATEGORIES), concurrency=1,
-                timeout=settings.timeout, name="warm-up",
+                discord,
+                users,
+                list(CATEGORIES),
+                concurrency=1,
+                timeout=settings.timeout,
+                name="warm-up",
             )
             await asyncio.sleep(settings.latency + 0.3)
-            profiler = await start_profiler(proc, workdir) if settings.profile else None
+            profiler = await start_profiler(proc, workdir, rep) if settings.profile else None
             phases = []
             plan = [
-                (f"mixed ({len(CATEGORIES)} categories)", mixed(CATEGORIES, settings.commands)),
-                (f"burst (/{BURST_CATEGORY})", [BURST_CATEGORY] * settings.burst),
+                (
+                    f"one at a time: {len(CATEGORIES)} categories",
+                    mixed(CATEGORIES, settings.single, seed=11),
+                    1,
+                ),
+                (
+                    f"mixed: {len(CATEGORIES)} categories",
+                    mixed(CATEGORIES, settings.commands),
+                    settings.concurrency,
+                ),
+                (
+                    f"burst: /{BURST_CATEGORY}",
+                    [BURST_CATEGORY] * settings.burst,
+                    settings.concurrency,
+                ),
             ]
-            for name, commands in plan:
+            for name, commands, concurrency in plan:
                 if not commands:
                     continue
                 before = category_requests(nekos)
                 cpu_before = proc.cpu()
                 phase = await drive(
-                    discord, users, commands, concurrency=settings.concurrency,
-                    timeout=settings.timeout, name=name,
+                    discord,
+                    users,
+                    commands,
+                    concurrency=concurrency,
+                    timeout=settings.timeout,
+                    name=name,
                 )
                 phase.cpu = proc.cpu() - cpu_before
                 # Refills the last commands started still count: wait for them to land.
@@ -136,9 +193,10 @@ async def latency_run(kind: str, settings: Settings, workdir: Path) -> LatencyRu
 async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
     """First start with a fresh data directory (commands registered), stop, warm restart:
     start-up times, command registrations, and memory once every guild has arrived."""
-    async with FakeNekos(latency=settings.latency) as nekos, FakeDiscord(
-        token=TOKEN, guild_count=settings.guilds
-    ) as discord:
+    async with (
+        FakeNekos(latency=settings.latency) as nekos,
+        FakeDiscord(token=TOKEN, guild_count=settings.guilds) as discord,
+    ):
         data = workdir / f"{kind}-scale"
         ready_line = READY_LINES[kind]
 
@@ -171,7 +229,9 @@ async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
             await second.start()
             warm_ready = await ready_after(second)
             users = Users(discord)
-            probe = asyncio.create_task(one(discord, users, BURST_CATEGORY, timeout=settings.timeout))
+            probe = asyncio.create_task(
+                one(discord, users, BURST_CATEGORY, timeout=settings.timeout)
+            )
             on_ready_at = await second.wait_for_output(ready_line, timeout=60)
             sample = await probe
             first_answer = None
@@ -179,12 +239,14 @@ async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
                 # The probe was sent at READY: READY time + its latency, from spawn.
                 first_answer = warm_ready + sample.latency
             else:
-                print(f"[bench] {kind}: the probe got no answer: {discord.interactions[-1].describe()}",
-                      file=sys.stderr)
+                probe_record = discord.interactions[-1].describe()
+                print(f"[bench] {kind}: the probe got no answer: {probe_record}", file=sys.stderr)
             await asyncio.sleep(settings.settle)
             second.check_alive()
             memory = second.memory()
             line = next((ln for ln in second.output.splitlines() if ready_line in ln), "")
+            line = ANSI.sub("", line)
+            line = line[line.find(ready_line) :]
             run = ScaleRun(
                 kind,
                 settings.guilds,
@@ -209,14 +271,24 @@ def proc_exited(proc: BotProcess) -> bool:
     return proc.process is not None and proc.process.returncode is not None
 
 
-async def start_profiler(proc: BotProcess, workdir: Path) -> asyncio.subprocess.Process:
-    """py-spy (pip install py-spy) sampling the bot, collapsed stacks into <bot>-profile.txt."""
-    out = workdir / f"{proc.kind}-profile.txt"
+async def start_profiler(proc: BotProcess, workdir: Path, rep: int) -> asyncio.subprocess.Process:
+    """py-spy (pip install py-spy) sampling the bot: collapsed stacks, <bot>-profile-<rep>.txt."""
+    out = workdir / f"{proc.kind}-profile-{rep}.txt"
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     spy = await asyncio.create_subprocess_exec(
-        exe, "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "500",
-        "--nonblocking", "--output", str(out),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        exe,
+        "record",
+        "--pid",
+        str(proc.pid),
+        "--format",
+        "raw",
+        "--rate",
+        "500",
+        "--nonblocking",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     await asyncio.sleep(0.5)  # attached
     return spy

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +95,7 @@ def visible_at(record: InteractionRecord, woke: float) -> float:
     return woke
 
 
-async def one(
-    discord: FakeDiscord, users: Users, category: str, *, timeout: float
-) -> Sample:
+async def one(discord: FakeDiscord, users: Users, category: str, *, timeout: float) -> Sample:
     actor, target = users.pair()
     # Built just in time: the interaction id carries its creation time, which bots read.
     payload = discord.slash(category, {"user": target}, user=actor)
@@ -142,3 +141,45 @@ def mixed(categories: tuple[str, ...], n: int, seed: int = 7) -> list[str]:
     out = [categories[i % len(categories)] for i in range(n)]
     random.Random(seed).shuffle(out)
     return out
+
+
+@dataclass
+class PhaseSummary:
+    """One workload over repeated runs: the median of each figure across runs (traffic and
+    failures are summed)."""
+
+    name: str
+    count: int  # commands per run
+    runs: int
+    p50: float
+    p99: float
+    throughput: float
+    cpu_per_command: float
+    nekos_requests: int
+    commands: int  # over all runs
+    failed: int
+    errors: int
+    p50_runs: list[float] = field(default_factory=list)
+
+    @property
+    def per_1000(self) -> float:
+        return 1000 * self.nekos_requests / self.commands if self.commands else math.nan
+
+
+def summarize(results: list[PhaseResult], *, timeout: float) -> PhaseSummary:
+    med = statistics.median
+    p50s = [r.percentile(50, timeout=timeout) for r in results]
+    return PhaseSummary(
+        name=results[0].name,
+        count=results[0].count,
+        runs=len(results),
+        p50=med(p50s),
+        p99=med(r.percentile(99, timeout=timeout) for r in results),
+        throughput=med(r.throughput for r in results),
+        cpu_per_command=med(r.cpu_per_command for r in results),
+        nekos_requests=sum(r.nekos_requests for r in results),
+        commands=sum(r.count for r in results),
+        failed=sum(r.failed for r in results),
+        errors=sum(r.errors for r in results),
+        p50_runs=p50s,
+    )

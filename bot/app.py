@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import naming, render, responding, sync
+from bot import naming, render, responding, sync, validation, wording
 from bot.config import Config
 from bot.nekos import Category, Kind
 from bot.nekos.catalog import Catalog
@@ -215,10 +215,13 @@ class NekoBot(commands.Bot):
         await self.apply_categories()
 
     def category(self, name: str, kind: Kind | None = None) -> Category:
-        """A live category by name; a removed or unknown one answers "no longer available"."""
+        """A live category by name; a removed one answers "no longer available", a name that
+        never was one "doesn't exist" (without echoing what the user typed)."""
         category = self.catalog.categories.get(name)
-        if category is None or name in self.removed_categories:
+        if name in self.removed_categories:
             raise responding.CategoryGone(name)
+        if category is None:
+            raise responding.UserError("error_unknown_category")
         if kind is not None and category.kind is not kind:
             raise responding.UserError("error_wrong_kind", category=name)
         return category
@@ -244,6 +247,15 @@ class NekoBot(commands.Bot):
     async def accepting_check(self, interaction: discord.Interaction[Any]) -> bool:
         if not self.first_delivery(interaction):
             raise responding.Redelivered()
+        if interaction.type is discord.InteractionType.autocomplete:
+            if validation.autocomplete_ok(interaction):
+                return True
+            # A forged autocomplete (an option that has none, odd values): no suggestions.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.autocomplete([])
+            return False
+        if not validation.options_ok(interaction):
+            raise responding.UserError("error_bad_option")
         if not self.accepting:
             raise responding.UserError("error_restarting")
         return True
@@ -268,6 +280,32 @@ class NekoBot(commands.Bot):
             # Discord still shows a command whose category nekos.best dropped.
             error = responding.CategoryGone(error.name)
         await responding.send_error(interaction, error)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A press on a component no handler knows (forged, or from a version long gone):
+        say it expired, rather than leave the user with "This interaction failed"."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data = interaction.data or {}
+        custom_id = str(data.get("custom_id", ""))
+        # discord.py runs a persistent button's handler only for a custom_id that is really on
+        # the message; anything else it drops without a word.
+        if _on_message(interaction.message, custom_id) and any(
+            button.__discord_ui_compiled_template__.fullmatch(custom_id)
+            for button in render.PERSISTENT_BUTTONS
+        ):
+            return  # the button's own handler answers
+        # A message-bound view (none today) would answer for its own components.
+        views = getattr(getattr(self._connection, "_view_store", None), "_views", {})
+        key = (data.get("component_type"), custom_id)
+        message_id = interaction.message.id if interaction.message is not None else None
+        if key in views.get(message_id, {}) or key in views.get(None, {}):
+            return
+        if not self.first_delivery(interaction):
+            return
+        log.info("Unknown button pressed: %r", custom_id[:100])
+        reply = render.error(wording.message("error_button_expired"))
+        await responding.send_ephemeral(interaction, reply)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Removed from a server: its data goes too (privacy note in the README)."""
@@ -311,6 +349,17 @@ class NekoBot(commands.Bot):
         await self.catalog.aclose()
         await self.pool.aclose()
         await super().close()
+
+
+def _on_message(message: discord.Message | None, custom_id: str) -> bool:
+    """Whether the message carries a component with this custom_id."""
+    stack: list[Any] = list(message.components) if message is not None else []
+    while stack:
+        component = stack.pop()
+        if getattr(component, "custom_id", None) == custom_id:
+            return True
+        stack.extend(getattr(component, "children", None) or [])
+    return False
 
 
 def data_dir_ready(path: Path) -> None:

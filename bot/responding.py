@@ -55,7 +55,8 @@ class Redelivered(app_commands.AppCommandError):
 
 class CategoryGone(UserError):
     def __init__(self, category: str) -> None:
-        super().__init__("error_category_gone", category=category)
+        # shown in markdown: escaped (a category name may hold "_")
+        super().__init__("error_category_gone", category=render.safe_name(category[:64]))
 
 
 def describe(error: BaseException) -> tuple[str, bool]:
@@ -71,7 +72,8 @@ def describe(error: BaseException) -> tuple[str, bool]:
             "error_rate_limited", seconds=max(1, round(error.retry_after))
         ), False
     if isinstance(error, UnknownCategory):
-        return wording.message("error_category_gone", category=error.category), False
+        category = render.safe_name(error.category[:64])
+        return wording.message("error_category_gone", category=category), False
     if isinstance(error, NotFound):
         return wording.message("error_asset_missing"), False
     if isinstance(error, BadRequest):
@@ -80,6 +82,9 @@ def describe(error: BaseException) -> tuple[str, bool]:
         return wording.message("error_unavailable"), False
     if isinstance(error, NekosError):
         return wording.message("error_unavailable"), False
+    if isinstance(error, app_commands.CommandSignatureMismatch):
+        # A stale client or a forged payload (options_ok catches most before this).
+        return wording.message("error_command_gone"), False
     if isinstance(error, app_commands.CommandNotFound):
         return wording.message("error_command_gone"), False
     if isinstance(error, app_commands.CommandOnCooldown):

@@ -199,6 +199,8 @@ class Actions(commands.Cog):
     async def _return(
         self, interaction: discord.Interaction[Any], button: render.ReturnButton
     ) -> None:
+        if not _plausible_ids(button.action_id, button.actor_id, button.target_id):
+            raise UserError("error_button_expired")  # a forged custom_id
         if not self.bot.accepting:
             raise UserError("error_restarting")
         if interaction.user.id != button.target_id:
@@ -290,6 +292,8 @@ class Actions(commands.Cog):
     async def _reroll(
         self, interaction: discord.Interaction[Any], button: render.RerollButton
     ) -> None:
+        if not _plausible_ids(button.action_id, button.actor_id):
+            raise UserError("error_button_expired")  # a forged custom_id
         if not self.bot.accepting:
             raise UserError("error_restarting")
         if interaction.user.id != button.actor_id:
@@ -313,6 +317,11 @@ class Actions(commands.Cog):
             await interaction.edit_original_response(
                 **render.rerolled(message, result).edit_kwargs()
             )
+
+
+def _plausible_ids(*ids: int) -> bool:
+    """Snowflakes a custom_id can carry: positive and below 2**63 (base 36 can say more)."""
+    return all(0 < i < 2**63 for i in ids)
 
 
 class _UnknownUser(discord.Object):

@@ -35,7 +35,8 @@ class Meta(commands.Cog):
     async def stats(
         self, interaction: discord.Interaction[Any], user: discord.User | None = None
     ) -> None:
-        assert interaction.guild_id is not None
+        if interaction.guild_id is None:  # guild_only hides it in DMs; a forged call may not
+            raise UserError("error_guild_only")
         who = user or interaction.user
         try:
             stats = await self.bot.store.user_stats(guild_id=interaction.guild_id, user_id=who.id)

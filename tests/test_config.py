@@ -70,3 +70,10 @@ def test_readme_and_env_example_document_every_setting() -> None:
     assert in_example == names
     read_by_code = set(re.findall(r'get\("([A-Z_]+)"\)', (ROOT / "bot/config.py").read_text()))
     assert read_by_code == names
+
+
+def test_readme_invite_link_asks_for_exactly_the_permissions_the_bot_uses() -> None:
+    from bot.app import INVITE_PERMISSIONS
+
+    readme = (ROOT / "README.md").read_text()
+    assert f"permissions={INVITE_PERMISSIONS.value}" in readme

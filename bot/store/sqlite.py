@@ -6,6 +6,10 @@ counts consistent (100 concurrent `record_action` return pair counts 1..100). A 
 transaction runs in a shielded task, so a caller cancelled mid-call (an interaction timing out)
 never leaves a half-done transaction on the shared connection: it commits or rolls back whole.
 
+Opt-outs are read once at open and kept in memory in step with this store's own writes, so the
+check every action makes costs no database trip (another process writing opt-outs into the same
+file is seen after a restart).
+
 Durability: WAL with `synchronous=NORMAL` makes a commit survive a crash or `kill -9` of the
 process (the WAL is written before COMMIT returns); only an OS crash or power loss may drop the
 last few commits, never corrupt the database.
@@ -236,6 +240,8 @@ class SqliteStore(Store):
         self._inflight: set[asyncio.Future[Any]] = set()
         self._closed = False
         self._last_prune = float("-inf")
+        # Every opted-out user id, read at open (None: not read, or unsure: ask the database).
+        self._opt_outs: set[int] | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -317,6 +323,9 @@ class SqliteStore(Store):
             await conn.execute("PRAGMA synchronous = NORMAL")
             step = "migrate"
             await self._migrate(conn)
+            step = "read opt-outs from"
+            rows = await conn.execute_fetchall("SELECT user_id FROM opt_outs")
+            self._opt_outs = {int(uid) for (uid,) in rows}
         except sqlite3.Error as exc:
             raise StoreError(f"Cannot {step} the database {self._where!r}: {exc}") from exc
         if not self._read_only:
@@ -599,10 +608,33 @@ class SqliteStore(Store):
             else:
                 await conn.execute("DELETE FROM opt_outs WHERE user_id = ?", (user_id,))
 
-        await self._run("set_opt_out", body)
+        await self._write_opt_out("set_opt_out", body, user_id, opted_out)
+
+    async def _write_opt_out(
+        self, what: str, body: Callable[[Conn], Awaitable[None]], user_id: int, opted_out: bool
+    ) -> None:
+        """Run the write, then bring the in-memory opt-outs in step (also when the caller was
+        cancelled meanwhile: the transaction goes on, and so does this update)."""
+        task = self._start(what, body, write=True)
+
+        def done(task: asyncio.Future[None]) -> None:
+            if self._opt_outs is None:
+                return
+            if task.cancelled() or task.exception() is not None:
+                self._opt_outs = None  # unsure what was committed: ask the database from now on
+            elif opted_out:
+                self._opt_outs.add(user_id)
+            else:
+                self._opt_outs.discard(user_id)
+
+        task.add_done_callback(done)
+        await asyncio.shield(task)
 
     async def is_opted_out(self, user_id: int) -> bool:
         check_id("user_id", user_id)
+        self._require_conn()
+        if self._opt_outs is not None:
+            return user_id in self._opt_outs  # every action asks: no database trip
 
         def body(raw: sqlite3.Connection) -> bool:  # one hop (see _in_thread)
             rows = raw.execute("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,)).fetchall()
@@ -614,6 +646,9 @@ class SqliteStore(Store):
         ids = sorted({check_id("user_id", uid) for uid in user_ids})
         if not ids:
             return set()
+        self._require_conn()
+        if self._opt_outs is not None:
+            return {uid for uid in ids if uid in self._opt_outs}
 
         async def body(conn: Conn) -> set[int]:
             found: set[int] = set()
@@ -663,7 +698,10 @@ class SqliteStore(Store):
             if not keep_opt_out:
                 await conn.execute("DELETE FROM opt_outs WHERE user_id = :u", u)
 
-        await self._run("forget_user", body)
+        if keep_opt_out:
+            await self._run("forget_user", body)
+        else:
+            await self._write_opt_out("forget_user", body, user_id, False)
 
     async def forget_guild(self, *, guild_id: int) -> None:
         check_id("guild_id", guild_id)

@@ -65,7 +65,12 @@ class LogCapture(logging.Handler):
         for r in self.records:
             text = r.getMessage()
             if r.levelno >= logging.ERROR and (r.exc_info or r.exc_text or _UNHANDLED.search(text)):
-                bad.append(f"{r.name}: {text}")
+                cause = ""
+                if r.exc_info and r.exc_info[1] is not None:
+                    cause = f" <- {r.exc_info[1]!r}"
+                elif r.exc_text:
+                    cause = " <- " + r.exc_text.strip().splitlines()[-1]
+                bad.append(f"{r.name}: {text}{cause}")
             elif _UNHANDLED.search(text) and "Ignoring exception" in text:
                 bad.append(f"{r.name}: {text}")
         bad += [f"loop: {c.get('message')} {c.get('exception')!r}" for c in self.loop_errors]
@@ -135,7 +140,9 @@ async def bot(
 # -- helpers --------------------------------------------------------------------------------
 
 
-async def wait_pool(running: RunningBot, category: str, minimum: int = 1, timeout: float = 5) -> None:
+async def wait_pool(
+    running: RunningBot, category: str, minimum: int = 1, timeout: float = 5
+) -> None:
     """Until the warm-up refill of `category` has landed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -171,7 +178,9 @@ def image_url(message: dict[str, Any] | None) -> str | None:
 
 def message_text(key: str, **fields: Any) -> str:
     """A wording message with its placeholders as a regex-free prefix (up to the first field)."""
-    template = wording.message(key, **{k: "\x00" for k in fields}) if fields else wording.message(key)
+    template = (
+        wording.message(key, **{k: "\x00" for k in fields}) if fields else wording.message(key)
+    )
     return template.split("\x00", 1)[0]
 
 

@@ -54,9 +54,7 @@ async def test_burst_of_250_hugs(
     assert not [r for r in nekos.requests if r.status == 429], "nekos.best answered 429"
     # every answer that showed a count is counted exactly once
     ids = {int(r.id) for r in records}
-    rows = db_rows(
-        data_dir, "SELECT action_id FROM processed_actions WHERE action = 'hug'"
-    )
+    rows = db_rows(data_dir, "SELECT action_id FROM processed_actions WHERE action = 'hug'")
     assert {row[0] for row in rows} == ids
     per_target = dict(
         db_rows(
@@ -157,7 +155,9 @@ async def test_endpoints_change_while_running(
         assert "no longer available" in message["embeds"][0]["description"]
     assert nekos.count() == sent
     # autocomplete no longer offers them
-    record = await discord_api.interact(discord_api.autocomplete("action", "category", {"category": "wa"}))
+    record = await discord_api.interact(
+        discord_api.autocomplete("action", "category", {"category": "wa"})
+    )
     await record.wait_callback()
     assert "wave" not in {c["value"] for c in record.choices or []}
 
@@ -188,4 +188,3 @@ async def test_endpoints_bad_reply_while_running_changes_nothing(
     await asyncio.sleep(0.2)
     assert image_url(await answered(await discord_api.interact(discord_api.slash("wave"))))
     logs.assert_clean()
-

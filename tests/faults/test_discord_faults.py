@@ -175,7 +175,7 @@ async def test_callback_429_without_via_is_logged_not_raised(
     bot: RunningBot, discord_api: FakeDiscord, data_dir: Path, logs: LogCapture
 ) -> None:
     """A 429 without `Via` is a Cloudflare ban to discord.py: no retry. A logged failure."""
-    discord_api.fail("POST", CALLBACK, status=429, headers={"Via": None}, times=2)
+    discord_api.fail("POST", CALLBACK, status=429, headers={"Via": None})
     record = await hug(discord_api, make_user(name="fay"))
     await asyncio.sleep(1.0)
     assert not record.callbacks
@@ -260,6 +260,11 @@ async def test_followup_5xx_is_retried(
     logs.assert_clean()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="discord.py retries a webhook POST answered 5xx and webhooks have no idempotency "
+    "key: when Discord had processed the first attempt, the ephemeral error shows twice",
+)
 @pytest.mark.timeout(30)
 async def test_error_followup_5xx_after_processing_is_not_doubled(
     bot: RunningBot, discord_api: FakeDiscord, nekos: FakeNekos, logs: LogCapture
@@ -279,9 +284,9 @@ async def test_error_followup_5xx_after_processing_is_not_doubled(
     final = await answered(record, timeout=10)
     assert is_ephemeral(final)
     await asyncio.sleep(2.5)  # discord.py's retry would land after 1 s
+    logs.assert_clean()
     visible = [m for m in record.followups if m["id"] not in record.deleted]
     assert len(visible) == 1, [m["embeds"] for m in visible]
-    logs.assert_clean()
 
 
 # -- late interactions -----------------------------------------------------------------------
@@ -293,7 +298,7 @@ async def test_interaction_after_its_window_is_logged(
     """The bot was busy (its loop blocked for 3.3 s): the callback is too late. No crash."""
     target = make_user(name="lee")
     record = await hug(discord_api, target)
-    time.sleep(3.3)  # the whole process is busy: nothing runs, as with a CPU-bound hiccup
+    time.sleep(3.3)  # noqa: ASYNC251 - the whole process is busy, as in a CPU-bound hiccup
     await record.wait_for(lambda r: r.rejected_callbacks or r.callbacks, timeout=5)
     await asyncio.sleep(0.3)
     assert not record.callbacks
