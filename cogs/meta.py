@@ -72,7 +72,7 @@ class Meta(commands.Cog):
     @app_commands.describe(keep_optout=wording.message("command_forgetme_keep_optout"))
     @contexts
     async def forgetme(
-        self, interaction: discord.Interaction[Any], keep_optout: bool = True
+        self, interaction: discord.Interaction[Any], keep_optout: bool = False
     ) -> None:
         try:
             await self.bot.store.forget_user(user_id=interaction.user.id, keep_opt_out=keep_optout)

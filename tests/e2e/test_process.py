@@ -158,3 +158,22 @@ def test_dockerfile_install_step_without_dev_extras(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert probe.stdout.strip() == "ok", probe.stderr[-2000:]
+
+
+@pytest.mark.parametrize("problem", ["garbage", "scheme"])
+async def test_unusable_database_exits_2_with_one_line(tmp_path: Path, problem: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    if problem == "garbage":
+        (data / "broken.db").write_bytes(b"this is not a database" * 100)
+        url = f"sqlite:///{data / 'broken.db'}"
+    else:
+        url = "postgresql://user:secret@db.invalid/nekocord"
+    async with FakeDiscord(token=TOKEN) as discord_api, FakeNekos() as nekos:
+        async with bot_process(discord_api, nekos, data, DATABASE_URL=url) as proc:
+            code = await proc.wait(timeout=30)
+            output = proc.output
+    assert code == 2, output
+    lines = [line for line in output.splitlines() if line.startswith("nekocord:")]
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0], output
+    assert "Traceback" not in output and "secret" not in output

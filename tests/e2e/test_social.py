@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.harness import bot_process
+from tests.harness import TOKEN, bot_process, running_bot
 
 ALICE = make_user(name="alice", global_name="Alice")
 BOB = make_user(name="bob", global_name="Bob")
@@ -195,7 +195,7 @@ async def test_guild_removal_deletes_its_data(bot, discord_api) -> None:
 
 async def test_counts_and_return_button_survive_a_process_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    async with FakeDiscord(token=__import__("tests.harness").harness.TOKEN) as discord_api:
+    async with FakeDiscord(token=TOKEN) as discord_api:
         async with FakeNekos() as nekos:
             async with bot_process(discord_api, nekos, data) as proc:
                 await proc.wait_for_output("Ready as", timeout=30)
@@ -242,3 +242,22 @@ async def test_unknown_category_in_action_and_forged_buttons(bot, discord_api) -
     )
     answer = await press.wait_message()
     assert is_ephemeral(answer)
+
+
+async def test_forgetme_keeps_the_opt_out_only_when_asked(bot, discord_api) -> None:
+    for keep in (True, False):
+        optout = await discord_api.interact(discord_api.slash("optout", user=BOB))
+        await optout.wait_message()
+        options = {"keep_optout": keep}
+        forget = await discord_api.interact(discord_api.slash("forgetme", options, user=BOB))
+        await forget.wait_message()
+        assert await bot.bot.store.is_opted_out(int(BOB["id"])) is keep
+
+
+async def test_context_menu_actions_are_configurable(discord_api, nekos, data_dir) -> None:
+    async with running_bot(discord_api, nekos, data_dir, CONTEXT_MENU_ACTIONS="wave,highfive"):
+        menus = {c["name"] for c in discord_api.commands[None] if c.get("type") == 2}
+        assert menus == {"Wave", "High five"}
+        handle = await discord_api.interact(discord_api.user_command("High five", BOB, user=ALICE))
+        message = await handle.wait_message()
+        assert message["content"] == f"<@{BOB['id']}>"
