@@ -200,7 +200,6 @@ URLs, then serves until interrupted (no control API: that is for in-process use)
 """
 
 # The public API deliberately takes ``timeout=`` arguments (test ergonomics).
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
