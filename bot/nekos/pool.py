@@ -31,13 +31,7 @@ __all__ = ["Pool"]
 
 log = logging.getLogger(__name__)
 
-_COUNTERS = ("hits", "misses", "refills", "batches", "refill_errors", "duplicates", "expired")
-
-# Demand-aware depth: a category taken faster than one batch lasts a refill's round trip gets
-# its refill started earlier and fetched as several batches at once (all used once, within the
-# same quota), so a burst is served from memory too. An ordinary category stays at one batch.
-DEMAND_WINDOW = 2.0  # seconds of takes that estimate the demand rate
-MAX_BATCHES = 3  # batches one refill may fetch at once
+_COUNTERS = ("hits", "misses", "refills", "refill_errors", "duplicates", "expired")
 
 
 @dataclass
@@ -51,13 +45,10 @@ class _CategoryPool:
     entries: deque[_Entry] = field(default_factory=deque)
     urls: set[str] = field(default_factory=set)
     refill: asyncio.Task[int] | None = None
-    refill_times: deque[float] = field(default_factory=deque)  # requests, for the refill quota
-    take_times: deque[float] = field(default_factory=deque)  # recent takes, for the demand rate
-    refill_latency: float = 0.2  # seconds a refill took, smoothed
+    refill_times: deque[float] = field(default_factory=deque)  # starts, for the refill quota
     hits: int = 0
     misses: int = 0
     refills: int = 0
-    batches: int = 0  # requests sent by refills (a refill may fetch several batches)
     refill_errors: int = 0
     duplicates: int = 0
     expired: int = 0
@@ -119,7 +110,6 @@ class Pool:
         """A result from memory, or None (a miss). Never blocks; starts a refill in the
         background when the pool is empty or at its low watermark."""
         state = self._state(category)
-        self._note_demand(state, 1)
         result = self._pop(state)
         if result is None:
             state.misses += 1
@@ -152,7 +142,6 @@ class Pool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         state = self._state(category)
-        self._note_demand(state, n)
         out: list[Result] = []
         seen: set[str] = set()
 
@@ -231,33 +220,8 @@ class Pool:
                 self._kick(category, state)
 
     def _top_up(self, category: str, state: _CategoryPool) -> None:
-        if len(state.entries) <= self._watermark(state):
+        if len(state.entries) <= self.low_watermark:
             self._kick(category, state)
-
-    def _note_demand(self, state: _CategoryPool, n: int) -> None:
-        now = self._clock()
-        state.take_times.extend([now] * n)
-        while state.take_times and now - state.take_times[0] > DEMAND_WINDOW:
-            state.take_times.popleft()
-
-    def _watermark(self, state: _CategoryPool) -> int:
-        """Refill when the stock would not outlast about two refill round trips of demand."""
-        takes = state.take_times
-        # Takes per second over the span they cover (at least 0.2 s, so a handful of
-        # takes in a few milliseconds does not read as a flood).
-        rate = len(takes) / max(0.2, self._clock() - takes[0]) if takes else 0.0
-        wanted = int(rate * state.refill_latency * 2 + 0.999)
-        return min(max(self.low_watermark, wanted), self.batch_size * MAX_BATCHES)
-
-    def _batches(self, state: _CategoryPool, allowed: int) -> int:
-        """How many batches the next refill fetches: enough to lift the stock above the
-        watermark by one batch, at most MAX_BATCHES and what the quota allows."""
-        watermark = self._watermark(state)
-        if watermark <= max(self.low_watermark, self.batch_size):
-            return 1  # ordinary demand: one batch outlasts the round trip
-        deficit = watermark + self.batch_size - len(state.entries)
-        wanted = -(-deficit // self.batch_size)
-        return max(1, min(wanted, MAX_BATCHES, allowed))
 
     def _blocked_reset(self, category: str, state: _CategoryPool) -> float:
         """When a refill could start again, as a `time.time()` instant."""
@@ -269,21 +233,15 @@ class Pool:
     def _quota_wait(self, category: str, state: _CategoryPool) -> float:
         # Refills may spend only `refill_share` of the bucket's per-window budget, as the
         # client learned it, leaving the rest for everything else.
-        if self._quota_left(category, state) > 0:
-            return 0.0
-        bucket = NekosClient.category_bucket(category)
-        window = self._client.limiter.window(bucket)
-        return state.refill_times[0] + window - self._clock()
-
-    def _quota_left(self, category: str, state: _CategoryPool) -> int:
-        """Refill requests this category may still send in the current window."""
         bucket = NekosClient.category_bucket(category)
         window = self._client.limiter.window(bucket)
         allowed = max(1, int(self._client.limiter.limit(bucket) * self.refill_share))
         now = self._clock()
         while state.refill_times and now - state.refill_times[0] >= window:
             state.refill_times.popleft()
-        return max(0, allowed - len(state.refill_times))
+        if len(state.refill_times) < allowed:
+            return 0.0
+        return state.refill_times[0] + window - now
 
     def _kick(self, category: str, state: _CategoryPool) -> asyncio.Task[int] | None:
         """The running refill, or a new one; None when none may start now."""
@@ -294,40 +252,20 @@ class Pool:
         reset = self._client.limiter.blocked_until(NekosClient.category_bucket(category))
         if reset is not None and reset > time.time():
             return None  # it would only wait (or fail) in the limiter
-        quota = self._quota_left(category, state)
-        if quota <= 0:
+        if self._quota_wait(category, state) > 0:
             return None
-        batches = self._batches(state, quota)
-        state.refill_times.extend([self._clock()] * batches)
-        state.batches += batches
+        state.refill_times.append(self._clock())
         task = asyncio.get_running_loop().create_task(
-            self._refill(category, state, batches), name=f"nekos-pool-refill:{category}"
+            self._refill(category, state), name=f"nekos-pool-refill:{category}"
         )
         task.add_done_callback(lambda t: self._refill_done(category, state, t))
         state.refill = task
         return task
 
-    async def _refill(self, category: str, state: _CategoryPool, batches: int = 1) -> int:
-        started = self._clock()
-        if batches == 1:
-            results = await self._client.random(
-                category, amount=self.batch_size, budget=self.refill_budget
-            )
-        else:
-            answers = await asyncio.gather(
-                *(
-                    self._client.random(category, amount=self.batch_size, budget=self.refill_budget)
-                    for _ in range(batches)
-                ),
-                return_exceptions=True,
-            )
-            batches_ok = [a for a in answers if isinstance(a, list)]
-            if not batches_ok:
-                error = answers[0]
-                assert isinstance(error, BaseException)
-                raise error
-            results = [r for batch in batches_ok for r in batch]
-        state.refill_latency = 0.7 * state.refill_latency + 0.3 * (self._clock() - started)
+    async def _refill(self, category: str, state: _CategoryPool) -> int:
+        results = await self._client.random(
+            category, amount=self.batch_size, budget=self.refill_budget
+        )
         state.refills += 1
         self._purge(state)
         expires_at = self._clock() + self.ttl
