@@ -337,8 +337,14 @@ class NekoBot(commands.Bot):
     async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stop taking interactions, let those in flight finish (briefly), then close."""
         self.accepting = False
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout=grace)
+        deadline = asyncio.get_running_loop().time() + grace
+        # Twice: interactions received just before the flag flipped may not have reached
+        # `in_flight` yet; a short pause lets them start (or be told "restarting") first.
+        for pause in (0.0, 0.1):
+            await asyncio.sleep(pause)
+            left = deadline - asyncio.get_running_loop().time()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, left))
         if self._in_flight:
             log.warning("Closing with %d interactions still in flight", self._in_flight)
         await self.close()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -169,6 +170,10 @@ async def _acknowledge(
     """
     try:
         await callback
+    except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
+        # No connection to Discord (closed while stopping, or a network failure).
+        log.warning("Could not answer %s: %s", _what(interaction), exc or type(exc).__name__)
+        return False
     except discord.HTTPException as exc:
         if exc.code == ALREADY_ACKNOWLEDGED:
             interaction.response._response_type = kind  # what discord.py sets on success
@@ -206,6 +211,10 @@ async def send_error(interaction: discord.Interaction[Any], error: BaseException
             return  # gone or already answered: another attempt would fail the same way
         await send_ephemeral(interaction, render.error(wording.message("error_internal")))
         return
+    if _client_closed(interaction):
+        # Stopping: the HTTP session is gone, so neither the error nor an answer can be sent.
+        log.info("%s not answered: the bot is stopping (%s)", _what(interaction), error)
+        return
     text, is_bug = describe(error)
     if is_bug:
         log.error(
@@ -231,6 +240,10 @@ async def send_ephemeral(interaction: discord.Interaction[Any], reply: render.Re
         log.warning("%s expired before it could be answered", _what(interaction))
     except discord.HTTPException as exc:
         log.warning("Could not answer %s: %s", _what(interaction), exc)
+    except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
+        # The connection to Discord is gone (the bot is stopping, or the network failed):
+        # nothing more can be sent for this interaction.
+        log.warning("Could not answer %s: %s", _what(interaction), exc or type(exc).__name__)
 
 
 async def _replace_placeholder(interaction: discord.Interaction[Any], reply: render.Reply) -> None:
@@ -238,6 +251,11 @@ async def _replace_placeholder(interaction: discord.Interaction[Any], reply: ren
     with contextlib.suppress(discord.HTTPException):
         await interaction.delete_original_response()
     await interaction.followup.send(**reply.send_kwargs())
+
+
+def _client_closed(interaction: discord.Interaction[Any]) -> bool:
+    is_closed = getattr(interaction.client, "is_closed", None)
+    return bool(is_closed is not None and is_closed())
 
 
 def _what(interaction: discord.Interaction[Any]) -> str:

@@ -417,6 +417,16 @@ class SqliteStore(Store):
     ) -> T:
         """Run `body` in one transaction, serialized with every other call, and commit before
         returning. sqlite3 errors come out as `StoreError`."""
+        if self._inline and not self._lock.locked() and not inspect.iscoroutinefunction(body):
+            # The hot path: nothing else is using the connection, so run it right here (no
+            # task, no wait). Synchronous, so no other call can interleave.
+            conn = self._require_conn()
+            try:
+                done, result = self._run_inline(conn, body, write)
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite {what} failed on {self._where!r}: {exc}") from exc
+            if done:
+                return result  # type: ignore[return-value]
         # Shielded: if the caller is cancelled, the transaction still finishes whole.
         return await asyncio.shield(self._start(what, body, write=write))
 

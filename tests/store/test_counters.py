@@ -95,6 +95,9 @@ async def test_counts_survive_close_and_reopen(db_path: Path) -> None:
 async def test_cancelled_caller_does_not_leave_a_half_transaction(
     store: SqliteStore, db_path: Path
 ) -> None:
+    # On the database thread (the path taken while another process holds the lock), a call
+    # runs as a shielded task that a cancelled caller cannot interrupt.
+    store._inline = False
     tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
     await asyncio.sleep(0)  # every call has started its (shielded) transaction
     for task in tasks[::2]:
@@ -104,6 +107,21 @@ async def test_cancelled_caller_does_not_leave_a_half_transaction(
     # A cancelled caller loses the answer, not the write: each started action commits whole.
     assert await store.counts(**HUG) == ActionCounts(40, 40)
     assert await store.record_action(action_id=99, **HUG) == ActionCounts(41, 41)
+    assert_consistent(db_path)
+
+
+async def test_inline_calls_are_all_or_nothing_under_cancellation(
+    store: SqliteStore, db_path: Path
+) -> None:
+    # On the loop's thread a transaction runs in one synchronous step: a call cancelled before
+    # it starts writes nothing, one that started has committed.
+    tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
+    for task in tasks[::2]:
+        task.cancel()  # before they start
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes[::2])
+    assert sorted(o.pair for o in outcomes[1::2]) == list(range(1, 21))
+    assert await store.counts(**HUG) == ActionCounts(20, 20)
     assert_consistent(db_path)
 
 
