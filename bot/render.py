@@ -346,40 +346,19 @@ def _view_from(message: discord.Message) -> discord.ui.View | None:
     return view if view.children else None
 
 
-def images(*, category: str, results: Sequence[Result], actor: discord.abc.User) -> Reply:
-    """Up to 10 images, each crediting its artist, with a link button to each source."""
+def _credited_embeds(
+    results: Sequence[Result], kind: Kind, first: Callable[[discord.Embed], None]
+) -> Reply:
+    """One embed per result (at most 10): a GIF credits its anime in the footer, an image its
+    artist in the author line, with a link button to its source. `first` decorates the first
+    embed (the sentence or the search title)."""
     results = list(results)[:EMBEDS_PER_MESSAGE]
     embeds: list[discord.Embed] = []
     buttons: list[discord.ui.Item[Any] | None] = []
-    for index, result in enumerate(results):
-        embed = discord.Embed(colour=IMAGE_COLOUR)
-        if index == 0:
-            embed.description = clip(
-                wording.image_line(category, actor=display_name(actor)), EMBED_DESCRIPTION
-            )
-        embed.set_image(url=result.url)
-        _artist_author(embed, result.credit)
-        embeds.append(embed)
-        label = wording.message("label_source")
-        if len(results) > 1:
-            label = f"{label} {index + 1}"
-        buttons.append(_link_button(label, result.credit.source_url))
-    return Reply(embeds=_fit(embeds), view=_view(buttons))
-
-
-def search(*, results: Sequence[Result], query: str, kind: Kind) -> Reply:
-    """Search results as credited embeds (a GIF credits its anime, an image its artist)."""
-    results = list(results)[:EMBEDS_PER_MESSAGE]
-    embeds: list[discord.Embed] = []
-    buttons: list[discord.ui.Item[Any] | None] = []
-    shown_query = safe_name(query)
     for index, result in enumerate(results):
         embed = discord.Embed(colour=GIF_COLOUR if kind is Kind.GIF else IMAGE_COLOUR)
         if index == 0:
-            embed.title = clip(
-                wording.message("search_title", query=shown_query, count=len(results)),
-                EMBED_TITLE,
-            )
+            first(embed)
         embed.set_image(url=result.url)
         if kind is Kind.GIF:
             if footer := _credit_footer(result.credit):
@@ -392,6 +371,27 @@ def search(*, results: Sequence[Result], query: str, kind: Kind) -> Reply:
             buttons.append(_link_button(label, result.credit.source_url))
         embeds.append(embed)
     return Reply(embeds=_fit(embeds), view=_view(buttons))
+
+
+def images(*, category: str, results: Sequence[Result], actor: discord.abc.User) -> Reply:
+    """Up to 10 images, each crediting its artist, with a link button to each source."""
+    line = clip(wording.image_line(category, actor=display_name(actor)), EMBED_DESCRIPTION)
+
+    def intro(embed: discord.Embed) -> None:
+        embed.description = line
+
+    return _credited_embeds(results, Kind.IMAGE, intro)
+
+
+def search(*, results: Sequence[Result], query: str, kind: Kind) -> Reply:
+    """Search results as credited embeds (a GIF credits its anime, an image its artist)."""
+    count = min(len(results), EMBEDS_PER_MESSAGE)
+    title = clip(wording.message("search_title", query=safe_name(query), count=count), EMBED_TITLE)
+
+    def heading(embed: discord.Embed) -> None:
+        embed.title = title
+
+    return _credited_embeds(results, kind, heading)
 
 
 def credit(*, credit: Credit, url: str, category: str | None) -> Reply:

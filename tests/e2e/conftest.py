@@ -9,24 +9,7 @@ import pytest
 
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
-from tests.harness import TOKEN, RunningBot, running_bot
-
-
-@pytest.fixture
-async def nekos() -> AsyncIterator[FakeNekos]:
-    async with FakeNekos() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_api() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(token=TOKEN, guild_count=1) as fake:
-        yield fake
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
+from tests.harness import RunningBot, running_bot
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 from bot import wording
 from tests.fakes.discord import EPHEMERAL, FakeDiscord, InteractionRecord
 from tests.fakes.nekos import FakeNekos
-from tests.harness import TOKEN, RunningBot, running_bot
+from tests.harness import RunningBot, running_bot
 
 WINDOW = 3.0  # Discord's first-response window
 # Categories the bot warms at start-up (bot.app.WARM_CATEGORIES): their pool is full.
@@ -109,23 +109,6 @@ async def loop_errors(logs: LogCapture) -> AsyncIterator[LogCapture]:
         yield logs
     finally:
         loop.set_exception_handler(old)
-
-
-@pytest.fixture
-async def nekos() -> AsyncIterator[FakeNekos]:
-    async with FakeNekos() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_api() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(token=TOKEN, guild_count=1) as fake:
-        yield fake
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
 
 
 @pytest.fixture
