@@ -62,19 +62,21 @@ class Credits(commands.Cog):
             raise UserError("error_no_links")
         urls = urls[:MAX_LINKS]
 
+        errors: list[NekosError] = []
+
         async def one(url: str) -> tuple[str, Credit | None, str | None]:
             asset = self.bot.nekos.asset_path(url)
             try:
                 credit = await self.bot.nekos.credit(url, budget=responding.WORK_BUDGET)
-            except NekosError:
+            except NekosError as exc:
+                errors.append(exc)
                 return url, None, asset[0] if asset else None
             return url, credit, asset[0] if asset else None
 
         async def work() -> render.Reply:
             entries = await asyncio.gather(*(one(u) for u in urls))
-            if all(credit is None for _, credit, _ in entries):
-                # Every lookup failed: say why with the first error's wording.
-                await self.bot.nekos.credit(urls[0], budget=responding.WORK_BUDGET)
+            if errors and all(credit is None for _, credit, _ in entries):
+                raise errors[0]  # every lookup failed: say why, as for /source
             return render.credits(entries)
 
         async with self.bot.in_flight():

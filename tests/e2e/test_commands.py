@@ -281,3 +281,12 @@ async def test_dev_guild_registers_commands_in_that_server(discord_api, nekos, d
         assert not discord_api.commands.get(None)
         handle = await discord_api.interact(discord_api.slash("neko"))
         assert (await handle.wait_message())["embeds"]
+
+
+async def test_image_credit_for_a_missing_asset_asks_once(bot, discord_api, nekos) -> None:
+    missing = f"{nekos.base_url}/neko/{uuid.uuid4()}.png"
+    posted = discord_api.user_message(f"look: {missing}")
+    handle = await discord_api.interact(discord_api.message_command("Image credit", posted))
+    message = await handle.wait_message()
+    assert is_ephemeral(message) and "exist" in text_of(message)
+    assert nekos.count(missing.removeprefix(nekos.base_url)) == 1
