@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 NOTE_MAX = render.NOTE_MAX
 REROLL_WINDOW = 15 * 60.0
+RETURNED_MEMORY = 10_000
 
 
 class Actions(commands.Cog):
@@ -31,7 +33,9 @@ class Actions(commands.Cog):
         self.bot = bot
         self.generated = GeneratedCommands(bot.tree, Kind.GIF, self._make_command)
         self._menus: list[app_commands.ContextMenu] = []
-        self._returned: set[int] = set()  # claims made while the store could not be written
+        # Returns claimed in this process: a quick "no" for double clicks, and the only record
+        # while the database cannot be written. Bounded: the store is the real memory.
+        self._returned: OrderedDict[int, None] = OrderedDict()
 
     async def cog_load(self) -> None:
         self.bot.button_handlers[render.ReturnButton] = self.on_return
@@ -261,7 +265,9 @@ class Actions(commands.Cog):
         except StoreError as exc:
             self.bot.store_errors.error("write", "Could not record a return: %s", exc)
             claimed = True
-        self._returned.add(action_id)
+        self._returned[action_id] = None
+        if len(self._returned) > RETURNED_MEMORY:
+            self._returned.popitem(last=False)
         return claimed
 
     async def resolve_user(
