@@ -272,6 +272,27 @@ class NekoBot(commands.Bot):
             if self._in_flight == 0:
                 self._idle.set()
 
+    async def press_button(
+        self, interaction: discord.Interaction[Any], button: render.ActionButton
+    ) -> None:
+        """Every persistent button press: what all of them check, then the cog's handler, with
+        the commands' error path (a clear ephemeral answer)."""
+        if not self.first_delivery(interaction):
+            return  # a gateway replay of a press already handled
+        handler = self.button_handlers.get(type(button))
+        if handler is None:
+            return
+        try:
+            # Snowflakes are positive and below 2**63; base 36 in a forged custom_id can say more.
+            if not all(0 < snowflake < 2**63 for snowflake in button.snowflakes):
+                raise responding.UserError("error_button_expired")
+            if not self.accepting:
+                raise responding.UserError("error_restarting")
+            async with self.in_flight():
+                await handler(interaction, button)
+        except Exception as exc:
+            await responding.send_error(interaction, exc)
+
     async def on_tree_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:

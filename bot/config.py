@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -103,10 +103,10 @@ _SNOWFLAKE = re.compile(r"^[0-9]{15,21}$")
 _CATEGORY_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 
 
-def load_config(
-    environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
-) -> Config:
-    """Read and validate every setting. The process environment wins over `.env`."""
+def _reader(
+    environ: Mapping[str, str] | None, dotenv_path: str | os.PathLike[str] | None
+) -> Callable[[str], str | None]:
+    """A lookup of raw settings: the process environment wins over `.env`; blank is unset."""
     values: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
         values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
@@ -118,6 +118,26 @@ def load_config(
             return None
         value = value.strip()
         return value or None
+
+    return get
+
+
+def data_dir_setting(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> Path:
+    """DATA_DIR alone (the health check needs nothing else, not even the token)."""
+    return _data_dir(_reader(environ, dotenv_path))
+
+
+def _data_dir(get: Callable[[str], str | None]) -> Path:
+    return Path(get("DATA_DIR") or "./data")
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> Config:
+    """Read and validate every setting. The process environment wins over `.env`."""
+    get = _reader(environ, dotenv_path)
 
     token = get("DISCORD_TOKEN")
     if token is None:
@@ -149,7 +169,7 @@ def load_config(
             "NEKOS_CONTACT", "must be one line without parentheses, at most 200 characters"
         )
 
-    data_dir = Path(get("DATA_DIR") or "./data")
+    data_dir = _data_dir(get)
     database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'nekocord.db'}"
 
     log_level = (get("LOG_LEVEL") or "INFO").upper()

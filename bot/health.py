@@ -68,11 +68,9 @@ def check(data_dir: Path, now: float | None = None) -> tuple[bool, str]:
 
 
 def main() -> int:
-    from dotenv import load_dotenv
+    from bot.config import data_dir_setting
 
-    load_dotenv()
-    data_dir = Path(os.environ.get("DATA_DIR", "").strip() or "./data")
-    healthy, message = check(data_dir)
+    healthy, message = check(data_dir_setting())
     print(message)
     return 0 if healthy else 1
 

@@ -15,6 +15,7 @@ import discord
 
 from bot import wording
 from bot.nekos import Category, Credit, Kind, Result
+from bot.store import ActionCounts, ActionStat
 from bot.wording import Case
 
 # Discord's limits (FACTS.md).
@@ -123,20 +124,22 @@ def from_b36(text: str) -> int:
 
 
 class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nc:x"):
-    """Base of the persistent action buttons. A press is handed to the handler the cog
-    registered on the bot (`bot.button_handlers[ButtonClass]`)."""
+    """Base of the persistent action buttons. A press goes to the bot's `press_button`, which
+    hands it to the handler a cog registered (`bot.button_handlers[ButtonClass]`)."""
 
     category: str
     action_id: int
     actor_id: int
 
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        """The ids the custom_id carries (a forged one may carry any number)."""
+        return (self.action_id, self.actor_id)
+
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        first_delivery = getattr(interaction.client, "first_delivery", None)
-        if first_delivery is not None and not first_delivery(interaction):
-            return  # a gateway replay of a press already handled
-        handler = getattr(interaction.client, "button_handlers", {}).get(type(self))
-        if handler is not None:
-            await handler(interaction, self)
+        press = getattr(interaction.client, "press_button", None)
+        if press is not None:
+            await press(interaction, self)
 
 
 class ReturnButton(
@@ -168,6 +171,10 @@ class ReturnButton(
         self.action_id = action_id
         self.actor_id = actor_id
         self.target_id = target_id
+
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.action_id, self.actor_id, self.target_id)
 
     @classmethod
     async def from_custom_id(
@@ -253,14 +260,6 @@ def _artist_author(embed: discord.Embed, credit: Credit) -> None:
         )
 
 
-@dataclass(frozen=True)
-class Counts:
-    """Counter figures shown under an action (see the store)."""
-
-    pair: int
-    received_total: int
-
-
 def action(
     *,
     category: str,
@@ -269,7 +268,7 @@ def action(
     target: discord.abc.User | None,
     case: Case,
     note: str | None = None,
-    counts: Counts | None = None,
+    counts: ActionCounts | None = None,
     action_id: int | None = None,
     returnable: bool = False,
 ) -> Reply:
@@ -472,17 +471,10 @@ def help_page(
     return Reply(embeds=[embed], view=view, ephemeral=True)
 
 
-@dataclass(frozen=True)
-class StatLine:
-    action: str
-    given: int
-    received: int
-
-
 def stats(
     *,
     user: discord.abc.User,
-    lines: Sequence[StatLine],
+    lines: Sequence[ActionStat],
     partners: Sequence[tuple[str, int]],
 ) -> Reply:
     """Given and received per action in this server, and the top partners."""

@@ -20,7 +20,7 @@ import discord
 from discord import app_commands
 
 from bot import render, wording
-from bot.nekos import BadRequest, NekosError, NotFound, RateLimited, Unavailable, UnknownCategory
+from bot.nekos import BadRequest, NekosError, NotFound, RateLimited, UnknownCategory
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,7 @@ def describe(error: BaseException) -> tuple[str, bool]:
         return wording.message("error_asset_missing"), False
     if isinstance(error, BadRequest):
         return wording.message("error_bad_input", detail=str(error)), False
-    if isinstance(error, Unavailable | asyncio.TimeoutError):
-        return wording.message("error_unavailable"), False
-    if isinstance(error, NekosError):
+    if isinstance(error, NekosError | TimeoutError):  # Unavailable, and any other upstream error
         return wording.message("error_unavailable"), False
     if isinstance(error, app_commands.CommandSignatureMismatch):
         # A stale client or a forged payload (options_ok catches most before this).

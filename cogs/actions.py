@@ -17,7 +17,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Category, Kind, Result
 from bot.responding import UserError
-from bot.store import StoreError
+from bot.store import ActionCounts, StoreError
 from bot.wording import Case
 from cogs.common import GeneratedCommands, category_choices, contexts
 
@@ -173,11 +173,11 @@ class Actions(commands.Cog):
         category: str,
         actor: discord.abc.User,
         target: discord.abc.User,
-    ) -> render.Counts | None:
+    ) -> ActionCounts | None:
         """Commit the count before the answer that shows it; a failing database lets the
         action through without figures."""
         try:
-            counts = await self.bot.store.record_action(
+            return await self.bot.store.record_action(
                 action_id=action_id,
                 guild_id=guild_id,
                 action=category,
@@ -187,26 +187,14 @@ class Actions(commands.Cog):
         except StoreError as exc:
             self.bot.store_errors.error("write", "Could not record an action: %s", exc)
             return None
-        return render.Counts(pair=counts.pair, received_total=counts.received_total)
 
     # -- buttons ---------------------------------------------------------------------------
 
     async def on_return(
         self, interaction: discord.Interaction[Any], button: render.ActionButton
     ) -> None:
+        """ "Hug back" (checks common to every button: `NekoBot.press_button`)."""
         assert isinstance(button, render.ReturnButton)
-        try:
-            await self._return(interaction, button)
-        except Exception as exc:
-            await responding.send_error(interaction, exc)
-
-    async def _return(
-        self, interaction: discord.Interaction[Any], button: render.ReturnButton
-    ) -> None:
-        if not _plausible_ids(button.action_id, button.actor_id, button.target_id):
-            raise UserError("error_button_expired")  # a forged custom_id
-        if not self.bot.accepting:
-            raise UserError("error_restarting")
         if interaction.user.id != button.target_id:
             raise UserError("error_not_your_button", name=f"<@{button.target_id}>")
         category = self.bot.category(button.category, Kind.GIF)
@@ -214,46 +202,37 @@ class Actions(commands.Cog):
             raise UserError("error_target_opted_out", name=f"<@{button.actor_id}>")
         message = interaction.message
         custom_id = (interaction.data or {}).get("custom_id", "")
-        async with self.bot.in_flight():
-            result = self.bot.pool.take_nowait(category.name)
-            deferred = False
-            if result is None:
-                await interaction.response.defer()
-                deferred = True
-                result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-            if not await self.claim(button.action_id):
-                if deferred:
-                    await interaction.followup.send(
-                        **render.error(wording.message("error_already_returned")).send_kwargs()
-                    )
-                else:
-                    await responding.send_ephemeral(
-                        interaction, render.error(wording.message("error_already_returned"))
-                    )
-                return
-            actor = interaction.user
-            target = await self.resolve_user(interaction, button.actor_id)
-            counts = None
-            if interaction.guild_id is not None:
-                counts = await self.count(
-                    interaction.id, interaction.guild_id, category.name, actor, target
-                )
-            reply = render.action(
-                category=category.name,
-                result=result,
-                actor=actor,
-                target=target,
-                case=Case.OTHER,
-                counts=counts,
-                action_id=interaction.id,
-                returnable=True,
+        result = self.bot.pool.take_nowait(category.name)
+        deferred = False
+        if result is None:
+            await interaction.response.defer()
+            deferred = True
+            result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+        if not await self.claim(button.action_id):
+            raise UserError("error_already_returned")
+        actor = interaction.user
+        target = await self.resolve_user(interaction, button.actor_id)
+        counts = None
+        if interaction.guild_id is not None:
+            counts = await self.count(
+                interaction.id, interaction.guild_id, category.name, actor, target
             )
-            view = render.returned(message, custom_id) if message is not None else None
-            if deferred:
-                await interaction.edit_original_response(view=view)
-            else:
-                await interaction.response.edit_message(view=view)
-            await interaction.followup.send(**reply.send_kwargs())
+        reply = render.action(
+            category=category.name,
+            result=result,
+            actor=actor,
+            target=target,
+            case=Case.OTHER,
+            counts=counts,
+            action_id=interaction.id,
+            returnable=True,
+        )
+        view = render.returned(message, custom_id) if message is not None else None
+        if deferred:
+            await interaction.edit_original_response(view=view)
+        else:
+            await interaction.response.edit_message(view=view)
+        await interaction.followup.send(**reply.send_kwargs())
 
     async def claim(self, action_id: int) -> bool:
         """Once only: the store remembers (double clicks, restarts); memory backs it up while
@@ -289,19 +268,8 @@ class Actions(commands.Cog):
     async def on_reroll(
         self, interaction: discord.Interaction[Any], button: render.ActionButton
     ) -> None:
+        """ "Another" (checks common to every button: `NekoBot.press_button`)."""
         assert isinstance(button, render.RerollButton)
-        try:
-            await self._reroll(interaction, button)
-        except Exception as exc:
-            await responding.send_error(interaction, exc)
-
-    async def _reroll(
-        self, interaction: discord.Interaction[Any], button: render.RerollButton
-    ) -> None:
-        if not _plausible_ids(button.action_id, button.actor_id):
-            raise UserError("error_button_expired")  # a forged custom_id
-        if not self.bot.accepting:
-            raise UserError("error_restarting")
         if interaction.user.id != button.actor_id:
             raise UserError("error_not_your_reroll", name=f"<@{button.actor_id}>")
         created = discord.utils.snowflake_time(button.action_id).timestamp()
@@ -311,23 +279,15 @@ class Actions(commands.Cog):
         message = interaction.message
         if message is None:
             raise UserError("error_internal")
-        async with self.bot.in_flight():
-            result: Result | None = self.bot.pool.take_nowait(category.name)
-            if result is not None:
-                await interaction.response.edit_message(
-                    **render.rerolled(message, result).edit_kwargs()
-                )
-                return
-            await interaction.response.defer()
-            result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-            await interaction.edit_original_response(
+        result: Result | None = self.bot.pool.take_nowait(category.name)
+        if result is not None:
+            await interaction.response.edit_message(
                 **render.rerolled(message, result).edit_kwargs()
             )
-
-
-def _plausible_ids(*ids: int) -> bool:
-    """Snowflakes a custom_id can carry: positive and below 2**63 (base 36 can say more)."""
-    return all(0 < i < 2**63 for i in ids)
+            return
+        await interaction.response.defer()
+        result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+        await interaction.edit_original_response(**render.rerolled(message, result).edit_kwargs())
 
 
 class _UnknownUser(discord.Object):

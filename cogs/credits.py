@@ -57,24 +57,28 @@ class Credits(commands.Cog):
     async def image_credit(
         self, interaction: discord.Interaction[Any], message: discord.Message
     ) -> None:
-        urls = [u for u in dict.fromkeys(found_urls(message)) if self.bot.nekos.asset_path(u)]
-        if not urls:
+        # url → its category, for the nekos.best asset links only (the rest is never fetched)
+        assets = {
+            url: asset[0]
+            for url in dict.fromkeys(found_urls(message))
+            if (asset := self.bot.nekos.asset_path(url))
+        }
+        if not assets:
             raise UserError("error_no_links")
-        urls = urls[:MAX_LINKS]
+        links = list(assets.items())[:MAX_LINKS]
 
         errors: list[NekosError] = []
 
-        async def one(url: str) -> tuple[str, Credit | None, str | None]:
-            asset = self.bot.nekos.asset_path(url)
+        async def one(url: str, category: str) -> tuple[str, Credit | None, str | None]:
             try:
                 credit = await self.bot.nekos.credit(url, budget=responding.WORK_BUDGET)
             except NekosError as exc:
                 errors.append(exc)
-                return url, None, asset[0] if asset else None
-            return url, credit, asset[0] if asset else None
+                return url, None, category
+            return url, credit, category
 
         async def work() -> render.Reply:
-            entries = await asyncio.gather(*(one(u) for u in urls))
+            entries = await asyncio.gather(*(one(url, category) for url, category in links))
             if errors and all(credit is None for _, credit, _ in entries):
                 raise errors[0]  # every lookup failed: say why, as for /source
             return render.credits(entries)

@@ -43,9 +43,8 @@ class Meta(commands.Cog):
         except StoreError as exc:
             self.bot.store_errors.error("read", "Could not read stats: %s", exc)
             raise UserError("error_store") from None
-        lines = [render.StatLine(s.action, s.given, s.received) for s in stats.actions]
         partners = [(f"<@{p.user_id}>", p.count) for p in stats.top_partners]
-        reply = render.stats(user=who, lines=lines, partners=partners)
+        reply = render.stats(user=who, lines=stats.actions, partners=partners)
         await interaction.response.send_message(**reply.send_kwargs())
 
     @app_commands.command(name="optout", description=wording.message("command_optout"))
