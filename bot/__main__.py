@@ -12,12 +12,13 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import discord
 import yarl
 
 from bot import __version__
-from bot.app import NekoBot, data_dir_ready
+from bot.app import NekoBot
 from bot.config import Config, ConfigError, load_config
 from bot.health import Heartbeat
 from bot.logs import setup_logging
@@ -39,6 +40,14 @@ UPSTREAM_ATTEMPT_TIMEOUT = 6.0
 
 class StartupError(Exception):
     """A problem the operator must fix; the message is the one line we print."""
+
+
+def data_dir_ready(path: Path) -> None:
+    """Create the data directory, or explain why it cannot be used."""
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / ".write-test"
+    probe.write_text("ok")
+    probe.unlink()
 
 
 def apply_discord_endpoints(config: Config) -> None:

@@ -71,3 +71,25 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
     # aiohttp's access logs are noise for a bot; our own loggers follow the chosen level.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return redactor
+
+
+class ThrottledLog:
+    """TEMPORARY (replaced by the config branch): logs at most once per `every` s per key."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        import time
+
+        self._now = time.monotonic
+        self._logger = logger
+        self._every = every
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def error(self, key: str, message: str, *args: object) -> None:
+        now = self._now()
+        if now - self._last.get(key, -self._every) >= self._every:
+            self._last[key] = now
+            suppressed = self._suppressed.pop(key, 0)
+            self._logger.error(message + " (%d similar suppressed)", *args, suppressed)
+        else:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1

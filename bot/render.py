@@ -1,15 +1,16 @@
 """The only place that shapes output: embeds, buttons, mentions, and Discord's size limits.
 
-Everything here is pure: it turns results and names into a `Reply` and never sends anything.
+Everything here is pure: it turns results and names into a `Reply` (and custom_ids into the
+values they carry); sending is `bot.responding`'s job.
 Wording comes from `bot.wording`; this module decides where it goes and how long it may be.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import discord
 
@@ -18,7 +19,7 @@ from bot.nekos import Category, Credit, Kind, Result
 from bot.store import ActionCounts, ActionStat
 from bot.wording import Case
 
-# Discord's limits (FACTS.md).
+# Discord's limits (docs/discord.md).
 EMBED_TITLE = 256
 EMBED_DESCRIPTION = 4096
 EMBED_FOOTER = 2048
@@ -27,6 +28,7 @@ EMBED_FIELD_VALUE = 1024
 EMBED_FIELD_NAME = 256
 EMBEDS_TOTAL = 6000
 EMBEDS_PER_MESSAGE = 10
+IMAGES_PER_MESSAGE = EMBEDS_PER_MESSAGE  # one embed per image: the `amount` options' maximum
 CONTENT = 2000
 BUTTON_LABEL = 80
 NOTE_MAX = 200  # the optional `message` of an action, as the command declares it
@@ -39,15 +41,33 @@ ERROR_COLOUR = discord.Colour(0xE06C75)
 NO_PINGS = discord.AllowedMentions.none()
 
 
+class Person(Protocol):
+    """Whoever an answer names: a `discord.User` or `Member`, or a stand-in for one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def mention(self) -> str: ...
+
+
 @dataclass
 class Reply:
-    """What to send: the keyword arguments of send_message / edit_original_response."""
+    """What to send: the keyword arguments of send_message / edit_original_response.
+
+    `followup` is a second message sent after this one (a return press updates the original
+    message, then posts the returned action). `only_view` edits change the buttons alone."""
 
     content: str | None = None
     embeds: list[discord.Embed] = field(default_factory=list)
     view: discord.ui.View | None = None
     allowed_mentions: discord.AllowedMentions = NO_PINGS
     ephemeral: bool = False
+    followup: Reply | None = None
+    only_view: bool = False
 
     def send_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -61,6 +81,8 @@ class Reply:
         return kwargs
 
     def edit_kwargs(self) -> dict[str, Any]:
+        if self.only_view:
+            return {"view": self.view}
         kwargs = self.send_kwargs()
         del kwargs["ephemeral"]
         if self.view is None:
@@ -80,8 +102,8 @@ def safe_name(name: str) -> str:
     return discord.utils.escape_mentions(name)
 
 
-def display_name(user: discord.abc.User) -> str:
-    return safe_name(getattr(user, "display_name", None) or user.name)
+def display_name(user: Person) -> str:
+    return safe_name(user.display_name or user.name)
 
 
 def quote(note: str) -> str:
@@ -103,127 +125,93 @@ def notice(text: str, *, ephemeral: bool = True) -> Reply:
 
 
 # -- buttons ------------------------------------------------------------------------------------
-# custom_ids carry everything a press needs (DynamicItem), so buttons survive restarts. IDs are
+# Persistent buttons carry everything a press needs in their custom_id, so they survive restarts.
+# This is the custom_id codec only; the items that answer presses live with their cog. IDs are
 # written in base 36 to stay far below Discord's 100-character limit.
 
-ButtonHandler = Callable[[discord.Interaction[Any], "ActionButton"], Awaitable[None]]
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_ID = r"[0-9a-z]{1,14}"
+_CATEGORY = r"[a-z0-9_-]{1,32}"
 
 
 def b36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
         number, rest = divmod(number, 36)
-        out = digits[rest] + out
+        out = _B36[rest] + out
         if not number:
             return out
 
 
-def from_b36(text: str) -> int:
-    return int(text, 36)
+@dataclass(frozen=True, slots=True)
+class ReturnId:
+    """ "Hug back" on an action from `actor_id` to `target_id`."""
+
+    TEMPLATE: ClassVar[str] = (
+        rf"nc:r:(?P<category>{_CATEGORY}):(?P<action>{_ID}):(?P<actor>{_ID}):(?P<target>{_ID})"
+    )
+    category: str
+    action_id: int
+    actor_id: int
+    target_id: int
+
+    @property
+    def custom_id(self) -> str:
+        ids = (self.action_id, self.actor_id, self.target_id)
+        return f"nc:r:{self.category}:" + ":".join(map(b36, ids))
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> ReturnId:
+        return cls(
+            match["category"],
+            int(match["action"], 36),
+            int(match["actor"], 36),
+            int(match["target"], 36),
+        )
 
 
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nc:x"):
-    """Base of the persistent action buttons. A press goes to the bot's `press_button`, which
-    hands it to the handler a cog registered (`bot.button_handlers[ButtonClass]`)."""
+@dataclass(frozen=True, slots=True)
+class RerollId:
+    """ "Another" on an action by `actor_id`."""
 
+    TEMPLATE: ClassVar[str] = rf"nc:a:(?P<category>{_CATEGORY}):(?P<action>{_ID}):(?P<actor>{_ID})"
     category: str
     action_id: int
     actor_id: int
 
     @property
-    def snowflakes(self) -> tuple[int, ...]:
-        """The ids the custom_id carries (a forged one may carry any number)."""
-        return (self.action_id, self.actor_id)
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        press = getattr(interaction.client, "press_button", None)
-        if press is not None:
-            await press(interaction, self)
-
-
-class ReturnButton(
-    ActionButton,
-    template=r"nc:r:(?P<category>[a-z0-9_-]{1,32}):(?P<action>[0-9a-z]{1,14}):"
-    r"(?P<actor>[0-9a-z]{1,14}):(?P<target>[0-9a-z]{1,14})",
-):
-    """ "Hug back": only the target may press it, once."""
-
-    def __init__(
-        self,
-        category: str,
-        action_id: int,
-        actor_id: int,
-        target_id: int,
-        *,
-        label: str | None = None,
-        disabled: bool = False,
-    ) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=clip(label or wording.return_label(category) or "Return", BUTTON_LABEL),
-                style=discord.ButtonStyle.primary,
-                custom_id=f"nc:r:{category}:{b36(action_id)}:{b36(actor_id)}:{b36(target_id)}",
-                disabled=disabled,
-            )
-        )
-        self.category = category
-        self.action_id = action_id
-        self.actor_id = actor_id
-        self.target_id = target_id
-
-    @property
-    def snowflakes(self) -> tuple[int, ...]:
-        return (self.action_id, self.actor_id, self.target_id)
+    def custom_id(self) -> str:
+        return f"nc:a:{self.category}:{b36(self.action_id)}:{b36(self.actor_id)}"
 
     @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Button[Any],
-        match: re.Match[str],
-    ) -> ReturnButton:
-        return cls(
-            match["category"],
-            from_b36(match["action"]),
-            from_b36(match["actor"]),
-            from_b36(match["target"]),
-            label=item.label,
-            disabled=item.disabled,
-        )
+    def from_match(cls, match: re.Match[str]) -> RerollId:
+        return cls(match["category"], int(match["action"], 36), int(match["actor"], 36))
 
 
-class RerollButton(
-    ActionButton,
-    template=r"nc:a:(?P<category>[a-z0-9_-]{1,32}):(?P<action>[0-9a-z]{1,14}):"
-    r"(?P<actor>[0-9a-z]{1,14})",
-):
-    """ "Another": only the invoker, within 15 minutes of the action."""
-
-    def __init__(self, category: str, action_id: int, actor_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=wording.message("label_another"),
-                style=discord.ButtonStyle.secondary,
-                emoji="🔁",
-                custom_id=f"nc:a:{category}:{b36(action_id)}:{b36(actor_id)}",
-            )
-        )
-        self.category = category
-        self.action_id = action_id
-        self.actor_id = actor_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Button[Any],
-        match: re.Match[str],
-    ) -> RerollButton:
-        return cls(match["category"], from_b36(match["action"]), from_b36(match["actor"]))
+# Every custom_id the bot's persistent buttons answer (a press on anything else has expired).
+PERSISTENT_IDS = (re.compile(ReturnId.TEMPLATE), re.compile(RerollId.TEMPLATE))
 
 
-PERSISTENT_BUTTONS: tuple[type[ActionButton], ...] = (ReturnButton, RerollButton)
+def is_persistent_id(custom_id: str) -> bool:
+    return any(pattern.fullmatch(custom_id) for pattern in PERSISTENT_IDS)
+
+
+def return_button(button: ReturnId) -> discord.ui.Button[Any]:
+    label = wording.return_label(button.category) or wording.message("label_return")
+    return discord.ui.Button(
+        label=clip(label, BUTTON_LABEL),
+        style=discord.ButtonStyle.primary,
+        custom_id=button.custom_id,
+    )
+
+
+def reroll_button(button: RerollId) -> discord.ui.Button[Any]:
+    return discord.ui.Button(
+        label=wording.message("label_another"),
+        style=discord.ButtonStyle.secondary,
+        emoji="🔁",
+        custom_id=button.custom_id,
+    )
 
 
 def _link_button(label: str, url: str | None) -> discord.ui.Button[Any] | None:
@@ -264,8 +252,8 @@ def action(
     *,
     category: str,
     result: Result,
-    actor: discord.abc.User,
-    target: discord.abc.User | None,
+    actor: Person,
+    target: Person | None,
     case: Case,
     note: str | None = None,
     counts: ActionCounts | None = None,
@@ -303,14 +291,14 @@ def action(
     if target is not None and case is Case.OTHER:
         content = target.mention
         mentions = discord.AllowedMentions(
-            everyone=False, roles=False, replied_user=False, users=[target]
+            everyone=False, roles=False, replied_user=False, users=[discord.Object(target.id)]
         )
 
     buttons: list[discord.ui.Item[Any] | None] = []
     if action_id is not None:
         if returnable and target is not None and case is Case.OTHER:
-            buttons.append(ReturnButton(category, action_id, actor.id, target.id))
-        buttons.append(RerollButton(category, action_id, actor.id))
+            buttons.append(return_button(ReturnId(category, action_id, actor.id, target.id)))
+        buttons.append(reroll_button(RerollId(category, action_id, actor.id)))
     return Reply(content=content, embeds=[embed], view=_view(buttons), allowed_mentions=mentions)
 
 
@@ -326,16 +314,15 @@ def rerolled(message: discord.Message, result: Result) -> Reply:
     return Reply(content=message.content or None, embeds=[embed], view=_view_from(message))
 
 
-def returned(message: discord.Message, custom_id: str) -> discord.ui.View | None:
-    """The original message's buttons with its return button disabled."""
-    view = _view_from(message)
-    if view is None:
-        return None
-    for item in view.children:
+def returned(message: discord.Message | None, custom_id: str, then: Reply) -> Reply:
+    """The original message's buttons with its return button disabled, then `then` (the
+    returned action) as a new message."""
+    view = _view_from(message) if message is not None else None
+    for item in view.children if view is not None else ():
         if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
             item.disabled = True
             item.label = clip(wording.message("label_returned"), BUTTON_LABEL)
-    return view
+    return Reply(view=view, only_view=True, followup=then)
 
 
 def _view_from(message: discord.Message) -> discord.ui.View | None:
@@ -372,7 +359,7 @@ def _credited_embeds(
     return Reply(embeds=_fit(embeds), view=_view(buttons))
 
 
-def images(*, category: str, results: Sequence[Result], actor: discord.abc.User) -> Reply:
+def images(*, category: str, results: Sequence[Result], actor: Person) -> Reply:
     """Up to 10 images, each crediting its artist, with a link button to each source."""
     line = clip(wording.image_line(category, actor=display_name(actor)), EMBED_DESCRIPTION)
 
@@ -473,7 +460,7 @@ def help_page(
 
 def stats(
     *,
-    user: discord.abc.User,
+    user: Person,
     lines: Sequence[ActionStat],
     partners: Sequence[tuple[str, int]],
 ) -> Reply:

@@ -1,4 +1,4 @@
-"""One way to answer an interaction, and one error path for every command and button.
+"""Answering interactions within Discord's window, and the error answer every failure gets.
 
 Discord wants a first response within 3 s. `answer()` runs the work and answers directly when
 it finishes quickly (so errors can still be ephemeral); otherwise it defers just in time and
@@ -13,14 +13,23 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import discord
 from discord import app_commands
 
 from bot import render, wording
-from bot.nekos import BadRequest, NekosError, NotFound, RateLimited, UnknownCategory
+from bot.nekos import (
+    BadRequest,
+    NekosError,
+    NoSuchCategory,
+    NotFound,
+    RateLimited,
+    UnknownCategory,
+    WrongKind,
+)
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +58,6 @@ class UserError(app_commands.AppCommandError):
         return wording.message(self.key, **self.fields)
 
 
-class Redelivered(app_commands.AppCommandError):
-    """The gateway delivered an interaction we already handled (a replay after a resume): it
-    was answered the first time, so it is dropped silently."""
-
-
-class CategoryGone(UserError):
-    def __init__(self, category: str) -> None:
-        # shown in markdown: escaped (a category name may hold "_")
-        super().__init__("error_category_gone", category=render.safe_name(category[:64]))
-
-
 def describe(error: BaseException) -> tuple[str, bool]:
     """The user-facing text for an error, and whether it is a bug worth a traceback."""
     if isinstance(error, app_commands.CommandInvokeError):
@@ -72,9 +70,16 @@ def describe(error: BaseException) -> tuple[str, bool]:
         return wording.message(
             "error_rate_limited", seconds=max(1, round(error.retry_after))
         ), False
-    if isinstance(error, UnknownCategory):
+    if isinstance(error, UnknownCategory):  # nekos.best dropped it
         category = render.safe_name(error.category[:64])
         return wording.message("error_category_gone", category=category), False
+    if isinstance(error, NoSuchCategory):  # never was one: don't echo what the user typed
+        return wording.message("error_unknown_category"), False
+    if isinstance(error, WrongKind):
+        category = render.safe_name(error.category[:64])
+        return wording.message("error_wrong_kind", category=category), False
+    if isinstance(error, StoreError):
+        return wording.message("error_store"), False
     if isinstance(error, NotFound):
         return wording.message("error_asset_missing"), False
     if isinstance(error, BadRequest):
@@ -82,7 +87,7 @@ def describe(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, NekosError | TimeoutError):  # Unavailable, and any other upstream error
         return wording.message("error_unavailable"), False
     if isinstance(error, app_commands.CommandSignatureMismatch):
-        # A stale client or a forged payload (options_ok catches most before this).
+        # A stale client or a forged payload (check_options catches most before this).
         return wording.message("error_command_gone"), False
     if isinstance(error, app_commands.CommandNotFound):
         return wording.message("error_command_gone"), False
@@ -97,6 +102,12 @@ def describe(error: BaseException) -> tuple[str, bool]:
     return wording.message("error_internal"), True
 
 
+def custom_id(interaction: discord.Interaction[Any]) -> str:
+    """The custom_id of a component interaction ("" for anything else)."""
+    data = cast(dict[str, Any], interaction.data or {})
+    return str(data.get("custom_id", ""))
+
+
 def interaction_age(interaction: discord.Interaction[Any]) -> float:
     """Seconds since Discord created the interaction (from its snowflake)."""
     created = discord.utils.snowflake_time(interaction.id).timestamp()
@@ -107,11 +118,13 @@ async def answer(
     interaction: discord.Interaction[Any],
     work: Awaitable[render.Reply],
     *,
+    update: bool = False,
     defer_at: float = DEFER_AT,
     budget: float = WORK_BUDGET,
 ) -> None:
-    """Run `work` and send its reply within Discord's window. Errors raised by `work` are
-    answered through `send_error`."""
+    """Run `work` and send its reply within Discord's window: a new message, or with `update`
+    (a button press) an edit of the message the button is on. The reply's `followup`, if any, is
+    sent after it. Errors raised by `work` are answered through `send_error`."""
     task = asyncio.ensure_future(work)
     wait = max(0.0, defer_at - interaction_age(interaction))
     done, _ = await asyncio.wait({task}, timeout=wait)
@@ -121,18 +134,34 @@ async def answer(
         except Exception as exc:
             await send_error(interaction, exc)
             return
-        await _acknowledge(
-            interaction,
-            interaction.response.send_message(**reply.send_kwargs()),
-            discord.InteractionResponseType.channel_message,
-        )
+        if update:
+            sent = await _acknowledge(
+                interaction,
+                interaction.response.edit_message(**reply.edit_kwargs()),
+                discord.InteractionResponseType.message_update,
+            )
+        else:
+            sent = await _acknowledge(
+                interaction,
+                interaction.response.send_message(**reply.send_kwargs()),
+                discord.InteractionResponseType.channel_message,
+            )
+        if sent:
+            await _follow_up(interaction, reply)
         return
 
-    deferred = await _acknowledge(
-        interaction,
-        interaction.response.defer(thinking=True),
-        discord.InteractionResponseType.deferred_channel_message,
-    )
+    if update:
+        deferred = await _acknowledge(
+            interaction,
+            interaction.response.defer(),
+            discord.InteractionResponseType.deferred_message_update,
+        )
+    else:
+        deferred = await _acknowledge(
+            interaction,
+            interaction.response.defer(thinking=True),
+            discord.InteractionResponseType.deferred_channel_message,
+        )
     if not deferred:
         task.cancel()
         return
@@ -142,11 +171,24 @@ async def answer(
         await send_error(interaction, exc)
         return
     try:
-        if reply.ephemeral:
+        if reply.ephemeral and not update:
             # A public "thinking…" cannot turn ephemeral: replace it.
             await _replace_placeholder(interaction, reply)
         else:
             await interaction.edit_original_response(**reply.edit_kwargs())
+    except discord.HTTPException as exc:
+        if exc.code == INVALID_FORM_BODY:
+            raise
+        _log_refused(interaction, exc)
+        return
+    await _follow_up(interaction, reply)
+
+
+async def _follow_up(interaction: discord.Interaction[Any], reply: render.Reply) -> None:
+    if reply.followup is None:
+        return
+    try:
+        await interaction.followup.send(**reply.followup.send_kwargs())
     except discord.HTTPException as exc:
         if exc.code == INVALID_FORM_BODY:
             raise
@@ -174,7 +216,7 @@ async def _acknowledge(
         return False
     except discord.HTTPException as exc:
         if exc.code == ALREADY_ACKNOWLEDGED:
-            interaction.response._response_type = kind  # what discord.py sets on success
+            _mark_acknowledged(interaction, kind)
             log.info("%s: a retried answer had already reached Discord", _what(interaction))
             return True
         if exc.code == INVALID_FORM_BODY:
@@ -182,6 +224,15 @@ async def _acknowledge(
         _log_refused(interaction, exc)
         return False
     return True
+
+
+def _mark_acknowledged(
+    interaction: discord.Interaction[Any], kind: discord.InteractionResponseType
+) -> None:
+    """Record a response Discord has although discord.py saw it fail. discord.py has no public
+    way to say so; this is the one place that touches its private state (what it sets on
+    success), so `is_done()` and follow-ups behave."""
+    interaction.response._response_type = kind
 
 
 def _log_refused(interaction: discord.Interaction[Any], exc: discord.HTTPException) -> None:
@@ -198,9 +249,6 @@ def _log_refused(interaction: discord.Interaction[Any], exc: discord.HTTPExcepti
 
 async def send_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally, whatever state the interaction is in."""
-    if isinstance(error, Redelivered):
-        log.info("Ignored a redelivered interaction %s", interaction.id)
-        return
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, discord.HTTPException) and original.code != INVALID_FORM_BODY:
         # Discord refused or lost a response: explained in the log, not a bug of ours.
@@ -260,6 +308,5 @@ def _what(interaction: discord.Interaction[Any]) -> str:
     if interaction.command is not None:
         return f"/{interaction.command.qualified_name}"
     if interaction.type is discord.InteractionType.component:
-        custom_id = (interaction.data or {}).get("custom_id", "?")
-        return f"button {str(custom_id)[:12]}…"
+        return f"button {custom_id(interaction)[:12]}…"
     return f"interaction type {interaction.type}"

@@ -1,24 +1,112 @@
-"""Register commands with Discord only when their definition changed.
+"""Commands generated from the category list, and their registration with Discord.
 
-A bulk overwrite replaces all commands and creating commands is limited per day, so the bot
-keeps a hash of the last registered payload in the data directory and syncs only on change.
+One command per category (named by `bot.naming`), kept in step with the catalog; registered
+only when the payload changed: a bulk overwrite replaces every command and creating commands is
+limited per day, so the hash of the last registered payload is kept in the data directory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot import naming
+from bot.nekos import Category, Kind
+
 log = logging.getLogger(__name__)
 
+Command = app_commands.Command[Any, ..., Any]
 
-def payload_hash(tree: app_commands.CommandTree, guild: discord.abc.Snowflake | None) -> str:
+
+class GeneratedCommands:
+    """Exactly one command per planned category of one kind (a cog's share of the plan)."""
+
+    def __init__(self, kind: Kind, make: Callable[[str, str], Command]) -> None:
+        self.kind = kind
+        self.make = make  # (category, command name) -> command
+        self.commands: dict[str, Command] = {}
+
+    def apply(
+        self, tree: app_commands.CommandTree[Any], plan: dict[str, str], live: Sequence[Category]
+    ) -> None:
+        wanted = {c.name: plan[c.name] for c in live if c.kind is self.kind and c.name in plan}
+        for category, command in list(self.commands.items()):
+            if wanted.get(category) != command.name:
+                tree.remove_command(command.name)
+                del self.commands[category]
+        for category, name in wanted.items():
+            if category not in self.commands:
+                command = self.make(category, name)
+                tree.add_command(command, override=True)
+                self.commands[category] = command
+
+    def clear(self, tree: app_commands.CommandTree[Any]) -> None:
+        for command in self.commands.values():
+            tree.remove_command(command.name)
+        self.commands.clear()
+
+
+class CommandSync:
+    """Plans the per-category commands, applies the plan to every `GeneratedCommands`, and
+    registers the result when it changed."""
+
+    def __init__(
+        self, tree: app_commands.CommandTree[Any], *, data_dir: Path, guild_id: int | None
+    ) -> None:
+        self.tree = tree
+        self.data_dir = data_dir
+        self.guild_id = guild_id
+        self.names: dict[str, str] = {}  # category → its own command, when it has one
+        self.generated: list[GeneratedCommands] = []
+        self._lock = asyncio.Lock()
+
+    async def apply(self, live: Sequence[Category], *, application_id: int) -> None:
+        """(Re)build the per-category commands for `live` categories and sync if changed."""
+        async with self._lock:
+            own = {name for g in self.generated for name in (c.name for c in g.commands.values())}
+            fixed = [
+                c.name
+                for c in self.tree.get_commands(type=discord.AppCommandType.chat_input)
+                if c.name not in own
+            ]
+            self.names = naming.plan([c.name for c in live], fixed, naming.MAX_CHAT_COMMANDS)
+            for generated in self.generated:
+                generated.apply(self.tree, self.names, live)
+            await self._register(application_id)
+
+    async def _register(self, application_id: int) -> None:
+        guild = discord.Object(self.guild_id) if self.guild_id else None
+        if guild is not None:
+            self.tree.clear_commands(guild=guild)
+            self.tree.copy_global_to(guild=guild)
+        total = len(self.tree.get_commands(guild=guild))
+        scope = f"in server {self.guild_id}" if self.guild_id else "globally"
+        try:
+            synced = await sync_if_changed(
+                self.tree,
+                data_dir=self.data_dir,
+                application_id=application_id,
+                guild_id=self.guild_id,
+            )
+        except discord.HTTPException as exc:
+            log.error("Could not register commands with Discord: %s", exc)
+            return
+        if synced is None:
+            log.info("%d commands unchanged %s: nothing registered", total, scope)
+        else:
+            log.info("Registered %d commands %s", synced, scope)
+
+
+def payload_hash(tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None) -> str:
     commands = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
     commands.sort(key=lambda c: (c.get("type", 1), c["name"]))
     blob = json.dumps(commands, sort_keys=True, separators=(",", ":"), default=str)
@@ -31,7 +119,7 @@ def _hash_file(data_dir: Path, application_id: int, guild_id: int | None) -> Pat
 
 
 async def sync_if_changed(
-    tree: app_commands.CommandTree,
+    tree: app_commands.CommandTree[Any],
     *,
     data_dir: Path,
     application_id: int,

@@ -3,24 +3,29 @@
 Discord validates option types for its own clients, but a forged or stale payload reaches the bot
 as is, and discord.py then hands the raw values to the callback (a bool where a str is declared,
 a string where an int is, an unresolved user id): the callback would fail with a TypeError or an
-AttributeError. `options_ok` refuses such payloads up front, so the user gets "not a valid
-choice" instead of "something went wrong"; `autocomplete_ok` does the same for autocomplete.
+AttributeError. `check_options` refuses such payloads up front, and values outside what the command
+declares (choices, ranges, lengths), so the callbacks need not check again and the user gets a
+clear message instead of "something went wrong"; `autocomplete_ok` does the same for
+autocomplete.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, cast
 
 import discord
 from discord import app_commands
 
-__all__ = ["autocomplete_ok", "options_ok"]
+from bot.responding import UserError
+
+__all__ = ["autocomplete_ok", "check_options"]
 
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 _MAX_SAFE_INT = 2**53  # Discord's integer options stay within ±2^53
 _RESOLVED_KEY = {6: "users", 7: "channels", 8: "roles", 11: "attachments"}
+_BAD_OPTION = "error_bad_option"
 
 
 def _declared(interaction: discord.Interaction[Any]) -> dict[str, app_commands.Parameter] | None:
@@ -30,8 +35,12 @@ def _declared(interaction: discord.Interaction[Any]) -> dict[str, app_commands.P
     return {p.display_name: p for p in command.parameters}
 
 
+def _data(interaction: discord.Interaction[Any]) -> dict[str, Any]:
+    return cast(dict[str, Any], interaction.data or {})
+
+
 def _options(interaction: discord.Interaction[Any]) -> list[Any]:
-    options = (interaction.data or {}).get("options") or []
+    options = _data(interaction).get("options") or []
     return options if isinstance(options, list) else [None]
 
 
@@ -58,27 +67,50 @@ def _value_ok(otype: int, value: Any, resolved: dict[str, Any]) -> bool:
     return False
 
 
-def options_ok(interaction: discord.Interaction[Any]) -> bool:
-    """True when every option is declared, once, with its declared type and a value of that
-    type (users, roles… resolved), and every required option is present."""
+def _within_declaration(param: app_commands.Parameter, value: Any) -> UserError | None:
+    """The declared choices, range (numbers) or length (text); Discord's client enforces
+    them, a forged payload may not."""
+    if param.choices:
+        return None if value in {c.value for c in param.choices} else UserError(_BAD_OPTION)
+    low, high = param.min_value, param.max_value
+    if isinstance(value, str):
+        if (low is not None and len(value) < low) or (high is not None and len(value) > high):
+            return UserError(
+                "error_option_length", option=param.display_name, min=low or 0, max=high or "∞"
+            )
+    elif isinstance(value, int | float) and (
+        (low is not None and value < low) or (high is not None and value > high)
+    ):
+        return UserError("error_option_range", option=param.display_name, min=low, max=high)
+    return None
+
+
+def check_options(interaction: discord.Interaction[Any]) -> UserError | None:
+    """None when every option is declared, once, with its declared type, a value of that type
+    (users, roles… resolved) within the declared choices, range or length, and every required
+    option is present; else the error to answer with."""
     declared = _declared(interaction)
     if declared is None:
-        return True
-    resolved = (interaction.data or {}).get("resolved") or {}
+        return None
+    resolved = _data(interaction).get("resolved") or {}
     if not isinstance(resolved, dict):
-        return False
+        return UserError(_BAD_OPTION)
     seen: set[str] = set()
     for option in _options(interaction):
         if not isinstance(option, dict):
-            return False
-        name, otype = option.get("name"), option.get("type")
+            return UserError(_BAD_OPTION)
+        name, otype, value = option.get("name"), option.get("type"), option.get("value")
         param = declared.get(name) if isinstance(name, str) else None
         if param is None or name in seen or otype != param.type.value:
-            return False
-        seen.add(name)
-        if not _value_ok(otype, option.get("value"), resolved):
-            return False
-    return all(name in seen for name, p in declared.items() if p.required)
+            return UserError(_BAD_OPTION)
+        seen.add(param.display_name)
+        if not _value_ok(otype, value, resolved):
+            return UserError(_BAD_OPTION)
+        if (problem := _within_declaration(param, value)) is not None:
+            return problem
+    if not all(name in seen for name, p in declared.items() if p.required):
+        return UserError(_BAD_OPTION)
+    return None
 
 
 def autocomplete_ok(interaction: discord.Interaction[Any]) -> bool:
@@ -90,7 +122,8 @@ def autocomplete_ok(interaction: discord.Interaction[Any]) -> bool:
     focused = [o for o in _options(interaction) if isinstance(o, dict) and o.get("focused")]
     if len(focused) != 1:
         return False
-    param = declared.get(focused[0].get("name"))  # type: ignore[arg-type]
+    name = focused[0].get("name")
+    param = declared.get(name) if isinstance(name, str) else None
     if param is None or not param.autocomplete or not isinstance(focused[0].get("value"), str):
         return False
     # The rest may be half-typed, but must be plain values (callbacks read the namespace).

@@ -1,13 +1,15 @@
-"""GIF actions: one command per GIF category, `/action`, return and reroll buttons, and the
-user context menus. Thin glue: services come from the bot, output from `bot.render`."""
+"""GIF actions: one command per GIF category, `/action`, the return and reroll buttons, and the
+user context menus. Thin glue: services come from the bot, output from `bot.render`, answers go
+through `bot.responding`."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import discord
 from discord import app_commands
@@ -15,11 +17,13 @@ from discord.ext import commands
 
 from bot import render, responding, wording
 from bot.app import NekoBot
-from bot.nekos import Category, Kind, Result
+from bot.buttons import PersistentButton, bot_of
+from bot.nekos import Kind
 from bot.responding import UserError
 from bot.store import ActionCounts, StoreError
+from bot.sync import GeneratedCommands
 from bot.wording import Case
-from cogs.common import GeneratedCommands, category_choices, contexts
+from cogs.common import category_choices, contexts
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +35,18 @@ RETURNED_MEMORY = 10_000
 class Actions(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
-        self.generated = GeneratedCommands(bot.tree, Kind.GIF, self._make_command)
+        self.generated = GeneratedCommands(Kind.GIF, self._make_command)
         self._menus: list[app_commands.ContextMenu] = []
         # Returns claimed in this process: a quick "no" for double clicks, and the only record
         # while the database cannot be written. Bounded: the store is the real memory.
         self._returned: OrderedDict[int, None] = OrderedDict()
+        self._returning: set[int] = set()  # claims under way (the GIF is being fetched)
 
     async def cog_load(self) -> None:
-        self.bot.button_handlers[render.ReturnButton] = self.on_return
-        self.bot.button_handlers[render.RerollButton] = self.on_reroll
+        self.bot.commands_sync.generated.append(self.generated)
+        self.bot.add_dynamic_items(ReturnButton, RerollButton)
         for name in self.bot.config.context_menu_actions:
-            category = self.bot.catalog.categories.get(name)
+            category = self.bot.catalog.get(name)
             if category is None or category.kind is not Kind.GIF:
                 log.warning("CONTEXT_MENU_ACTIONS: %r is not a GIF category; skipped", name)
                 continue
@@ -56,14 +61,11 @@ class Actions(commands.Cog):
     async def cog_unload(self) -> None:
         for menu in self._menus:
             self.bot.tree.remove_command(menu.name, type=discord.AppCommandType.user)
-        self.generated.clear()
-        self.bot.button_handlers.pop(render.ReturnButton, None)
-        self.bot.button_handlers.pop(render.RerollButton, None)
+        self.bot.remove_dynamic_items(ReturnButton, RerollButton)
+        self.bot.commands_sync.generated.remove(self.generated)
+        self.generated.clear(self.bot.tree)
 
-    # -- generated commands ----------------------------------------------------------------
-
-    def apply_command_plan(self, plan: dict[str, str], categories: Sequence[Category]) -> None:
-        self.generated.apply(plan, categories)
+    # -- commands ----------------------------------------------------------------------------
 
     def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
         cog = self
@@ -78,7 +80,7 @@ class Actions(commands.Cog):
         ) -> None:
             await cog.perform(interaction, category, user, message)
 
-        command = app_commands.Command(
+        command: app_commands.Command[Any, ..., Any] = app_commands.Command(
             name=name, description=wording.description(category, "gif"), callback=callback
         )
         return contexts(command)
@@ -103,7 +105,7 @@ class Actions(commands.Cog):
     async def action_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return category_choices(self.bot.categories(Kind.GIF), current)
+        return category_choices(self.bot.catalog.live(Kind.GIF), current)
 
     def _menu_callback(self, category: str) -> Any:
         async def callback(interaction: discord.Interaction[Any], user: discord.User) -> None:
@@ -111,19 +113,15 @@ class Actions(commands.Cog):
 
         return callback
 
-    # -- performing an action --------------------------------------------------------------
-
     async def perform(
         self,
         interaction: discord.Interaction[Any],
         name: str,
-        target: discord.abc.User | None,
+        target: render.Person | None,
         note: str | None,
     ) -> None:
         """Cheap checks first (they can still answer ephemerally), then fetch, count, send."""
-        category = self.bot.category(name, Kind.GIF)
-        if note is not None and len(note.strip()) > NOTE_MAX:
-            raise UserError("error_note_too_long", limit=NOTE_MAX)
+        category = self.bot.catalog.require(name, Kind.GIF)
         actor = interaction.user
         case = self.case_of(actor, target)
         if case is Case.OTHER and target is not None and await self.opted_out(target.id):
@@ -147,10 +145,9 @@ class Actions(commands.Cog):
                 returnable=guild_id is not None and wording.is_reciprocal(category.name),
             )
 
-        async with self.bot.in_flight():
-            await responding.answer(interaction, work())
+        await responding.answer(interaction, work())
 
-    def case_of(self, actor: discord.abc.User, target: discord.abc.User | None) -> Case:
+    def case_of(self, actor: render.Person, target: render.Person | None) -> Case:
         if target is None:
             return Case.NONE
         if target.id == actor.id:
@@ -158,6 +155,8 @@ class Actions(commands.Cog):
         if self.bot.user is not None and target.id == self.bot.user.id:
             return Case.BOT
         return Case.OTHER
+
+    # -- the store, where an action carries on without it on purpose ---------------------------
 
     async def opted_out(self, user_id: int) -> bool:
         try:
@@ -171,8 +170,8 @@ class Actions(commands.Cog):
         action_id: int,
         guild_id: int,
         category: str,
-        actor: discord.abc.User,
-        target: discord.abc.User,
+        actor: render.Person,
+        target: render.Person,
     ) -> ActionCounts | None:
         """Commit the count before the answer that shows it; a failing database lets the
         action through without figures."""
@@ -188,51 +187,64 @@ class Actions(commands.Cog):
             self.bot.store_errors.error("write", "Could not record an action: %s", exc)
             return None
 
-    # -- buttons ---------------------------------------------------------------------------
+    # -- buttons (checks common to every press: bot.buttons.PersistentButton) -----------------
 
     async def on_return(
-        self, interaction: discord.Interaction[Any], button: render.ActionButton
+        self, interaction: discord.Interaction[Any], button: render.ReturnId
     ) -> None:
-        """ "Hug back" (checks common to every button: `NekoBot.press_button`)."""
-        assert isinstance(button, render.ReturnButton)
+        """ "Hug back": only the target, once. A press that cannot win the claim is refused
+        before it takes a GIF from the pool."""
         if interaction.user.id != button.target_id:
             raise UserError("error_not_your_button", name=f"<@{button.target_id}>")
-        category = self.bot.category(button.category, Kind.GIF)
+        category = self.bot.catalog.require(button.category, Kind.GIF)
         if await self.opted_out(button.actor_id):
             raise UserError("error_target_opted_out", name=f"<@{button.actor_id}>")
-        message = interaction.message
-        custom_id = (interaction.data or {}).get("custom_id", "")
-        result = self.bot.pool.take_nowait(category.name)
-        deferred = False
-        if result is None:
-            await interaction.response.defer()
-            deferred = True
-            result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-        if not await self.claim(button.action_id):
+        action_id = button.action_id
+        if action_id in self._returned or action_id in self._returning:
             raise UserError("error_already_returned")
-        actor = interaction.user
-        target = await self.resolve_user(interaction, button.actor_id)
-        counts = None
-        if interaction.guild_id is not None:
-            counts = await self.count(
-                interaction.id, interaction.guild_id, category.name, actor, target
+        self._returning.add(action_id)
+        try:
+            if await self.returned_before(action_id):
+                raise UserError("error_already_returned")
+        except BaseException:
+            self._returning.discard(action_id)
+            raise
+        custom_id = button.custom_id
+
+        async def work() -> render.Reply:
+            try:
+                result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+                if not await self.claim(action_id):
+                    raise UserError("error_already_returned")
+            finally:
+                self._returning.discard(action_id)
+            actor = interaction.user
+            target = await self.resolve_user(interaction, button.actor_id)
+            counts = None
+            if interaction.guild_id is not None:
+                counts = await self.count(
+                    interaction.id, interaction.guild_id, category.name, actor, target
+                )
+            then = render.action(
+                category=category.name,
+                result=result,
+                actor=actor,
+                target=target,
+                case=Case.OTHER,
+                counts=counts,
+                action_id=interaction.id,
+                returnable=True,
             )
-        reply = render.action(
-            category=category.name,
-            result=result,
-            actor=actor,
-            target=target,
-            case=Case.OTHER,
-            counts=counts,
-            action_id=interaction.id,
-            returnable=True,
-        )
-        view = render.returned(message, custom_id) if message is not None else None
-        if deferred:
-            await interaction.edit_original_response(view=view)
-        else:
-            await interaction.response.edit_message(view=view)
-        await interaction.followup.send(**reply.send_kwargs())
+            return render.returned(interaction.message, custom_id, then)
+
+        await responding.answer(interaction, work(), update=True)
+
+    async def returned_before(self, action_id: int) -> bool:
+        try:
+            return await self.bot.store.is_returned(action_id=action_id)
+        except StoreError as exc:
+            self.bot.store_errors.error("read", "Could not read returns: %s", exc)
+            return False
 
     async def claim(self, action_id: int) -> bool:
         """Once only: the store remembers (double clicks, restarts); memory backs it up while
@@ -251,8 +263,9 @@ class Actions(commands.Cog):
 
     async def resolve_user(
         self, interaction: discord.Interaction[Any], user_id: int
-    ) -> discord.abc.User:
-        """The original actor, for a name: from the message's mentions/cache, else the API."""
+    ) -> render.Person:
+        """The original actor, for a name: from the message's metadata or the cache, else the
+        API."""
         message = interaction.message
         metadata = message.interaction_metadata if message is not None else None
         if metadata is not None and metadata.user.id == user_id:
@@ -263,40 +276,89 @@ class Actions(commands.Cog):
         try:
             return await self.bot.fetch_user(user_id)
         except discord.HTTPException:
-            return _UnknownUser(user_id)
+            return UnknownUser(user_id)
 
     async def on_reroll(
-        self, interaction: discord.Interaction[Any], button: render.ActionButton
+        self, interaction: discord.Interaction[Any], button: render.RerollId
     ) -> None:
-        """ "Another" (checks common to every button: `NekoBot.press_button`)."""
-        assert isinstance(button, render.RerollButton)
+        """ "Another": only the invoker, within 15 minutes; edits a fresh GIF in."""
         if interaction.user.id != button.actor_id:
             raise UserError("error_not_your_reroll", name=f"<@{button.actor_id}>")
         created = discord.utils.snowflake_time(button.action_id).timestamp()
         if time.time() - created > REROLL_WINDOW:
             raise UserError("error_reroll_expired")
-        category = self.bot.category(button.category, Kind.GIF)
+        category = self.bot.catalog.require(button.category, Kind.GIF)
         message = interaction.message
         if message is None:
-            raise UserError("error_internal")
-        result: Result | None = self.bot.pool.take_nowait(category.name)
-        if result is not None:
-            await interaction.response.edit_message(
-                **render.rerolled(message, result).edit_kwargs()
-            )
-            return
-        await interaction.response.defer()
-        result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-        await interaction.edit_original_response(**render.rerolled(message, result).edit_kwargs())
+            raise UserError("error_button_expired")
+
+        async def work() -> render.Reply:
+            result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
+            return render.rerolled(message, result)
+
+        await responding.answer(interaction, work(), update=True)
 
 
-class _UnknownUser(discord.Object):
+@dataclass(frozen=True)
+class UnknownUser:
     """A user we could not look up: still mentionable, with a neutral name."""
 
-    def __init__(self, user_id: int) -> None:
-        super().__init__(user_id)
-        self.name = self.display_name = "someone"
-        self.mention = f"<@{user_id}>"
+    id: int
+    name: str = "someone"
+    display_name: str = "someone"
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+
+def _cog(interaction: discord.Interaction[Any]) -> Actions:
+    cog = bot_of(interaction).get_cog(Actions.__cog_name__)
+    if cog is None:  # unloaded: nothing answers these presses now
+        raise UserError("error_button_expired")
+    return cast(Actions, cog)
+
+
+class ReturnButton(PersistentButton, template=render.ReturnId.TEMPLATE):
+    def __init__(self, value: render.ReturnId) -> None:
+        super().__init__(render.return_button(value))
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> ReturnButton:
+        return cls(render.ReturnId.from_match(match))
+
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.value.action_id, self.value.actor_id, self.value.target_id)
+
+    async def press(self, interaction: discord.Interaction[Any]) -> None:
+        await _cog(interaction).on_return(interaction, self.value)
+
+
+class RerollButton(PersistentButton, template=render.RerollId.TEMPLATE):
+    def __init__(self, value: render.RerollId) -> None:
+        super().__init__(render.reroll_button(value))
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> RerollButton:
+        return cls(render.RerollId.from_match(match))
+
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.value.action_id, self.value.actor_id)
+
+    async def press(self, interaction: discord.Interaction[Any]) -> None:
+        await _cog(interaction).on_reroll(interaction, self.value)
 
 
 async def setup(bot: NekoBot) -> None:

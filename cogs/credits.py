@@ -51,8 +51,7 @@ class Credits(commands.Cog):
             credit = await self.bot.nekos.credit(url, budget=responding.WORK_BUDGET)
             return render.credit(credit=credit, url=url, category=category)
 
-        async with self.bot.in_flight():
-            await responding.answer(interaction, work())
+        await responding.answer(interaction, work())
 
     async def image_credit(
         self, interaction: discord.Interaction[Any], message: discord.Message
@@ -83,8 +82,7 @@ class Credits(commands.Cog):
                 raise errors[0]  # every lookup failed: say why, as for /source
             return render.credits(entries)
 
-        async with self.bot.in_flight():
-            await responding.answer(interaction, work())
+        await responding.answer(interaction, work())
 
 
 def found_urls(message: discord.Message) -> list[str]:

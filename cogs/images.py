@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -11,23 +10,24 @@ from discord.ext import commands
 
 from bot import render, responding, wording
 from bot.app import NekoBot
-from bot.nekos import Category, Kind
-from bot.responding import UserError
-from cogs.common import GeneratedCommands, category_choices, contexts
+from bot.nekos import Kind
+from bot.sync import GeneratedCommands
+from cogs.common import category_choices, contexts
 
-MAX_AMOUNT = 10
+MAX_AMOUNT = render.IMAGES_PER_MESSAGE
 
 
 class Images(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
-        self.generated = GeneratedCommands(bot.tree, Kind.IMAGE, self._make_command)
+        self.generated = GeneratedCommands(Kind.IMAGE, self._make_command)
+
+    async def cog_load(self) -> None:
+        self.bot.commands_sync.generated.append(self.generated)
 
     async def cog_unload(self) -> None:
-        self.generated.clear()
-
-    def apply_command_plan(self, plan: dict[str, str], categories: Sequence[Category]) -> None:
-        self.generated.apply(plan, categories)
+        self.bot.commands_sync.generated.remove(self.generated)
+        self.generated.clear(self.bot.tree)
 
     def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
         cog = self
@@ -39,7 +39,7 @@ class Images(commands.Cog):
         ) -> None:
             await cog.perform(interaction, category, amount)
 
-        command = app_commands.Command(
+        command: app_commands.Command[Any, ..., Any] = app_commands.Command(
             name=name, description=wording.description(category, "image"), callback=callback
         )
         return contexts(command)
@@ -62,12 +62,10 @@ class Images(commands.Cog):
     async def image_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        return category_choices(self.bot.categories(Kind.IMAGE), current)
+        return category_choices(self.bot.catalog.live(Kind.IMAGE), current)
 
     async def perform(self, interaction: discord.Interaction[Any], name: str, amount: int) -> None:
-        category = self.bot.category(name, Kind.IMAGE)
-        if not 1 <= amount <= MAX_AMOUNT:
-            raise UserError("error_amount", limit=MAX_AMOUNT)
+        category = self.bot.catalog.require(name, Kind.IMAGE)
 
         async def work() -> render.Reply:
             results = await self.bot.pool.take_many(
@@ -75,8 +73,7 @@ class Images(commands.Cog):
             )
             return render.images(category=category.name, results=results, actor=interaction.user)
 
-        async with self.bot.in_flight():
-            await responding.answer(interaction, work())
+        await responding.answer(interaction, work())
 
 
 async def setup(bot: NekoBot) -> None:

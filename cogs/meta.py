@@ -11,7 +11,6 @@ from discord.ext import commands
 from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.responding import UserError
-from bot.store import StoreError
 from cogs.common import contexts
 
 
@@ -23,8 +22,8 @@ class Meta(commands.Cog):
     @contexts
     async def help(self, interaction: discord.Interaction[Any]) -> None:
         reply = render.help_page(
-            categories=self.bot.categories(),
-            command_names=self.bot.command_names,
+            categories=self.bot.catalog.live(),
+            command_names=self.bot.commands_sync.names,
             invite_url=self.bot.invite_url,
         )
         await interaction.response.send_message(**reply.send_kwargs())
@@ -38,11 +37,7 @@ class Meta(commands.Cog):
         if interaction.guild_id is None:  # guild_only hides it in DMs; a forged call may not
             raise UserError("error_guild_only")
         who = user or interaction.user
-        try:
-            stats = await self.bot.store.user_stats(guild_id=interaction.guild_id, user_id=who.id)
-        except StoreError as exc:
-            self.bot.store_errors.error("read", "Could not read stats: %s", exc)
-            raise UserError("error_store") from None
+        stats = await self.bot.store.user_stats(guild_id=interaction.guild_id, user_id=who.id)
         partners = [(f"<@{p.user_id}>", p.count) for p in stats.top_partners]
         reply = render.stats(user=who, lines=stats.actions, partners=partners)
         await interaction.response.send_message(**reply.send_kwargs())
@@ -60,11 +55,7 @@ class Meta(commands.Cog):
     async def _set_opt_out(
         self, interaction: discord.Interaction[Any], value: bool, key: str
     ) -> None:
-        try:
-            await self.bot.store.set_opt_out(user_id=interaction.user.id, opted_out=value)
-        except StoreError as exc:
-            self.bot.store_errors.error("write", "Could not store an opt-out: %s", exc)
-            raise UserError("error_store") from None
+        await self.bot.store.set_opt_out(user_id=interaction.user.id, opted_out=value)
         await responding.send_ephemeral(interaction, render.notice(wording.message(key)))
 
     @app_commands.command(name="forgetme", description=wording.message("command_forgetme"))
@@ -73,11 +64,7 @@ class Meta(commands.Cog):
     async def forgetme(
         self, interaction: discord.Interaction[Any], keep_optout: bool = False
     ) -> None:
-        try:
-            await self.bot.store.forget_user(user_id=interaction.user.id, keep_opt_out=keep_optout)
-        except StoreError as exc:
-            self.bot.store_errors.error("write", "Could not delete user data: %s", exc)
-            raise UserError("error_store") from None
+        await self.bot.store.forget_user(user_id=interaction.user.id, keep_opt_out=keep_optout)
         await responding.send_ephemeral(interaction, render.notice(wording.message("forget_done")))
 
 

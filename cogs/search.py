@@ -11,11 +11,11 @@ from discord.ext import commands
 from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Kind
+from bot.nekos.client import QUERY_MAX, QUERY_MIN
 from bot.responding import UserError
 from cogs.common import category_choices, contexts
 
-QUERY_MIN, QUERY_MAX = 3, 150
-MAX_AMOUNT = 10
+MAX_AMOUNT = render.IMAGES_PER_MESSAGE
 TYPES = {1: Kind.IMAGE, 2: Kind.GIF}
 
 
@@ -45,18 +45,14 @@ class Search(commands.Cog):
         category: str | None = None,
         amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
     ) -> None:
-        # Discord's client enforces the declared ranges; a hostile client does not.
-        text = " ".join(str(query).split())
-        if not QUERY_MIN <= len(text) <= QUERY_MAX:
+        # Declared ranges and choices were checked by the tree (bot.validation).
+        text = " ".join(query.split())
+        if len(text) < QUERY_MIN:  # long enough only thanks to runs of spaces
             raise UserError("error_query_length", min=QUERY_MIN, max=QUERY_MAX)
-        kind = TYPES.get(type)
-        if kind is None:
-            raise UserError("error_search_type")
-        if not 1 <= amount <= MAX_AMOUNT:
-            raise UserError("error_amount", limit=MAX_AMOUNT)
+        kind = TYPES[type]
         category_name = None
         if category:
-            category_name = self.bot.category(category.strip().lower(), kind).name
+            category_name = self.bot.catalog.require(category.strip().lower(), kind).name
 
         async def work() -> render.Reply:
             results = await self.bot.nekos.search(
@@ -68,15 +64,14 @@ class Search(commands.Cog):
                 )
             return render.search(results=results, query=text, kind=kind)
 
-        async with self.bot.in_flight():
-            await responding.answer(interaction, work())
+        await responding.answer(interaction, work())
 
     @search.autocomplete("category")
     async def category_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
         kind = TYPES.get(getattr(interaction.namespace, "type", None) or 2, Kind.GIF)
-        return category_choices(self.bot.categories(kind), current)
+        return category_choices(self.bot.catalog.live(kind), current)
 
 
 async def setup(bot: NekoBot) -> None:

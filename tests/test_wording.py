@@ -127,7 +127,7 @@ def test_other_requires_a_target_and_cases_accept_plain_strings() -> None:
     assert wording.action_sentence("HUG", Case.NONE, actor=A) in _every("hug", Case.NONE)
 
 
-# -- reciprocal, solo, nouns, descriptions ------------------------------------------------------
+# -- reciprocal, nouns, descriptions ------------------------------------------------------------
 
 
 def test_reciprocal_actions_have_short_return_labels() -> None:
@@ -143,13 +143,6 @@ def test_reciprocal_actions_have_short_return_labels() -> None:
     for category in ["sleep", "yawn", "think", "carry", "glomp", "neko"]:
         assert wording.return_label(category) is None, category
         assert not wording.is_reciprocal(category)
-
-
-def test_solo_actions() -> None:
-    for category in ["sleep", "yawn", "think", "blush", "bored", "cry", "happy", "nod", "shrug"]:
-        assert wording.is_solo(category), category
-    for category in ["hug", "slap", "glomp"]:
-        assert not wording.is_solo(category), category
 
 
 def test_nouns() -> None:
@@ -305,8 +298,12 @@ def test_keys_other_modules_use() -> None:
     assert "“cats”" in wording.message("search_no_results", query="cats")
     example = "https://nekos.best/api/v2/neko/<id>.png"
     assert example in wording.message("error_not_nekos_url", example=example)
-    assert "10" in wording.message("error_amount", limit=10)
-    assert "200" in wording.message("error_note_too_long", limit=200)
+    assert wording.message("error_option_range", option="amount", min=1, max=10) == (
+        "`amount` must be from 1 to 10."
+    )
+    assert wording.message("error_option_length", option="message", min=1, max=200) == (
+        "`message` must be 1–200 characters long."
+    )
     assert wording.message("error_target_opted_out", name="<@1>") == (
         "<@1> has opted out of actions."
     )
@@ -341,7 +338,6 @@ def test_keys_other_modules_use() -> None:
         "dm_note",
         "error_no_links",
         "error_store",
-        "error_search_type",
         "error_already_returned",
         "error_reroll_expired",
         "optout_done",

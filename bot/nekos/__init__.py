@@ -14,10 +14,12 @@ from bot.nekos.errors import (
     BadRequest,
     Forbidden,
     NekosError,
+    NoSuchCategory,
     NotFound,
     RateLimited,
     Unavailable,
     UnknownCategory,
+    WrongKind,
 )
 from bot.nekos.models import Category, Credit, Kind, Result
 from bot.nekos.pool import Pool
@@ -36,6 +38,7 @@ __all__ = [
     "Kind",
     "NekosClient",
     "NekosError",
+    "NoSuchCategory",
     "NotFound",
     "Pool",
     "RateLimited",
@@ -43,6 +46,7 @@ __all__ = [
     "Result",
     "Unavailable",
     "UnknownCategory",
+    "WrongKind",
     "asset_path",
     "is_asset_url",
     "load_snapshot",

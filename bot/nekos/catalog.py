@@ -78,6 +78,7 @@ class Catalog:
         self.budget = budget
         self._snapshot_path = snapshot_path
         self._categories: dict[str, Category] = {}
+        self._gone: set[str] = set()
         self._missing: set[str] = set()  # absent from the last good reply: removed if again
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
@@ -98,6 +99,21 @@ class Catalog:
 
     def get(self, name: str) -> Category | None:
         return self._categories.get(name)
+
+    def require(self, name: str, kind: Kind | None = None) -> Category:
+        from bot.nekos.errors import NoSuchCategory, UnknownCategory, WrongKind
+
+        category = self._categories.get(name)
+        if category is None:
+            if name in self._gone:
+                raise UnknownCategory(name)
+            raise NoSuchCategory(name)
+        if kind is not None and category.kind is not kind:
+            raise WrongKind(name, kind)
+        return category
+
+    def live(self, kind: Kind | None = None) -> list[Category]:
+        return [c for c in self._categories.values() if kind is None or c.kind is kind]
 
     def __contains__(self, name: object) -> bool:
         return name in self._categories
@@ -207,6 +223,7 @@ class Catalog:
                 else:
                     pending[name] = category
             self._missing = set(pending)
+            self._gone = (self._gone | {c.name for c in removed}) - set(reply)
             # /endpoints order, then the ones on probation (kept until confirmed gone).
             self._categories = {**reply, **pending}
             self.source = "network"

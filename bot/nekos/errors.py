@@ -52,3 +52,20 @@ class Unavailable(NekosError):
     def __init__(self, message: str = "nekos.best is unavailable", *, status: int | None = None):
         super().__init__(message)
         self.status = status  # the HTTP status when there was an answer
+
+
+class NoSuchCategory(NekosError):
+    """A name that was never a nekos.best category (a typo, or a forged option)."""
+
+    def __init__(self, category: str) -> None:
+        super().__init__(f"no such category: {category!r}")
+        self.category = category
+
+
+class WrongKind(NekosError):
+    """The category exists but is of the other kind (a GIF where an image is wanted)."""
+
+    def __init__(self, category: str, expected: object) -> None:
+        super().__init__(f"{category!r} is not a {expected} category")
+        self.category = category
+        self.expected = expected

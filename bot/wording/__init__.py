@@ -37,7 +37,6 @@ __all__ = [
     "has_message",
     "image_line",
     "is_reciprocal",
-    "is_solo",
     "known_categories",
     "message",
     "noun",
@@ -68,7 +67,6 @@ class _Gif:
     noun: tuple[str, str]
     description: str
     return_label: str | None
-    solo: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,20 +203,16 @@ def _parse_actions(
             entry,
             where,
             {"noun", "description", *(c.value for c in Case)},
-            {"return_label", "solo"},
+            {"return_label"},
         )
         label = entry.get("return_label")
         if label is not None:
             label = _text(label, f"{where} return_label", limit=RETURN_LABEL_MAX)
-        solo = entry.get("solo", False)
-        if not isinstance(solo, bool):
-            raise WordingError(f"{where}: solo must be true or false")
         gifs[name.lower()] = _Gif(
             sentences=_case_templates(entry, where),
             noun=_noun(entry["noun"], where),
             description=_text(entry["description"], f"{where} description", limit=DESCRIPTION_MAX),
             return_label=label,
-            solo=solo,
         )
     for name, entry in _table(data["image"], f"{source} [image]").items():
         where = f"{source} [image.{name}]"
@@ -364,12 +358,6 @@ def return_label(category: str) -> str | None:
 
 def is_reciprocal(category: str) -> bool:
     return return_label(category) is not None
-
-
-def is_solo(category: str) -> bool:
-    """Whether the action reads naturally with nobody targeted ("Alice is blushing")."""
-    entry = _GIFS.get(_key(category))
-    return entry.solo if entry is not None else False
 
 
 def noun(category: str, count: int) -> str:
