@@ -12,7 +12,8 @@ refuses and never raises, and `callback` hands every exception to the tree's err
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+import re
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
@@ -31,11 +32,23 @@ def bot_of(interaction: discord.Interaction[Any]) -> NekoBot:
 
 
 class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nc:base"):
-    """Base of the bot's persistent buttons (never registered itself)."""
+    """Base of the bot's persistent buttons (never registered itself). A subclass names its
+    custom_id `codec` (and its template) and implements `press`."""
 
-    def snowflakes(self) -> tuple[int, ...]:
-        """The ids the custom_id carries."""
-        raise NotImplementedError
+    codec: ClassVar[type[render.ButtonId]]
+
+    def __init__(self, value: render.ButtonId) -> None:
+        super().__init__(value.button())
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> Self:
+        return cls(cls.codec.from_match(match))
 
     async def press(self, interaction: discord.Interaction[Any]) -> None:
         """Answer the press (through `bot.responding`); raise to report an error."""
@@ -46,7 +59,7 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
             tree = bot_of(interaction).tree
             if not tree.first_delivery(interaction):
                 return False  # a gateway replay of a press already answered
-            if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in self.snowflakes()):
+            if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in self.value.snowflakes):
                 key = "error_button_expired"
             elif not tree.admit(interaction):
                 key = "error_restarting"

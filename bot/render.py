@@ -160,6 +160,10 @@ class ReturnId:
         ids = (self.action_id, self.actor_id, self.target_id)
         return f"nc:r:{self.category}:" + ":".join(map(b36, ids))
 
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.action_id, self.actor_id, self.target_id)
+
     @classmethod
     def from_match(cls, match: re.Match[str]) -> ReturnId:
         return cls(
@@ -167,6 +171,14 @@ class ReturnId:
             int(match["action"], 36),
             int(match["actor"], 36),
             int(match["target"], 36),
+        )
+
+    def button(self) -> discord.ui.Button[Any]:
+        label = wording.return_label(self.category) or wording.message("label_return")
+        return discord.ui.Button(
+            label=clip(label, BUTTON_LABEL),
+            style=discord.ButtonStyle.primary,
+            custom_id=self.custom_id,
         )
 
 
@@ -183,9 +195,24 @@ class RerollId:
     def custom_id(self) -> str:
         return f"nc:a:{self.category}:{b36(self.action_id)}:{b36(self.actor_id)}"
 
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.action_id, self.actor_id)
+
     @classmethod
     def from_match(cls, match: re.Match[str]) -> RerollId:
         return cls(match["category"], int(match["action"], 36), int(match["actor"], 36))
+
+    def button(self) -> discord.ui.Button[Any]:
+        return discord.ui.Button(
+            label=wording.message("label_another"),
+            style=discord.ButtonStyle.secondary,
+            emoji="🔁",
+            custom_id=self.custom_id,
+        )
+
+
+ButtonId = ReturnId | RerollId
 
 
 # Every custom_id the bot's persistent buttons answer (a press on anything else has expired).
@@ -194,24 +221,6 @@ PERSISTENT_IDS = (re.compile(ReturnId.TEMPLATE), re.compile(RerollId.TEMPLATE))
 
 def is_persistent_id(custom_id: str) -> bool:
     return any(pattern.fullmatch(custom_id) for pattern in PERSISTENT_IDS)
-
-
-def return_button(button: ReturnId) -> discord.ui.Button[Any]:
-    label = wording.return_label(button.category) or wording.message("label_return")
-    return discord.ui.Button(
-        label=clip(label, BUTTON_LABEL),
-        style=discord.ButtonStyle.primary,
-        custom_id=button.custom_id,
-    )
-
-
-def reroll_button(button: RerollId) -> discord.ui.Button[Any]:
-    return discord.ui.Button(
-        label=wording.message("label_another"),
-        style=discord.ButtonStyle.secondary,
-        emoji="🔁",
-        custom_id=button.custom_id,
-    )
 
 
 def _link_button(label: str, url: str | None) -> discord.ui.Button[Any] | None:
@@ -297,8 +306,8 @@ def action(
     buttons: list[discord.ui.Item[Any] | None] = []
     if action_id is not None:
         if returnable and target is not None and case is Case.OTHER:
-            buttons.append(return_button(ReturnId(category, action_id, actor.id, target.id)))
-        buttons.append(reroll_button(RerollId(category, action_id, actor.id)))
+            buttons.append(ReturnId(category, action_id, actor.id, target.id).button())
+        buttons.append(RerollId(category, action_id, actor.id).button())
     return Reply(content=content, embeds=[embed], view=_view(buttons), allowed_mentions=mentions)
 
 

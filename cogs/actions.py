@@ -5,7 +5,6 @@ through `bot.responding`."""
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,11 +22,10 @@ from bot.responding import UserError
 from bot.store import ActionCounts, StoreError
 from bot.sync import GeneratedCommands
 from bot.wording import Case
-from cogs.common import category_choices, contexts
+from cogs.common import Note, category_choices, category_command, contexts
 
 log = logging.getLogger(__name__)
 
-NOTE_MAX = render.NOTE_MAX
 REROLL_WINDOW = 15 * 60.0
 RETURNED_MEMORY = 10_000
 
@@ -76,28 +74,21 @@ class Actions(commands.Cog):
         async def callback(
             interaction: discord.Interaction[Any],
             user: discord.User | None = None,
-            message: app_commands.Range[str, 1, NOTE_MAX] | None = None,
+            message: Note | None = None,
         ) -> None:
             await cog.perform(interaction, category, user, message)
 
-        command: app_commands.Command[Any, ..., Any] = app_commands.Command(
-            name=name, description=wording.description(category, "gif"), callback=callback
-        )
-        return contexts(command)
+        return category_command(category, name, Kind.GIF, callback)
 
     @app_commands.command(name="action", description=wording.message("command_action"))
-    @app_commands.describe(
-        category=wording.message("command_action_category"),
-        user=wording.message("command_action_user"),
-        message=wording.message("command_action_message"),
-    )
+    @app_commands.describe(**wording.option_texts("action", "category", "user", "message"))
     @contexts
     async def action_command(
         self,
         interaction: discord.Interaction[Any],
         category: str,
         user: discord.User | None = None,
-        message: app_commands.Range[str, 1, NOTE_MAX] | None = None,
+        message: Note | None = None,
     ) -> None:
         await self.perform(interaction, category.strip().lower(), user, message)
 
@@ -320,42 +311,16 @@ def _cog(interaction: discord.Interaction[Any]) -> Actions:
 
 
 class ReturnButton(PersistentButton, template=render.ReturnId.TEMPLATE):
-    def __init__(self, value: render.ReturnId) -> None:
-        super().__init__(render.return_button(value))
-        self.value = value
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> ReturnButton:
-        return cls(render.ReturnId.from_match(match))
-
-    def snowflakes(self) -> tuple[int, ...]:
-        return (self.value.action_id, self.value.actor_id, self.value.target_id)
+    codec = render.ReturnId
+    value: render.ReturnId
 
     async def press(self, interaction: discord.Interaction[Any]) -> None:
         await _cog(interaction).on_return(interaction, self.value)
 
 
 class RerollButton(PersistentButton, template=render.RerollId.TEMPLATE):
-    def __init__(self, value: render.RerollId) -> None:
-        super().__init__(render.reroll_button(value))
-        self.value = value
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-    ) -> RerollButton:
-        return cls(render.RerollId.from_match(match))
-
-    def snowflakes(self) -> tuple[int, ...]:
-        return (self.value.action_id, self.value.actor_id)
+    codec = render.RerollId
+    value: render.RerollId
 
     async def press(self, interaction: discord.Interaction[Any]) -> None:
         await _cog(interaction).on_reroll(interaction, self.value)

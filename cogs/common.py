@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from discord import app_commands
 
-from bot.nekos import Category
+from bot import render, wording
+from bot.nekos import Category, Kind
 
 AUTOCOMPLETE_MAX = 25
+# Option types shared by several commands (declared once: the tree checks them, bot.validation).
+Note = app_commands.Range[str, 1, render.NOTE_MAX]
+Amount = app_commands.Range[int, 1, render.IMAGES_PER_MESSAGE]
 
 
 def contexts(command: Any) -> Any:
     """Usable in servers and in DMs with the bot (no counters there)."""
     command = app_commands.allowed_installs(guilds=True, users=False)(command)
     return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(command)
+
+
+def category_command(
+    category: str, name: str, kind: Kind, callback: Callable[..., Any]
+) -> app_commands.Command[Any, ..., Any]:
+    """The command a category gets: its name, its description from the wording table."""
+    command: app_commands.Command[Any, ..., Any] = app_commands.Command(
+        name=name, description=wording.description(category, kind.value), callback=callback
+    )
+    return contexts(command)
 
 
 def category_choices(

@@ -12,9 +12,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Kind
 from bot.sync import GeneratedCommands
-from cogs.common import category_choices, contexts
-
-MAX_AMOUNT = render.IMAGES_PER_MESSAGE
+from cogs.common import Amount, category_choices, category_command, contexts
 
 
 class Images(commands.Cog):
@@ -35,26 +33,20 @@ class Images(commands.Cog):
         @app_commands.describe(amount=wording.message("option_amount"))
         async def callback(
             interaction: discord.Interaction[Any],
-            amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
+            amount: Amount = 1,
         ) -> None:
             await cog.perform(interaction, category, amount)
 
-        command: app_commands.Command[Any, ..., Any] = app_commands.Command(
-            name=name, description=wording.description(category, "image"), callback=callback
-        )
-        return contexts(command)
+        return category_command(category, name, Kind.IMAGE, callback)
 
     @app_commands.command(name="image", description=wording.message("command_image"))
-    @app_commands.describe(
-        category=wording.message("command_image_category"),
-        amount=wording.message("command_image_amount"),
-    )
+    @app_commands.describe(**wording.option_texts("image", "category", "amount"))
     @contexts
     async def image_command(
         self,
         interaction: discord.Interaction[Any],
         category: str,
-        amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
+        amount: Amount = 1,
     ) -> None:
         await self.perform(interaction, category.strip().lower(), amount)
 

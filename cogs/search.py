@@ -13,9 +13,8 @@ from bot.app import NekoBot
 from bot.nekos import Kind
 from bot.nekos.client import QUERY_MAX, QUERY_MIN
 from bot.responding import UserError
-from cogs.common import category_choices, contexts
+from cogs.common import Amount, category_choices, contexts
 
-MAX_AMOUNT = render.IMAGES_PER_MESSAGE
 TYPES = {1: Kind.IMAGE, 2: Kind.GIF}
 
 
@@ -24,12 +23,7 @@ class Search(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="search", description=wording.message("command_search"))
-    @app_commands.describe(
-        query=wording.message("command_search_query"),
-        type=wording.message("command_search_type"),
-        category=wording.message("command_search_category"),
-        amount=wording.message("command_search_amount"),
-    )
+    @app_commands.describe(**wording.option_texts("search", "query", "type", "category", "amount"))
     @app_commands.choices(
         type=[
             app_commands.Choice(name=wording.message("command_search_type_image"), value=1),
@@ -43,7 +37,7 @@ class Search(commands.Cog):
         query: app_commands.Range[str, QUERY_MIN, QUERY_MAX],
         type: int = 2,
         category: str | None = None,
-        amount: app_commands.Range[int, 1, MAX_AMOUNT] = 1,
+        amount: Amount = 1,
     ) -> None:
         # Declared ranges and choices were checked by the tree (bot.validation).
         text = " ".join(query.split())

@@ -40,6 +40,7 @@ __all__ = [
     "known_categories",
     "message",
     "noun",
+    "option_texts",
     "return_label",
 ]
 
@@ -232,23 +233,17 @@ def _parse_actions(
         {"gif_description", "image_description", "line", *(c.value for c in Case)},
         set(),
     )
+
+    def fallback_description(key: str) -> str:
+        return _templates(entry[key], f"{where} {key}", required=set(), allowed=_FALLBACK_EXTRA)[0]
+
     fallback = _Fallback(
         sentences=_case_templates(entry, where, _FALLBACK_EXTRA),
         lines=_templates(
             entry["line"], f"{where} line", required={"a"}, allowed={"a"} | _FALLBACK_EXTRA
         ),
-        gif_description=_templates(
-            entry["gif_description"],
-            f"{where} gif_description",
-            required=set(),
-            allowed=_FALLBACK_EXTRA,
-        )[0],
-        image_description=_templates(
-            entry["image_description"],
-            f"{where} image_description",
-            required=set(),
-            allowed=_FALLBACK_EXTRA,
-        )[0],
+        gif_description=fallback_description("gif_description"),
+        image_description=fallback_description("image_description"),
     )
     return gifs, images, fallback
 
@@ -411,6 +406,11 @@ def message(key: str, **fields: Any) -> str:
     if missing := _MESSAGE_FIELDS[key] - fields.keys():
         raise KeyError(f"message {key!r} needs the field(s) {', '.join(sorted(missing))}")
     return template.format_map(fields)
+
+
+def option_texts(command: str, *options: str) -> dict[str, str]:
+    """The descriptions of a fixed command's options (`command_<command>_<option>` keys)."""
+    return {option: message(f"command_{command}_{option}") for option in options}
 
 
 def has_message(key: str) -> bool:
