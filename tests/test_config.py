@@ -145,7 +145,7 @@ def test_env_example_loads_to_the_defaults(tmp_path: Path) -> None:
         assert load_config({}, dotenv_path=dotenv) == load()
 
 
-def test_every_setting_is_a_config_field_read_from_its_variable() -> None:
+def test_every_config_field_is_one_setting_with_its_own_variable() -> None:
     names = [s.name for s in SETTINGS]
     assert len(set(names)) == len(names) == len(fields(Config))
     assert all(re.fullmatch(r"[A-Z][A-Z0-9_]+", name) for name in names)
