@@ -1,75 +1,29 @@
 """Every setting of the bot: read once from the environment (and `.env`), validated, documented.
 
-The table in README.md and `.env.example` mirror `SETTINGS` below; a test keeps them in step.
+Each setting is declared once, as a field of `Config`: its variable, parser, default and help.
+`load_config` reads them in that order; the README's configuration table and `.env.example` are
+rendered from the same declarations (`python -m bot.config readme-table|env-example`) and a test
+keeps both files equal to the rendering.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-DEFAULT_NEKOS_API_BASE = "https://nekos.best/api/v2"
-DEFAULT_DISCORD_API_BASE = "https://discord.com/api/v10"
-DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
-DEFAULT_CONTEXT_MENU_ACTIONS = ("hug", "pat", "cuddle", "kiss", "poke")
+T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str
-    help: str
-
-
-# The documented settings, in README order. `default` is what the README shows.
-SETTINGS: tuple[Setting, ...] = (
-    Setting("DISCORD_TOKEN", "(required)", "The bot token from the Discord developer portal."),
-    Setting(
-        "DEV_GUILD_ID",
-        "(unset)",
-        "Register commands in this one server only, where they appear at once (for testing).",
-    ),
-    Setting("NEKOS_API_BASE", DEFAULT_NEKOS_API_BASE, "The nekos.best API base URL."),
-    Setting(
-        "NEKOS_CONTACT",
-        "(the bot's invite link)",
-        "Contact sent in the User-Agent to nekos.best (a URL or an e-mail address).",
-    ),
-    Setting("DATA_DIR", "./data", "Category copy, command hash, heartbeat and database."),
-    Setting(
-        "DATABASE_URL",
-        "sqlite:///<DATA_DIR>/nekocord.db",
-        "Where counters and opt-outs are stored (SQLite).",
-    ),
-    Setting(
-        "DISCORD_API_BASE",
-        DEFAULT_DISCORD_API_BASE,
-        "Discord REST base URL (point it at a REST proxy such as nirn-proxy).",
-    ),
-    Setting(
-        "DISCORD_GATEWAY_URL",
-        DEFAULT_DISCORD_GATEWAY_URL,
-        "Discord gateway URL (for a gateway proxy).",
-    ),
-    Setting("LOG_LEVEL", "INFO", "One of DEBUG, INFO, WARNING, ERROR, CRITICAL."),
-    Setting(
-        "CONTEXT_MENU_ACTIONS",
-        ",".join(DEFAULT_CONTEXT_MENU_ACTIONS),
-        "Actions offered when right-clicking a member (Apps menu), comma-separated, at most 5.",
-    ),
-    Setting(
-        "CATEGORY_REFRESH_HOURS",
-        "6",
-        "How often the category list is refreshed from nekos.best.",
-    ),
-)
+# A default computed from the settings read before it (keyed by `Config` field name).
+DerivedDefault = Callable[[Mapping[str, Any]], str]
 
 
 class ConfigError(Exception):
@@ -80,27 +34,234 @@ class ConfigError(Exception):
         self.variable = variable
 
 
+class Invalid(Exception):
+    """Raised by a parser; `problem` completes the line "<VARIABLE>: <problem>"."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: how to read it and how the docs describe it."""
+
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    default: str | DerivedDefault | None  # raw text used when unset, parsed like user input
+    required: str | None  # the problem reported when unset; None for an optional setting
+    shown: str | None  # the README's Default cell when the default is not a literal
+
+    @property
+    def default_cell(self) -> str:
+        if self.required is not None:
+            return "(required)"
+        if self.shown is not None:
+            return self.shown
+        return "(unset)" if self.default is None else f"`{self.default}`"
+
+    def read(self, get: Callable[[str], str | None], earlier: Mapping[str, Any]) -> Any:
+        text = get(self.name)
+        if text is None:
+            if self.required is not None:
+                raise ConfigError(self.name, self.required)
+            if self.default is None:
+                return None
+            text = self.default if isinstance(self.default, str) else self.default(earlier)
+        try:
+            return self.parse(text)
+        except Invalid as exc:
+            raise ConfigError(self.name, exc.problem) from None
+
+
+@overload
+def setting(name: str, parse: Callable[[str], T], *, help: str, required: str) -> T: ...
+@overload
+def setting(
+    name: str,
+    parse: Callable[[str], T],
+    *,
+    help: str,
+    default: str | DerivedDefault,
+    shown: str | None = None,
+) -> T: ...
+@overload
+def setting(
+    name: str, parse: Callable[[str], T], *, help: str, default: None, shown: str | None = None
+) -> T | None: ...
+def setting(
+    name: str,
+    parse: Callable[[str], Any],
+    *,
+    help: str,
+    default: str | DerivedDefault | None = None,
+    required: str | None = None,
+    shown: str | None = None,
+) -> Any:
+    """Declares a `Config` field read from the variable `name`. The overloads make mypy check
+    that `parse` yields the field's type (and that a setting without a default is Optional)."""
+    if callable(default) and shown is None:
+        raise TypeError(f"{name}: a computed default needs `shown` for the docs")
+    described = Setting(name, parse, help, default, required, shown)
+    return field(metadata={"setting": described})
+
+
+# -- parsers: text (stripped, never blank) → value, or `Invalid` ------------------------------
+
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-.]{20,200}$")
+_SNOWFLAKE = re.compile(r"^[0-9]{15,21}$")
+_CATEGORY_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+
+
+def _bot_token(text: str) -> str:
+    if not _TOKEN_SHAPE.match(text):
+        raise Invalid("does not look like a bot token")
+    return text
+
+
+def _server_id(text: str) -> int:
+    if not _SNOWFLAKE.match(text):
+        raise Invalid("must be a server ID (a number of 15-21 digits)")
+    return int(text)
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            raise Invalid("is not a valid URL") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            raise Invalid(f"must be a {' or '.join(schemes)} URL")
+        return text.rstrip("/") if parts.scheme.startswith("http") else text
+
+    return parse
+
+
+def _contact(text: str) -> str:
+    # It goes inside the parentheses of the User-Agent header.
+    if len(text) > 200 or any(c in text for c in "\r\n()"):
+        raise Invalid("must be one line without parentheses, at most 200 characters")
+    return text
+
+
+def _database_in_data_dir(earlier: Mapping[str, Any]) -> str:
+    return f"sqlite:///{earlier['data_dir'] / 'nekocord.db'}"
+
+
+def _log_level(text: str) -> str:
+    level = text.upper()
+    if level not in LOG_LEVELS:
+        raise Invalid(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _category_names(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
+    if len(names) > 5 or any(not _CATEGORY_NAME.match(n) for n in names):
+        raise Invalid("must be up to 5 category names separated by commas")
+    return names
+
+
+def _hours_as_seconds(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0.01 <= hours <= 24 * 7:  # also refuses nan and inf
+        raise Invalid("must be a number of hours between 0.01 and 168")
+    return hours * 3600
+
+
+# -- the settings, in README order ---------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Config:
-    discord_token: str
-    dev_guild_id: int | None
-    nekos_api_base: str
-    nekos_contact: str | None
-    data_dir: Path
-    database_url: str
-    discord_api_base: str
-    discord_gateway_url: str
-    log_level: str
-    context_menu_actions: tuple[str, ...]
-    category_refresh_seconds: float
+    discord_token: str = setting(
+        "DISCORD_TOKEN",
+        _bot_token,
+        required="is not set (copy it from the developer portal)",
+        help="The bot token from the Discord developer portal (Bot → Reset Token).",
+    )
+    dev_guild_id: int | None = setting(
+        "DEV_GUILD_ID",
+        _server_id,
+        default=None,
+        help="Register commands in this one server only, where they appear at once (for testing).",
+    )
+    nekos_api_base: str = setting(
+        "NEKOS_API_BASE",
+        _url("http", "https"),
+        default="https://nekos.best/api/v2",
+        help="The nekos.best API base URL.",
+    )
+    nekos_contact: str | None = setting(
+        "NEKOS_CONTACT",
+        _contact,
+        default=None,
+        shown="(the bot's invite link)",
+        help="Contact sent in the User-Agent to nekos.best (a URL or an e-mail address).",
+    )
+    data_dir: Path = setting(
+        "DATA_DIR",
+        Path,
+        default="./data",
+        help="Category copy, command hash, heartbeat and database.",
+    )
+    database_url: str = setting(
+        "DATABASE_URL",
+        str,
+        default=_database_in_data_dir,
+        shown="`sqlite:///<DATA_DIR>/nekocord.db`",
+        help="Where counters and opt-outs are stored (SQLite).",
+    )
+    discord_api_base: str = setting(
+        "DISCORD_API_BASE",
+        _url("http", "https"),
+        default="https://discord.com/api/v10",
+        help="Discord REST base URL (point it at a REST proxy such as nirn-proxy).",
+    )
+    discord_gateway_url: str = setting(
+        "DISCORD_GATEWAY_URL",
+        _url("ws", "wss"),
+        default="wss://gateway.discord.gg/",
+        help="Discord gateway URL (for a gateway proxy).",
+    )
+    log_level: str = setting(
+        "LOG_LEVEL",
+        _log_level,
+        default="INFO",
+        help=f"One of {', '.join(LOG_LEVELS)}.",
+    )
+    context_menu_actions: tuple[str, ...] = setting(
+        "CONTEXT_MENU_ACTIONS",
+        _category_names,
+        default="hug,pat,cuddle,kiss,poke",
+        help="Actions offered when right-clicking a member (Apps menu), comma-separated, "
+        "at most 5.",
+    )
+    category_refresh_seconds: float = setting(
+        "CATEGORY_REFRESH_HOURS",
+        _hours_as_seconds,
+        default="6",
+        help="How often the category list is refreshed from nekos.best.",
+    )
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a traceback
         return f"Config(dev_guild_id={self.dev_guild_id}, data_dir={str(self.data_dir)!r}, ...)"
 
 
-_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-.]{20,200}$")
-_SNOWFLAKE = re.compile(r"^[0-9]{15,21}$")
-_CATEGORY_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
+# (Config field name, its setting), in declaration order.
+_FIELDS: tuple[tuple[str, Setting], ...] = tuple(
+    (f.name, f.metadata["setting"]) for f in fields(Config)
+)
+SETTINGS: tuple[Setting, ...] = tuple(s for _, s in _FIELDS)
+
+
+# -- reading ----------------------------------------------------------------------------------
 
 
 def _reader(
@@ -122,100 +283,55 @@ def _reader(
     return get
 
 
-def data_dir_setting(
-    environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
-) -> Path:
-    """DATA_DIR alone (the health check needs nothing else, not even the token)."""
-    return _data_dir(_reader(environ, dotenv_path))
-
-
-def _data_dir(get: Callable[[str], str | None]) -> Path:
-    return Path(get("DATA_DIR") or "./data")
-
-
 def load_config(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> Config:
     """Read and validate every setting. The process environment wins over `.env`."""
     get = _reader(environ, dotenv_path)
+    values: dict[str, Any] = {}
+    for name, described in _FIELDS:
+        values[name] = described.read(get, values)
+    return Config(**values)
 
-    token = get("DISCORD_TOKEN")
-    if token is None:
-        raise ConfigError("DISCORD_TOKEN", "is not set (copy it from the developer portal)")
-    if not _TOKEN_SHAPE.match(token):
-        raise ConfigError("DISCORD_TOKEN", "does not look like a bot token")
 
-    dev_guild_id = None
-    if (raw := get("DEV_GUILD_ID")) is not None:
-        if not _SNOWFLAKE.match(raw):
-            raise ConfigError("DEV_GUILD_ID", "must be a server ID (a number of 15-21 digits)")
-        dev_guild_id = int(raw)
+def data_dir_setting(
+    environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
+) -> Path:
+    """DATA_DIR alone (the health check needs nothing else, not even the token)."""
+    data_dir: Path = dict(_FIELDS)["data_dir"].read(_reader(environ, dotenv_path), {})
+    return data_dir
 
-    nekos_api_base = _url(
-        "NEKOS_API_BASE", get("NEKOS_API_BASE") or DEFAULT_NEKOS_API_BASE, ("http", "https")
-    )
-    discord_api_base = _url(
-        "DISCORD_API_BASE", get("DISCORD_API_BASE") or DEFAULT_DISCORD_API_BASE, ("http", "https")
-    )
-    gateway = _url(
-        "DISCORD_GATEWAY_URL",
-        get("DISCORD_GATEWAY_URL") or DEFAULT_DISCORD_GATEWAY_URL,
-        ("ws", "wss"),
-    )
 
-    contact = get("NEKOS_CONTACT")
-    if contact is not None and (len(contact) > 200 or any(c in contact for c in "\r\n()")):
-        raise ConfigError(
-            "NEKOS_CONTACT", "must be one line without parentheses, at most 200 characters"
-        )
+# -- documentation --------------------------------------------------------------------------
 
-    data_dir = _data_dir(get)
-    database_url = get("DATABASE_URL") or f"sqlite:///{data_dir / 'nekocord.db'}"
 
-    log_level = (get("LOG_LEVEL") or "INFO").upper()
-    if log_level not in LOG_LEVELS:
-        raise ConfigError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
+def readme_table() -> str:
+    """The configuration table of README.md."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{s.name}` | {s.default_cell} | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines) + "\n"
 
-    menu_raw = get("CONTEXT_MENU_ACTIONS")
-    if menu_raw is None:
-        menu = DEFAULT_CONTEXT_MENU_ACTIONS
+
+def env_example() -> str:
+    """The whole of `.env.example`."""
+    required = ", ".join(s.name for s in SETTINGS if s.required is not None)
+    lines = [
+        f"# nekocord configuration. Copy to .env and fill in {required}; "
+        "everything else is optional.",
+        "# The README's configuration table explains each setting.",
+    ]
+    for s in SETTINGS:
+        lines += ["", f"# {s.help}" + (" Required." if s.required is not None else "")]
+        if s.shown is not None:
+            lines.append(f"# Default: {s.shown.strip('()`')}")
+        literal = s.default if isinstance(s.default, str) else ""
+        lines.append(f"{'' if s.required is not None else '# '}{s.name}={literal}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    renderings = {"readme-table": readme_table, "env-example": env_example}
+    if sys.argv[1:2] and sys.argv[1] in renderings:
+        sys.stdout.write(renderings[sys.argv[1]]())
     else:
-        menu = tuple(dict.fromkeys(p.strip().lower() for p in menu_raw.split(",") if p.strip()))
-        if len(menu) > 5 or any(not _CATEGORY_NAME.match(p) for p in menu):
-            raise ConfigError(
-                "CONTEXT_MENU_ACTIONS", "must be up to 5 category names separated by commas"
-            )
-
-    try:
-        refresh_hours = float(get("CATEGORY_REFRESH_HOURS") or "6")
-    except ValueError:
-        refresh_hours = -1.0
-    if not 0.01 <= refresh_hours <= 24 * 7:
-        raise ConfigError(
-            "CATEGORY_REFRESH_HOURS", "must be a number of hours between 0.01 and 168"
-        )
-
-    return Config(
-        discord_token=token,
-        dev_guild_id=dev_guild_id,
-        nekos_api_base=nekos_api_base,
-        nekos_contact=contact,
-        data_dir=data_dir,
-        database_url=database_url,
-        discord_api_base=discord_api_base,
-        discord_gateway_url=gateway,
-        log_level=log_level,
-        context_menu_actions=menu,
-        category_refresh_seconds=refresh_hours * 3600,
-    )
-
-
-def _url(variable: str, value: str, schemes: tuple[str, ...]) -> str:
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError:
-        raise ConfigError(variable, "is not a valid URL") from None
-    if parts.scheme not in schemes or not parts.hostname:
-        raise ConfigError(variable, f"must be a {' or '.join(schemes)} URL")
-    return value.rstrip("/") if parts.scheme.startswith("http") else value
+        sys.exit(f"usage: python -m bot.config {'|'.join(renderings)}")

@@ -1,4 +1,5 @@
-"""Logging setup and the filter that keeps secrets out of every record.
+"""Logging setup, the filter that keeps secrets out of every record, and a throttle for errors
+that recur on every command (a full disk must not write a line per interaction).
 
 At DEBUG discord.py logs request URLs (interaction and webhook tokens sit in their paths),
 request and response bodies, and whole gateway events as dicts (with a `token` field). So the
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 import discord
 
@@ -33,10 +35,6 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self._secrets = [s for s in secrets if s]
         self._formatter = logging.Formatter()
-
-    def add_secret(self, secret: str) -> None:
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -74,22 +72,31 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
 
 
 class ThrottledLog:
-    """TEMPORARY (replaced by the config branch): logs at most once per `every` s per key."""
+    """Logs a recurring failure at most once per `every` seconds per key (not once per command),
+    then tells how many of that key's failures were left out in between."""
 
-    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
-        import time
-
-        self._now = time.monotonic
+    def __init__(
+        self,
+        logger: logging.Logger,
+        every: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._logger = logger
-        self._every = every
-        self._last: dict[str, float] = {}
+        self._interval = every
+        self._clock = clock
+        self._last_logged: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
     def error(self, key: str, message: str, *args: object) -> None:
-        now = self._now()
-        if now - self._last.get(key, -self._every) >= self._every:
-            self._last[key] = now
-            suppressed = self._suppressed.pop(key, 0)
+        now = self._clock()
+        last = self._last_logged.get(key)
+        if last is not None and now - last < self._interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last_logged[key] = now
+        suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
             self._logger.error(message + " (%d similar suppressed)", *args, suppressed)
         else:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            self._logger.error(message, *args)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from bot.config import SETTINGS, ConfigError, load_config
+from bot.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    data_dir_setting,
+    env_example,
+    load_config,
+    readme_table,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
@@ -28,27 +37,81 @@ def test_defaults() -> None:
     assert TOKEN not in repr(config)
 
 
+URL = "must be a http or https URL"
+
+
 @pytest.mark.parametrize(
-    ("env", "variable"),
+    ("env", "message"),
     [
-        ({"DISCORD_TOKEN": ""}, "DISCORD_TOKEN"),
-        ({"DISCORD_TOKEN": "short"}, "DISCORD_TOKEN"),
-        ({"DEV_GUILD_ID": "abc"}, "DEV_GUILD_ID"),
-        ({"NEKOS_API_BASE": "ftp://x"}, "NEKOS_API_BASE"),
-        ({"DISCORD_API_BASE": "not a url"}, "DISCORD_API_BASE"),
-        ({"DISCORD_GATEWAY_URL": "https://x"}, "DISCORD_GATEWAY_URL"),
-        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
-        ({"CONTEXT_MENU_ACTIONS": "a,b,c,d,e,f"}, "CONTEXT_MENU_ACTIONS"),
-        ({"CATEGORY_REFRESH_HOURS": "soon"}, "CATEGORY_REFRESH_HOURS"),
-        ({"NEKOS_CONTACT": "me (you)"}, "NEKOS_CONTACT"),
+        ({"DISCORD_TOKEN": ""}, "DISCORD_TOKEN: is not set (copy it from the developer portal)"),
+        ({"DISCORD_TOKEN": "short"}, "DISCORD_TOKEN: does not look like a bot token"),
+        (
+            {"DEV_GUILD_ID": "abc"},
+            "DEV_GUILD_ID: must be a server ID (a number of 15-21 digits)",
+        ),
+        ({"NEKOS_API_BASE": "ftp://x"}, f"NEKOS_API_BASE: {URL}"),
+        ({"NEKOS_API_BASE": "http://x:port"}, "NEKOS_API_BASE: is not a valid URL"),
+        ({"DISCORD_API_BASE": "not a url"}, f"DISCORD_API_BASE: {URL}"),
+        ({"DISCORD_GATEWAY_URL": "https://x"}, "DISCORD_GATEWAY_URL: must be a ws or wss URL"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        (
+            {"CONTEXT_MENU_ACTIONS": "a,b,c,d,e,f"},
+            "CONTEXT_MENU_ACTIONS: must be up to 5 category names separated by commas",
+        ),
+        (
+            {"CONTEXT_MENU_ACTIONS": "hug,Not A Name"},
+            "CONTEXT_MENU_ACTIONS: must be up to 5 category names separated by commas",
+        ),
+        (
+            {"CATEGORY_REFRESH_HOURS": "soon"},
+            "CATEGORY_REFRESH_HOURS: must be a number of hours between 0.01 and 168",
+        ),
+        (
+            {"CATEGORY_REFRESH_HOURS": "nan"},
+            "CATEGORY_REFRESH_HOURS: must be a number of hours between 0.01 and 168",
+        ),
+        (
+            {"NEKOS_CONTACT": "me (you)"},
+            "NEKOS_CONTACT: must be one line without parentheses, at most 200 characters",
+        ),
     ],
 )
-def test_bad_values_name_the_variable_and_never_the_token(env: dict, variable: str) -> None:
+def test_bad_values_name_the_variable_and_never_the_token(env: dict, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config({"DISCORD_TOKEN": TOKEN, **env}, dotenv_path=None)
-    assert caught.value.variable == variable
-    assert str(caught.value).startswith(variable)
+    assert str(caught.value) == message
+    assert caught.value.variable == message.split(":")[0]
     assert TOKEN not in str(caught.value)
+
+
+def test_values_are_parsed_into_their_fields() -> None:
+    config = load(
+        DEV_GUILD_ID=" 123456789012345678 ",
+        NEKOS_API_BASE="http://127.0.0.1:8080/api/",
+        DISCORD_GATEWAY_URL="ws://127.0.0.1:9000/",
+        DATA_DIR="/srv/neko",
+        LOG_LEVEL="debug",
+        CONTEXT_MENU_ACTIONS=" Hug, pat,hug ,,poke",
+        CATEGORY_REFRESH_HOURS="0.5",
+        NEKOS_CONTACT="ops@example.org",
+    )
+    assert config.dev_guild_id == 123456789012345678
+    assert config.nekos_api_base == "http://127.0.0.1:8080/api"
+    assert config.discord_gateway_url == "ws://127.0.0.1:9000/"
+    assert config.data_dir == Path("/srv/neko")
+    assert config.database_url == f"sqlite:///{Path('/srv/neko') / 'nekocord.db'}"
+    assert config.log_level == "DEBUG"
+    assert config.context_menu_actions == ("hug", "pat", "poke")
+    assert config.category_refresh_seconds == 1800.0
+    assert config.nekos_contact == "ops@example.org"
+    assert load(DATABASE_URL="sqlite:///elsewhere.db").database_url == "sqlite:///elsewhere.db"
+
+
+def test_data_dir_alone_needs_no_token(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DATA_DIR=/from/dotenv\nDISCORD_TOKEN=short\n")
+    assert data_dir_setting({}, dotenv_path=dotenv) == Path("/from/dotenv")
+    assert data_dir_setting({"DATA_DIR": " "}, dotenv_path=None) == Path("data")
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
@@ -60,16 +123,32 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
     assert config.dev_guild_id == 123456789012345678
 
 
-def test_readme_and_env_example_document_every_setting() -> None:
+def test_readme_table_and_env_example_are_rendered_from_the_settings() -> None:
+    """Both files say exactly what `Config` declares; regenerate them after changing a setting:
+    `python -m bot.config env-example > .env.example`, and paste `python -m bot.config
+    readme-table` over README's table."""
     readme = (ROOT / "README.md").read_text()
-    example = (ROOT / ".env.example").read_text()
-    documented = set(re.findall(r"^\|\s*`([A-Z_]+)`", readme, flags=re.M))
-    in_example = set(re.findall(r"^#?\s*([A-Z_]{4,})=", example, flags=re.M))
-    names = {s.name for s in SETTINGS}
-    assert documented == names
-    assert in_example == names
-    read_by_code = set(re.findall(r'get\("([A-Z_]+)"\)', (ROOT / "bot/config.py").read_text()))
-    assert read_by_code == names
+    assert readme_table() in readme
+    assert (ROOT / ".env.example").read_text() == env_example()
+    documented = re.findall(r"^\|\s*`([A-Z_]+)`", readme, flags=re.M)
+    assert documented == [s.name for s in SETTINGS]
+
+
+def test_env_example_loads_to_the_defaults(tmp_path: Path) -> None:
+    """`.env.example` with only the token filled in is a valid configuration equal to the
+    defaults, and each commented-out line shows the value used when it is left out."""
+    example = env_example().replace("\nDISCORD_TOKEN=\n", f"\nDISCORD_TOKEN={TOKEN}\n")
+    uncommented = re.sub(r"^# ([A-Z_]+=)", r"\1", example, flags=re.M)
+    for text in (example, uncommented):
+        dotenv = tmp_path / ".env"
+        dotenv.write_text(text)
+        assert load_config({}, dotenv_path=dotenv) == load()
+
+
+def test_every_config_field_is_one_setting_with_its_own_variable() -> None:
+    names = [s.name for s in SETTINGS]
+    assert len(set(names)) == len(names) == len(fields(Config))
+    assert all(re.fullmatch(r"[A-Z][A-Z0-9_]+", name) for name in names)
 
 
 def test_readme_invite_link_asks_for_exactly_the_permissions_the_bot_uses() -> None:
