@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from bot import buttons, render
 from bot.config import Config
+from bot.cooldown import MemberCooldowns
 from bot.logs import ThrottledLog
 from bot.nekos import Category
 from bot.nekos.catalog import Catalog
@@ -80,6 +81,7 @@ class NekoBot(commands.Bot):
         self.initial_extensions = tuple(extensions)
         # A failing database is logged at most once a minute per kind of failure, not per command.
         self.store_errors = store_errors or ThrottledLog(logging.getLogger("bot.store"))
+        self.cooldowns = MemberCooldowns(config.cooldown, config.search_cooldown)
         self.commands_sync = CommandSync(
             self.tree, data_dir=config.data_dir, guild_id=config.dev_guild_id
         )

@@ -12,6 +12,7 @@ refuses and never raises, and `callback` hands every exception to the tree's err
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
@@ -63,6 +64,10 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
                 key = "error_button_expired"
             elif not tree.admit(interaction):
                 key = "error_restarting"
+            elif wait := tree.cooldown(interaction):  # every press fetches a GIF
+                reply = render.error(wording.message("error_cooldown", seconds=math.ceil(wait)))
+                await responding.send_ephemeral(interaction, reply)
+                return False
             else:
                 return True
             await responding.send_ephemeral(interaction, render.error(wording.message(key)))

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.cooldown import Rate, parse_rate
+
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -151,6 +153,17 @@ def _database_in_data_dir(earlier: Mapping[str, Any]) -> str:
     return f"sqlite:///{earlier['data_dir'] / 'nekocord.db'}"
 
 
+def _database_url(text: str) -> str:
+    # An opt-out must survive a restart: a member who opted out must never be pinged again.
+    lowered = text.lower()
+    if ":memory:" in lowered or "mode=memory" in lowered or lowered.rstrip("/") == "sqlite:":
+        raise Invalid(
+            "an in-memory database would forget opt-outs at every restart: "
+            "name a file (sqlite:///path/to/nekocord.db)"
+        )
+    return text
+
+
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in LOG_LEVELS:
@@ -173,6 +186,23 @@ def _hours_as_seconds(text: str) -> float:
     if not 0.01 <= hours <= 24 * 7:  # also refuses nan and inf
         raise Invalid("must be a number of hours between 0.01 and 168")
     return hours * 3600
+
+
+def _rate(text: str) -> Rate | None:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:  # also refuses nan and inf
+        raise Invalid("must be a number of seconds between 0 and 3600")
+    return seconds
 
 
 # -- the settings, in README order ---------------------------------------------------------------
@@ -213,7 +243,7 @@ class Config:
     )
     database_url: str = setting(
         "DATABASE_URL",
-        str,
+        _database_url,
         default=_database_in_data_dir,
         shown="`sqlite:///<DATA_DIR>/nekocord.db`",
         help="Where counters and opt-outs are stored (SQLite).",
@@ -248,6 +278,27 @@ class Config:
         _hours_as_seconds,
         default="6",
         help="How often the category list is refreshed from nekos.best.",
+    )
+    cooldown: Rate | None = setting(
+        "COOLDOWN",
+        _rate,
+        default="10/20",
+        help="Per member and server (per user in DMs): at most N commands that fetch from "
+        "nekos.best (actions, images, buttons, search, credits) per S seconds, as `N/S`; "
+        "`0` for no limit.",
+    )
+    search_cooldown: Rate | None = setting(
+        "SEARCH_COOLDOWN",
+        _rate,
+        default="3/15",
+        help="Per member, on top of `COOLDOWN`: at most N `/search` per S seconds (`N/S`; "
+        "`0` for no limit). Kept per process.",
+    )
+    startup_retry_seconds: float = setting(
+        "STARTUP_RETRY_SECONDS",
+        _seconds,
+        default="60",
+        help="How long to keep retrying at start when Discord cannot be reached (then exit 1).",
     )
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a traceback

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Keys of a command's `extras`: it fetches from nekos.best (COOLDOWN applies), it is /search.
+FETCHES = "fetches"
+SEARCH = "search"
 # Interaction ids remembered to drop gateway redeliveries (a replay comes within minutes).
 SEEN_INTERACTIONS = 10_000
 
@@ -74,7 +78,19 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
             raise problem
         if not self.admit(interaction):
             raise responding.UserError("error_restarting")
+        command = interaction.command
+        extras = command.extras if command is not None else {}
+        if extras.get(FETCHES) and (
+            wait := self.cooldown(interaction, search=bool(extras.get(SEARCH)))
+        ):
+            raise responding.UserError("error_cooldown", seconds=math.ceil(wait))
         return True
+
+    def cooldown(self, interaction: discord.Interaction[Any], *, search: bool = False) -> float:
+        """0.0 and a use recorded, or the seconds this member must wait (before any cost)."""
+        return self.client.cooldowns.try_use(
+            interaction.guild_id, interaction.user.id, search=search
+        )
 
     async def drain(self, grace: float) -> int:
         """Stop admitting interactions and wait up to `grace` s for those being answered.

@@ -22,7 +22,7 @@ from bot.responding import UserError
 from bot.store import ActionCounts, StoreError
 from bot.sync import GeneratedCommands
 from bot.wording import Case
-from cogs.common import Note, category_choices, category_command, contexts
+from cogs.common import FETCHES, Note, category_choices, category_command, contexts
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class Actions(commands.Cog):
             menu = app_commands.ContextMenu(
                 name=wording.message("menu_action", action=wording.noun(name, 1).capitalize()),
                 callback=self._menu_callback(name),
+                extras=FETCHES,
             )
             contexts(menu)
             self.bot.tree.add_command(menu)
@@ -80,7 +81,9 @@ class Actions(commands.Cog):
 
         return category_command(category, name, Kind.GIF, callback)
 
-    @app_commands.command(name="action", description=wording.message("command_action"))
+    @app_commands.command(
+        name="action", description=wording.message("command_action"), extras=FETCHES
+    )
     @app_commands.describe(**wording.option_texts("action", "category", "user", "message"))
     @contexts
     async def action_command(

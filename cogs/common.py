@@ -7,10 +7,13 @@ from typing import Any
 
 from discord import app_commands
 
-from bot import render, wording
+from bot import render, tree, wording
 from bot.nekos import Category, Kind
 
 AUTOCOMPLETE_MAX = 25
+# `extras` of the commands that fetch from nekos.best: the tree applies the cooldowns to them.
+FETCHES = {tree.FETCHES: True}
+SEARCHES = {tree.FETCHES: True, tree.SEARCH: True}
 # Option types shared by several commands (declared once: the tree checks them, bot.validation).
 Note = app_commands.Range[str, 1, render.NOTE_MAX]
 Amount = app_commands.Range[int, 1, render.IMAGES_PER_MESSAGE]
@@ -27,7 +30,10 @@ def category_command(
 ) -> app_commands.Command[Any, ..., Any]:
     """The command a category gets: its name, its description from the wording table."""
     command: app_commands.Command[Any, ..., Any] = app_commands.Command(
-        name=name, description=wording.description(category, kind.value), callback=callback
+        name=name,
+        description=wording.description(category, kind.value),
+        callback=callback,
+        extras=FETCHES,
     )
     return contexts(command)
 

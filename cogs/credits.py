@@ -15,7 +15,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Credit, NekosError
 from bot.responding import UserError
-from cogs.common import contexts
+from cogs.common import FETCHES, contexts
 
 URL = re.compile(r"https?://[^\s<>()\"']+")
 MAX_LINKS = 5
@@ -25,7 +25,7 @@ class Credits(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(
-            name=wording.message("menu_image_credit"), callback=self.image_credit
+            name=wording.message("menu_image_credit"), callback=self.image_credit, extras=FETCHES
         )
         contexts(self.menu)
 
@@ -35,7 +35,9 @@ class Credits(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    @app_commands.command(name="source", description=wording.message("command_source"))
+    @app_commands.command(
+        name="source", description=wording.message("command_source"), extras=FETCHES
+    )
     @app_commands.describe(url=wording.message("command_source_url"))
     @contexts
     async def source(self, interaction: discord.Interaction[Any], url: str) -> None:

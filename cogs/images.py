@@ -12,7 +12,7 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.nekos import Kind
 from bot.sync import GeneratedCommands
-from cogs.common import Amount, category_choices, category_command, contexts
+from cogs.common import FETCHES, Amount, category_choices, category_command, contexts
 
 
 class Images(commands.Cog):
@@ -39,7 +39,9 @@ class Images(commands.Cog):
 
         return category_command(category, name, Kind.IMAGE, callback)
 
-    @app_commands.command(name="image", description=wording.message("command_image"))
+    @app_commands.command(
+        name="image", description=wording.message("command_image"), extras=FETCHES
+    )
     @app_commands.describe(**wording.option_texts("image", "category", "amount"))
     @contexts
     async def image_command(

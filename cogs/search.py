@@ -13,7 +13,7 @@ from bot.app import NekoBot
 from bot.nekos import Kind
 from bot.nekos.client import QUERY_MAX, QUERY_MIN
 from bot.responding import UserError
-from cogs.common import Amount, category_choices, contexts
+from cogs.common import SEARCHES, Amount, category_choices, contexts
 
 TYPES = {1: Kind.IMAGE, 2: Kind.GIF}
 
@@ -22,7 +22,9 @@ class Search(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="search", description=wording.message("command_search"))
+    @app_commands.command(
+        name="search", description=wording.message("command_search"), extras=SEARCHES
+    )
     @app_commands.describe(**wording.option_texts("search", "query", "type", "category", "amount"))
     @app_commands.choices(
         type=[

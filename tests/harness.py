@@ -34,6 +34,9 @@ def bot_env(discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **extra: str
         "NEKOS_CONTACT": "https://example.invalid/nekocord-tests",
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "INFO",
+        # Tests send bursts from one member: the cooldown tests turn these back on.
+        "COOLDOWN": "0",
+        "SEARCH_COOLDOWN": "0",
     }
     env.update(extra)
     return env

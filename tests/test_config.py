@@ -17,6 +17,7 @@ from bot.config import (
     load_config,
     readme_table,
 )
+from bot.cooldown import Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
@@ -38,6 +39,13 @@ def test_defaults() -> None:
 
 
 URL = "must be a http or https URL"
+
+
+RATE = "must be N/S (N uses per S seconds, e.g. 10/20) or 0 for no limit"
+IN_MEMORY = (
+    "an in-memory database would forget opt-outs at every restart: "
+    "name a file (sqlite:///path/to/nekocord.db)"
+)
 
 
 @pytest.mark.parametrize(
@@ -74,6 +82,24 @@ URL = "must be a http or https URL"
             {"NEKOS_CONTACT": "me (you)"},
             "NEKOS_CONTACT: must be one line without parentheses, at most 200 characters",
         ),
+        *(
+            ({variable: value}, f"{variable}: {RATE}")
+            for variable in ("COOLDOWN", "SEARCH_COOLDOWN")
+            for value in ("10", "10/", "/20", "0/20", "10/0", "ten/20", "10/20s", "-1/5", "1.5/3")
+        ),
+        (
+            {"STARTUP_RETRY_SECONDS": "forever"},
+            "STARTUP_RETRY_SECONDS: must be a number of seconds between 0 and 3600",
+        ),
+        *(
+            ({"DATABASE_URL": url}, f"DATABASE_URL: {IN_MEMORY}")
+            for url in (
+                ":memory:",
+                "sqlite:///:memory:",
+                "sqlite:///:MEMORY:?mode=rwc",
+                "sqlite://",
+            )
+        ),
     ],
 )
 def test_bad_values_name_the_variable_and_never_the_token(env: dict, message: str) -> None:
@@ -82,6 +108,17 @@ def test_bad_values_name_the_variable_and_never_the_token(env: dict, message: st
     assert str(caught.value) == message
     assert caught.value.variable == message.split(":")[0]
     assert TOKEN not in str(caught.value)
+
+
+def test_cooldowns_and_retry_are_parsed() -> None:
+    config = load()
+    assert config.cooldown == Rate(10, 20.0)
+    assert config.search_cooldown == Rate(3, 15.0)
+    assert config.startup_retry_seconds == 60.0
+    config = load(COOLDOWN="0", SEARCH_COOLDOWN=" 5/60 ", STARTUP_RETRY_SECONDS="0")
+    assert config.cooldown is None
+    assert config.search_cooldown == Rate(5, 60.0)
+    assert config.startup_retry_seconds == 0.0
 
 
 def test_values_are_parsed_into_their_fields() -> None:
