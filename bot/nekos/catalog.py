@@ -23,9 +23,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from bot.nekos.client import NekosClient, parse_endpoints
+from bot.nekos.client import NekosClient
 from bot.nekos.errors import NekosError
 from bot.nekos.models import Category, Kind
+from bot.nekos.parsing import parse_endpoints
 
 __all__ = ["Catalog", "Source", "Subscriber", "load_snapshot"]
 

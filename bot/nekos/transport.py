@@ -1,0 +1,313 @@
+"""How the client asks nekos.best: one GET within a time budget, retried with backoff on
+connection errors, timeouts and 5xx, guarded by the circuit breaker and the rate-limit buckets,
+with each other status turned into a typed error.
+
+The bot owns one `aiohttp.ClientSession` (see `make_session`); a transport never closes a
+session it did not create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random as _random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+
+from bot.nekos.breaker import CircuitBreaker
+from bot.nekos.errors import BadRequest, Forbidden, NekosError, RateLimited, Unavailable
+from bot.nekos.ratelimit import RateLimiter
+
+__all__ = ["ATTEMPT_TIMEOUT", "DEFAULT_BUDGET", "ClientStats", "Transport", "make_session"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET = 10.0  # seconds a public call may take, retries and rate-limit waits included
+# A slow nekos.best still answers within ~5 s: wait that long for one attempt (the user has a
+# deferred "thinking…" by then) rather than give up sooner and ask again, which never gets an
+# answer and doubles the load on a struggling upstream. Budgets still bound it all.
+ATTEMPT_TIMEOUT = 6.0
+_MIN_ATTEMPT = 0.05  # below this much budget an attempt cannot succeed: don't start it
+
+T = TypeVar("T")
+
+
+def make_session(
+    *,
+    limit: int = 100,
+    limit_per_host: int = 32,
+    connect_timeout: float = 1.5,
+    sock_read: float = ATTEMPT_TIMEOUT,
+    total: float | None = None,
+    keepalive_timeout: float = 30.0,
+    ttl_dns_cache: int = 300,
+) -> aiohttp.ClientSession:
+    """The bot's one HTTP session, sized for Discord's 3-second answer window.
+
+    A connect that takes longer than ~1.5 s will not make it in time anyway; keep-alive and
+    the DNS cache spare a handshake and a lookup on the hot path. Per-call budgets in
+    `NekosClient` tighten these further. Use it as `async with make_session() as session:`.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        limit_per_host=limit_per_host,
+        keepalive_timeout=keepalive_timeout,
+        ttl_dns_cache=ttl_dns_cache,
+    )
+    timeout = aiohttp.ClientTimeout(
+        total=total, connect=connect_timeout, sock_connect=connect_timeout, sock_read=sock_read
+    )
+    return aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+
+@dataclass
+class ClientStats:
+    """Counters for tests and metrics."""
+
+    requests: Counter[str] = field(default_factory=Counter)  # sent, per bucket key
+    statuses: Counter[int] = field(default_factory=Counter)  # answers, per HTTP status
+    retries: int = 0
+    failures: int = 0  # connection errors, timeouts, 5xx, garbage
+    rate_limited: int = 0  # RateLimited raised, local refusals and 429s alike
+    breaker_rejections: int = 0  # calls refused by the open circuit
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": dict(self.requests),
+            "statuses": dict(self.statuses),
+            "retries": self.retries,
+            "failures": self.failures,
+            "rate_limited": self.rate_limited,
+            "breaker_rejections": self.breaker_rejections,
+        }
+
+
+class _Retry(Exception):
+    """Internal: an attempt failed in a way worth trying again (connection, timeout, 5xx)."""
+
+    def __init__(self, error: Unavailable) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Transport:
+    """GET requests to nekos.best within a budget (seconds): retries, rate-limit waits and
+    each attempt's timeout all fit inside it.
+
+    The breaker opens after `breaker_threshold` consecutive failures and lets a probe through
+    after `breaker_cooldown` seconds (or pass a `breaker` of your own).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        default_budget: float = DEFAULT_BUDGET,
+        attempt_timeout: float = ATTEMPT_TIMEOUT,
+        max_attempts: int = 4,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 2.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+        breaker: CircuitBreaker | None = None,
+        limiter: RateLimiter | None = None,
+        rng: _random.Random | None = None,
+    ) -> None:
+        self._session = session
+        self._owns_session = session is None
+        self.default_budget = default_budget
+        self.attempt_timeout = attempt_timeout
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.breaker = breaker or CircuitBreaker(
+            threshold=breaker_threshold, cooldown=breaker_cooldown
+        )
+        self.limiter = limiter or RateLimiter()
+        self.stats = ClientStats()
+        self._rng = rng or _random.Random()
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; a borrowed one is left alone."""
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session in use, made on first use when none was given."""
+        if self._session is None:
+            self._session = make_session()
+        if self._session.closed:
+            raise Unavailable("the HTTP session is closed")
+        return self._session
+
+    def _attempt_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        base = self.session.timeout
+
+        def cap(value: float | None) -> float:
+            return seconds if value is None else min(value, seconds)
+
+        return aiohttp.ClientTimeout(
+            total=seconds,
+            connect=cap(base.connect),
+            sock_connect=cap(base.sock_connect),
+            sock_read=cap(base.sock_read),
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1 for the first retry)."""
+        # Capped exponential backoff with full jitter: spreads retries of many callers.
+        return self._rng.uniform(0.0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1)))
+
+    async def get(
+        self,
+        bucket: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        budget: float | None,
+        parse: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        not_found: Callable[[], NekosError],
+        params: Mapping[str, str] | None = None,
+        allow_redirects: bool = True,
+    ) -> T:
+        """GET `url` on rate-limit bucket `bucket` and `parse` a 2xx answer. A 404 raises
+        `not_found()`; other statuses, timeouts and garbage raise the typed errors."""
+        budget = self.default_budget if budget is None else budget
+        if not isinstance(budget, int | float) or math.isnan(budget) or budget <= 0:
+            raise BadRequest("budget must be a positive number of seconds")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(
+                    bucket,
+                    url,
+                    headers=headers,
+                    params=params,
+                    deadline=deadline,
+                    parse=parse,
+                    not_found=not_found,
+                    allow_redirects=allow_redirects,
+                )
+            except _Retry as retry:
+                error = retry.error
+            except RateLimited:
+                self.stats.rate_limited += 1
+                raise
+            if attempt >= self.max_attempts:
+                raise error
+            delay = self.backoff(attempt)
+            if deadline - loop.time() - delay < _MIN_ATTEMPT:
+                raise error  # the budget would end before another attempt could finish
+            log.debug("retrying %s in %.2fs after: %s", bucket, delay, error)
+            self.stats.retries += 1
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        bucket: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        deadline: float,
+        parse: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        not_found: Callable[[], NekosError],
+        allow_redirects: bool,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            probe = self.breaker.allow()
+        except Unavailable:
+            self.stats.breaker_rejections += 1
+            raise
+        reported = False  # told the breaker how this attempt went
+
+        def outcome(ok: bool) -> None:
+            nonlocal reported
+            reported = True
+            if ok:
+                self.breaker.success()
+            else:
+                self.stats.failures += 1
+                self.breaker.failure()
+
+        try:
+            await self.limiter.acquire(bucket, deadline)
+            left = deadline - loop.time()
+            if left < _MIN_ATTEMPT:
+                self.limiter.cancel(bucket)
+                raise Unavailable("no time left in the budget for nekos.best")
+            seconds = min(self.attempt_timeout, left)
+            released = False
+            self.stats.requests[bucket] += 1
+            try:
+                async with (
+                    asyncio.timeout(seconds),
+                    self.session.get(
+                        url,
+                        params=params,
+                        headers=headers,
+                        timeout=self._attempt_timeout(seconds),
+                        allow_redirects=allow_redirects,
+                    ) as resp,
+                ):
+                    status = resp.status
+                    self.stats.statuses[status] += 1
+                    reset = self.limiter.release(bucket, resp.headers, status=status)
+                    released = True
+                    if 200 <= status < 300:
+                        try:
+                            value = await parse(resp)
+                        except Unavailable:
+                            outcome(False)  # garbage: not retried, but it is a failure
+                            raise
+                        outcome(True)
+                        return value
+                    if status >= 500:
+                        outcome(False)
+                        raise _Retry(Unavailable(f"nekos.best answered {status}", status=status))
+                    # Any other answer proves the service is up; none of them is retried.
+                    outcome(True)
+                    raise _client_error(bucket, status, reset, not_found)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if not released:
+                    self.limiter.release(bucket, None)
+                    released = True
+                if not reported:
+                    outcome(False)
+                kind = "timed out" if isinstance(exc, TimeoutError) else "connection failed"
+                raise _Retry(Unavailable(f"nekos.best {kind}: {exc!r}")) from exc
+            finally:
+                if not released:
+                    self.limiter.release(bucket, None)
+        finally:
+            if probe and not reported:
+                self.breaker.abandon()
+
+
+def _client_error(
+    bucket: str, status: int, reset: float | None, not_found: Callable[[], NekosError]
+) -> NekosError:
+    """The typed error of a non-2xx, non-5xx answer."""
+    if status == 429:
+        return RateLimited(bucket, reset if reset is not None else 0.0)
+    if status == 404:
+        return not_found()
+    if status == 400:
+        return BadRequest("nekos.best refused the request (400)")
+    if status == 403:
+        return Forbidden("nekos.best refused the request (403): check User-Agent")
+    return Unavailable(f"nekos.best answered {status}", status=status)
