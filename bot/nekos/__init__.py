@@ -16,18 +16,15 @@ from bot.nekos.errors import (
     UnknownCategory,
     WrongKind,
 )
-from bot.nekos.models import (
+from bot.nekos.limits import (
     CATEGORY_NAME,
     CATEGORY_NAME_MAX,
     CATEGORY_NAME_PATTERN,
     MAX_AMOUNT,
     QUERY_MAX,
     QUERY_MIN,
-    Category,
-    Credit,
-    Kind,
-    Result,
 )
+from bot.nekos.models import Category, Credit, Kind, Result
 from bot.nekos.pool import Pool
 from bot.nekos.ratelimit import RateLimiter, parse_limit, parse_reset
 from bot.nekos.transport import ATTEMPT_TIMEOUT, DEFAULT_BUDGET, ClientStats, make_session

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from bot.nekos.models import CATEGORY_NAME_PATTERN
+from bot.nekos.limits import CATEGORY_NAME_PATTERN
 
 __all__ = ["DEFAULT_BASE_URL", "asset_path", "is_asset_url"]
 

@@ -8,28 +8,23 @@ never closes a session it did not create.
 
 from __future__ import annotations
 
-import random as _random
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, Unpack
 
 import aiohttp
 
 from bot.nekos.assets import DEFAULT_BASE_URL, asset_path
 from bot.nekos.breaker import CircuitBreaker
 from bot.nekos.errors import BadRequest, NekosError, NotFound, Unavailable, UnknownCategory
-from bot.nekos.models import (
-    CATEGORY_NAME,
-    MAX_AMOUNT,
-    QUERY_MAX,
-    QUERY_MIN,
-    Category,
-    Credit,
-    Kind,
-    Result,
-)
+from bot.nekos.limits import CATEGORY_NAME, MAX_AMOUNT, QUERY_MAX, QUERY_MIN
+from bot.nekos.models import Category, Credit, Kind, Result
 from bot.nekos.parsing import parse_credit_headers, parse_endpoints, parse_results, read_json
 from bot.nekos.ratelimit import RateLimiter
-from bot.nekos.transport import ATTEMPT_TIMEOUT, DEFAULT_BUDGET, ClientStats, Transport
+from bot.nekos.transport import ClientStats, Transport, TransportSettings
 
 __all__ = ["NekosClient"]
+
+T = TypeVar("T")
 
 
 def _validate_amount(amount: int) -> None:
@@ -69,7 +64,8 @@ class NekosClient:
 
     `NekosClient(session)` borrows the bot's session and never closes it. Without a session
     the client makes its own (lazily) and closes it in `aclose()` / `async with`. The other
-    settings are `Transport`'s (timeouts, retries, the breaker's threshold and cool-down).
+    settings are `Transport`'s (see `TransportSettings`: timeouts, retries, the breaker's
+    threshold and cool-down).
     """
 
     def __init__(
@@ -80,30 +76,9 @@ class NekosClient:
         contact: str | None = None,
         app_version: str = "0.0.0",
         app_name: str = "nekocord",
-        default_budget: float = DEFAULT_BUDGET,
-        attempt_timeout: float = ATTEMPT_TIMEOUT,
-        max_attempts: int = 4,
-        backoff_base: float = 0.2,
-        backoff_cap: float = 2.0,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 30.0,
-        breaker: CircuitBreaker | None = None,
-        limiter: RateLimiter | None = None,
-        rng: _random.Random | None = None,
+        **settings: Unpack[TransportSettings],
     ) -> None:
-        self.transport = Transport(
-            session,
-            default_budget=default_budget,
-            attempt_timeout=attempt_timeout,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            breaker_threshold=breaker_threshold,
-            breaker_cooldown=breaker_cooldown,
-            breaker=breaker,
-            limiter=limiter,
-            rng=rng,
-        )
+        self.transport = Transport(session, **settings)
         self.base_url = base_url.rstrip("/")
         self.app_name = app_name
         self.app_version = app_version
@@ -168,18 +143,39 @@ class NekosClient:
 
     # -- endpoints -------------------------------------------------------------------------
 
+    async def _get_json(
+        self,
+        bucket: str,
+        path: str,
+        convert: Callable[[Any], T],
+        *,
+        budget: float | None,
+        not_found: Callable[[], NekosError],
+        params: Mapping[str, str] | None = None,
+    ) -> T:
+        """GET `base_url/path` and `convert` its JSON body."""
+
+        async def parse(resp: aiohttp.ClientResponse) -> T:
+            return convert(await read_json(resp))
+
+        return await self.transport.get(
+            bucket,
+            f"{self.base_url}/{path}",
+            headers=self._headers(),
+            params=params,
+            budget=budget,
+            parse=parse,
+            not_found=not_found,
+        )
+
     async def endpoints(self, *, budget: float | None = None) -> dict[str, Category]:
         """`GET /endpoints`: every category and its format, in the order nekos.best lists them."""
 
-        async def parse(resp: aiohttp.ClientResponse) -> dict[str, Category]:
-            return parse_endpoints(await read_json(resp))
-
-        return await self.transport.get(
+        return await self._get_json(
             "endpoints",
-            f"{self.base_url}/endpoints",
-            headers=self._headers(),
+            "endpoints",
+            parse_endpoints,
             budget=budget,
-            parse=parse,
             not_found=lambda: Unavailable("nekos.best has no /endpoints", status=404),
         )
 
@@ -191,20 +187,16 @@ class NekosClient:
         _validate_amount(amount)
         bucket = self.category_bucket(category)
 
-        async def parse(resp: aiohttp.ClientResponse) -> list[Result]:
-            return parse_results(await read_json(resp), category)
-
         def not_found() -> NekosError:
             self.limiter.forget(bucket)  # no such category: keep no state for it
             return UnknownCategory(category)
 
-        return await self.transport.get(
+        return await self._get_json(
             bucket,
-            f"{self.base_url}/{category}",
-            headers=self._headers(),
+            category,
+            lambda data: parse_results(data, category),
             params={"amount": str(amount)},
             budget=budget,
-            parse=parse,
             not_found=not_found,
         )
 
@@ -235,22 +227,13 @@ class NekosClient:
         if category is not None:
             params["category"] = category
 
-        async def parse(resp: aiohttp.ClientResponse) -> list[Result]:
-            return parse_results(await read_json(resp), None)
-
         def not_found() -> NekosError:
             if category is not None:
                 return UnknownCategory(category)
             return Unavailable("nekos.best has no /search", status=404)
 
-        return await self.transport.get(
-            "search",
-            f"{self.base_url}/search",
-            headers=self._headers(),
-            params=params,
-            budget=budget,
-            parse=parse,
-            not_found=not_found,
+        return await self._get_json(
+            "search", "search", parse_results, params=params, budget=budget, not_found=not_found
         )
 
     async def credit(self, url: str, *, budget: float | None = None) -> Credit:

@@ -1,18 +1,9 @@
-"""Typed values of the nekos.best v2 API, and its limits. Every metadata field is optional."""
+"""Typed values of the nekos.best v2 API. Every metadata field is optional."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
-
-# The limits are declared here once: the client, the bot's checks, its command options and its
-# button ids all follow them.
-CATEGORY_NAME_MAX = 32  # the longest known name is 9; 32 keeps button ids within Discord's 100
-CATEGORY_NAME_PATTERN = rf"[a-z0-9_-]{{1,{CATEGORY_NAME_MAX}}}"  # to embed in larger patterns
-CATEGORY_NAME = re.compile(CATEGORY_NAME_PATTERN)  # use with `fullmatch`
-MAX_AMOUNT = 20  # results per nekos.best request
-QUERY_MIN, QUERY_MAX = 3, 150  # characters of a /search query, once trimmed
 
 
 class Kind(StrEnum):

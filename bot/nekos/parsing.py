@@ -12,7 +12,8 @@ from urllib.parse import unquote_plus, urlsplit
 import aiohttp
 
 from bot.nekos.errors import Unavailable
-from bot.nekos.models import CATEGORY_NAME, Category, Credit, Result
+from bot.nekos.limits import CATEGORY_NAME
+from bot.nekos.models import Category, Credit, Result
 
 __all__ = ["parse_credit_headers", "parse_endpoints", "parse_results", "read_json"]
 

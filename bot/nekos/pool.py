@@ -25,7 +25,8 @@ from bot.nekos.errors import (
     Unavailable,
     UnknownCategory,
 )
-from bot.nekos.models import MAX_AMOUNT, Result
+from bot.nekos.limits import MAX_AMOUNT
+from bot.nekos.models import Result
 
 __all__ = ["Pool"]
 
@@ -84,7 +85,7 @@ class Pool:
         self,
         client: NekosClient,
         *,
-        batch_size: int = 20,
+        batch_size: int = MAX_AMOUNT,
         low_watermark: int | None = None,
         ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,

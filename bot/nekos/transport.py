@@ -15,7 +15,7 @@ import random as _random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import aiohttp
 
@@ -23,7 +23,14 @@ from bot.nekos.breaker import CircuitBreaker
 from bot.nekos.errors import BadRequest, Forbidden, NekosError, RateLimited, Unavailable
 from bot.nekos.ratelimit import RateLimiter
 
-__all__ = ["ATTEMPT_TIMEOUT", "DEFAULT_BUDGET", "ClientStats", "Transport", "make_session"]
+__all__ = [
+    "ATTEMPT_TIMEOUT",
+    "DEFAULT_BUDGET",
+    "ClientStats",
+    "Transport",
+    "TransportSettings",
+    "make_session",
+]
 
 log = logging.getLogger(__name__)
 
@@ -99,42 +106,51 @@ class _Retry(Exception):
         self.error = error
 
 
+class TransportSettings(TypedDict, total=False):
+    """How a `Transport` (and so a `NekosClient`) sends; each one optional."""
+
+    default_budget: float  # seconds a call may take when it names no budget
+    attempt_timeout: float  # seconds one attempt may take (within the budget)
+    max_attempts: int
+    backoff_base: float  # seconds before the first retry (at most; full jitter)
+    backoff_cap: float  # the longest wait between attempts
+    breaker_threshold: int  # consecutive failures that open the circuit
+    breaker_cooldown: float  # seconds the open circuit fails fast before a probe
+    breaker: CircuitBreaker  # instead of threshold and cool-down (tests bring a clock)
+    limiter: RateLimiter
+    rng: _random.Random  # for the backoff jitter
+
+
 class Transport:
     """GET requests to nekos.best within a budget (seconds): retries, rate-limit waits and
     each attempt's timeout all fit inside it.
 
-    The breaker opens after `breaker_threshold` consecutive failures and lets a probe through
-    after `breaker_cooldown` seconds (or pass a `breaker` of your own).
+    Settings: see `TransportSettings` (defaults: 10 s budget, 6 s per attempt, 4 attempts,
+    0.2-2 s backoff, a breaker opening after 5 failures for 30 s).
     """
 
     def __init__(
         self,
         session: aiohttp.ClientSession | None = None,
-        *,
-        default_budget: float = DEFAULT_BUDGET,
-        attempt_timeout: float = ATTEMPT_TIMEOUT,
-        max_attempts: int = 4,
-        backoff_base: float = 0.2,
-        backoff_cap: float = 2.0,
-        breaker_threshold: int = 5,
-        breaker_cooldown: float = 30.0,
-        breaker: CircuitBreaker | None = None,
-        limiter: RateLimiter | None = None,
-        rng: _random.Random | None = None,
+        **settings: Unpack[TransportSettings],
     ) -> None:
+        unknown = settings.keys() - TransportSettings.__optional_keys__
+        if unknown:  # a misspelt setting must not be ignored silently
+            raise TypeError(f"unknown transport settings: {', '.join(sorted(unknown))}")
         self._session = session
         self._owns_session = session is None
-        self.default_budget = default_budget
-        self.attempt_timeout = attempt_timeout
-        self.max_attempts = max(1, max_attempts)
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.breaker = breaker or CircuitBreaker(
-            threshold=breaker_threshold, cooldown=breaker_cooldown
+        self.default_budget = settings.get("default_budget", DEFAULT_BUDGET)
+        self.attempt_timeout = settings.get("attempt_timeout", ATTEMPT_TIMEOUT)
+        self.max_attempts = max(1, settings.get("max_attempts", 4))
+        self.backoff_base = settings.get("backoff_base", 0.2)
+        self.backoff_cap = settings.get("backoff_cap", 2.0)
+        self.breaker = settings.get("breaker") or CircuitBreaker(
+            threshold=settings.get("breaker_threshold", 5),
+            cooldown=settings.get("breaker_cooldown", 30.0),
         )
-        self.limiter = limiter or RateLimiter()
+        self.limiter = settings.get("limiter") or RateLimiter()
         self.stats = ClientStats()
-        self._rng = rng or _random.Random()
+        self._rng = settings.get("rng") or _random.Random()
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; a borrowed one is left alone."""

@@ -214,3 +214,10 @@ async def test_probe_slot_freed_when_rate_limited_locally(
 def test_breaker_validates_threshold() -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(threshold=0)
+
+
+def test_breaker_settings_are_constructor_arguments() -> None:
+    client = NekosClient(breaker_threshold=2, breaker_cooldown=0.5)
+    assert (client.breaker.threshold, client.breaker.cooldown) == (2, 0.5)
+    with pytest.raises(TypeError, match="breaker_cooldwon"):
+        NekosClient(breaker_cooldwon=0.5)  # type: ignore[call-arg]
