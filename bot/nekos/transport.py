@@ -15,7 +15,7 @@ import random as _random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 import aiohttp
 
@@ -96,6 +96,19 @@ class ClientStats:
             "rate_limited": self.rate_limited,
             "breaker_rejections": self.breaker_rejections,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Request(Generic[T]):
+    """One call's request, the same for each of its attempts."""
+
+    bucket: str  # the rate-limit bucket it counts against
+    url: str
+    headers: Mapping[str, str]
+    params: Mapping[str, str] | None
+    parse: Callable[[aiohttp.ClientResponse], Awaitable[T]]  # a 2xx answer into the result
+    not_found: Callable[[], NekosError]  # the error a 404 means
+    allow_redirects: bool
 
 
 class _Retry(Exception):
@@ -201,22 +214,14 @@ class Transport:
         budget = self.default_budget if budget is None else budget
         if not isinstance(budget, int | float) or math.isnan(budget) or budget <= 0:
             raise BadRequest("budget must be a positive number of seconds")
+        request = _Request(bucket, url, headers, params, parse, not_found, allow_redirects)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(
-                    bucket,
-                    url,
-                    headers=headers,
-                    params=params,
-                    deadline=deadline,
-                    parse=parse,
-                    not_found=not_found,
-                    allow_redirects=allow_redirects,
-                )
+                return await self._attempt(request, deadline)
             except _Retry as retry:
                 error = retry.error
             except RateLimited:
@@ -231,19 +236,9 @@ class Transport:
             self.stats.retries += 1
             await asyncio.sleep(delay)
 
-    async def _attempt(
-        self,
-        bucket: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        params: Mapping[str, str] | None,
-        deadline: float,
-        parse: Callable[[aiohttp.ClientResponse], Awaitable[T]],
-        not_found: Callable[[], NekosError],
-        allow_redirects: bool,
-    ) -> T:
+    async def _attempt(self, request: _Request[T], deadline: float) -> T:
         loop = asyncio.get_running_loop()
+        bucket = request.bucket
         try:
             probe = self.breaker.allow()
         except Unavailable:
@@ -273,11 +268,11 @@ class Transport:
                 async with (
                     asyncio.timeout(seconds),
                     self.session.get(
-                        url,
-                        params=params,
-                        headers=headers,
+                        request.url,
+                        params=request.params,
+                        headers=request.headers,
                         timeout=self._attempt_timeout(seconds),
-                        allow_redirects=allow_redirects,
+                        allow_redirects=request.allow_redirects,
                     ) as resp,
                 ):
                     status = resp.status
@@ -286,7 +281,7 @@ class Transport:
                     released = True
                     if 200 <= status < 300:
                         try:
-                            value = await parse(resp)
+                            value = await request.parse(resp)
                         except Unavailable:
                             outcome(False)  # garbage: not retried, but it is a failure
                             raise
@@ -297,7 +292,7 @@ class Transport:
                         raise _Retry(Unavailable(f"nekos.best answered {status}", status=status))
                     # Any other answer proves the service is up; none of them is retried.
                     outcome(True)
-                    raise _client_error(bucket, status, reset, not_found)
+                    raise _client_error(bucket, status, reset, request.not_found)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 if not released:
                     self.limiter.release(bucket, None)
