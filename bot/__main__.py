@@ -23,8 +23,9 @@ from bot.config import Config, ConfigError, load_config
 from bot.health import Heartbeat
 from bot.logs import setup_logging
 from bot.nekos.catalog import Catalog
-from bot.nekos.client import NekosClient, make_session
+from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
+from bot.nekos.transport import make_session
 from bot.store import StoreError, open_store
 
 log = logging.getLogger("bot")
@@ -32,10 +33,6 @@ log = logging.getLogger("bot")
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
-# A slow nekos.best still answers within ~5 s: wait that long for one attempt (the user has a
-# deferred "thinking…" by then) rather than give up at 4 s and ask again, which never gets an
-# answer and doubles the load on a struggling upstream. Budgets (10-12 s) still bound it all.
-UPSTREAM_ATTEMPT_TIMEOUT = 6.0
 
 
 class StartupError(Exception):
@@ -86,13 +83,12 @@ async def run(
     except StoreError as exc:
         raise StartupError(f"DATABASE_URL: {exc}") from None
 
-    async with make_session(sock_read=UPSTREAM_ATTEMPT_TIMEOUT) as session, store:
+    async with make_session() as session, store:
         nekos = NekosClient(
             session,
             base_url=config.nekos_api_base,
             contact=config.nekos_contact,
             app_version=__version__,
-            attempt_timeout=UPSTREAM_ATTEMPT_TIMEOUT,
         )
         pool = Pool(nekos)
         catalog = Catalog(

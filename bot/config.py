@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
+from bot.nekos.limits import CATEGORY_NAME
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -113,7 +114,6 @@ def setting(
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-.]{20,200}$")
 _SNOWFLAKE = re.compile(r"^[0-9]{15,21}$")
-_CATEGORY_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 
 
 def _bot_token(text: str) -> str:
@@ -173,7 +173,7 @@ def _log_level(text: str) -> str:
 
 def _category_names(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
-    if len(names) > 5 or any(not _CATEGORY_NAME.match(n) for n in names):
+    if len(names) > 5 or any(not CATEGORY_NAME.fullmatch(n) for n in names):
         raise Invalid("must be up to 5 category names separated by commas")
     return names
 

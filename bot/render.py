@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 import discord
 
 from bot import wording
-from bot.nekos import Category, Credit, Kind, Result
+from bot.nekos import CATEGORY_NAME_PATTERN, Category, Credit, Kind, Result
 from bot.store import ActionCounts, ActionStat
 from bot.wording import Case
 
@@ -131,7 +131,7 @@ def notice(text: str, *, ephemeral: bool = True) -> Reply:
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _ID = r"[0-9a-z]{1,14}"
-_CATEGORY = r"[a-z0-9_-]{1,32}"
+_CATEGORY = CATEGORY_NAME_PATTERN
 
 
 def b36(number: int) -> str:

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot import responding, validation
-from bot.nekos import NekosError, UnknownCategory
+from bot.nekos import UnknownCategory
 from bot.store import StoreError
 
 if TYPE_CHECKING:
@@ -119,13 +119,10 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(original, StoreError):
             self.client.store_errors.error("store", "Storage failed: %s", original)
-        if isinstance(error, app_commands.CommandNotFound):
-            try:
-                self.client.catalog.require(error.name)
-            except UnknownCategory as gone:  # Discord still shows a command nekos.best dropped
-                error = gone
-            except NekosError:
-                pass
+        if isinstance(error, app_commands.CommandNotFound) and self.client.catalog.is_gone(
+            error.name
+        ):
+            error = UnknownCategory(error.name)  # Discord still shows a command nekos.best dropped
         try:
             await responding.send_error(interaction, error)
         except Exception:

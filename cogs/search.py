@@ -10,8 +10,7 @@ from discord.ext import commands
 
 from bot import render, responding, wording
 from bot.app import NekoBot
-from bot.nekos import Kind
-from bot.nekos.client import QUERY_MAX, QUERY_MIN
+from bot.nekos import QUERY_MAX, QUERY_MIN, Kind
 from bot.responding import UserError
 from cogs.common import SEARCHES, Amount, category_choices, contexts
 

@@ -18,14 +18,16 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
-from bot.nekos.client import NekosClient, parse_endpoints
-from bot.nekos.errors import NekosError
+from bot.nekos.client import NekosClient
+from bot.nekos.errors import NekosError, NoSuchCategory, UnknownCategory, WrongKind
 from bot.nekos.models import Category, Kind
+from bot.nekos.parsing import parse_endpoints
 
 __all__ = ["Catalog", "Source", "Subscriber", "load_snapshot"]
 
@@ -56,8 +58,10 @@ def _dump(categories: dict[str, Category]) -> str:
 class Catalog:
     """The known nekos.best categories, kept up to date.
 
-    `categories`: name → Category, in /endpoints order. `source`: where the current list came
-    from ("network", "disk" or "snapshot"; None before `load()`).
+    `require(name, kind)` answers for a name: the live Category, or why there is none (gone
+    from nekos.best, never a category, the other kind). `live(kind)` lists the live ones in
+    /endpoints order. `source`: where the current list came from ("network", "disk" or
+    "snapshot"; None before `load()`).
     """
 
     def __init__(
@@ -78,8 +82,11 @@ class Catalog:
         self.budget = budget
         self._snapshot_path = snapshot_path
         self._categories: dict[str, Category] = {}
-        self._gone: set[str] = set()
+        # Kept whole per kind (None: all) and rebuilt only when the list changes, so that
+        # commands and autocompletes read them without building anything.
+        self._live: dict[Kind | None, tuple[Category, ...]] = {}
         self._missing: set[str] = set()  # absent from the last good reply: removed if again
+        self._gone: set[str] = set()  # removed by nekos.best while we ran (or since last run)
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -90,30 +97,38 @@ class Catalog:
 
     # -- reading ---------------------------------------------------------------------------
 
-    @property
-    def categories(self) -> dict[str, Category]:
-        return dict(self._categories)
-
-    def names(self, kind: Kind | None = None) -> list[str]:
-        return [c.name for c in self._categories.values() if kind is None or c.kind is kind]
-
-    def get(self, name: str) -> Category | None:
-        return self._categories.get(name)
-
     def require(self, name: str, kind: Kind | None = None) -> Category:
-        from bot.nekos.errors import NoSuchCategory, UnknownCategory, WrongKind
-
+        """The live category `name` (of `kind`, when given). Raises `UnknownCategory` for a
+        name nekos.best removed, `NoSuchCategory` for one that never was a category, and
+        `WrongKind` for a category of the other kind."""
         category = self._categories.get(name)
         if category is None:
             if name in self._gone:
                 raise UnknownCategory(name)
             raise NoSuchCategory(name)
         if kind is not None and category.kind is not kind:
-            raise WrongKind(name, kind)
+            raise WrongKind(category, kind)
         return category
 
-    def live(self, kind: Kind | None = None) -> list[Category]:
-        return [c for c in self._categories.values() if kind is None or c.kind is kind]
+    def live(self, kind: Kind | None = None) -> Sequence[Category]:
+        """The live categories (of `kind`, or all), in /endpoints order. Not a copy: the
+        same tuple until the list changes."""
+        return self._live.get(kind, ())
+
+    def is_gone(self, name: str) -> bool:
+        """True for a name nekos.best removed (and has not brought back)."""
+        return name in self._gone
+
+    @property
+    def categories(self) -> Mapping[str, Category]:
+        """name → Category, in /endpoints order: a read-only view, not a copy."""
+        return MappingProxyType(self._categories)
+
+    def names(self, kind: Kind | None = None) -> list[str]:
+        return [c.name for c in self.live(kind)]
+
+    def get(self, name: str) -> Category | None:
+        return self._categories.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._categories
@@ -141,17 +156,30 @@ class Catalog:
             self.rejected_replies += 1
             reply = None
         if reply is not None:
-            self._categories, self.source = reply, "network"
+            self._replace(reply)
+            self.source = "network"
+            # Saved last time, gone now: nekos.best removed them while we were away.
+            self._gone.update(name for name in disk or () if name not in reply)
             self.last_refresh = time.time()
             self._write_disk()
         elif disk:
-            self._categories, self.source = disk, "disk"
+            self._replace(disk)
+            self.source = "disk"
             log.info("using %d categories saved on disk", len(disk))
         else:
-            self._categories, self.source = load_snapshot(self._snapshot_path), "snapshot"
+            self._replace(load_snapshot(self._snapshot_path))
+            self.source = "snapshot"
             log.info("using the bundled list of %d categories", len(self._categories))
         self._missing = set()
         return self.source
+
+    def _replace(self, categories: dict[str, Category]) -> None:
+        self._categories = categories
+        self._gone.difference_update(categories)  # back again
+        everything = tuple(categories.values())
+        self._live = {None: everything}
+        for kind in Kind:
+            self._live[kind] = tuple(c for c in everything if c.kind is kind)
 
     def _read_disk(self) -> dict[str, Category] | None:
         if self.path is None:
@@ -223,9 +251,9 @@ class Catalog:
                 else:
                     pending[name] = category
             self._missing = set(pending)
-            self._gone = (self._gone | {c.name for c in removed}) - set(reply)
             # /endpoints order, then the ones on probation (kept until confirmed gone).
-            self._categories = {**reply, **pending}
+            self._replace({**reply, **pending})
+            self._gone.update(c.name for c in removed)
             self.source = "network"
             self.last_refresh = time.time()
             self._write_disk()

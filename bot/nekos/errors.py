@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from bot.nekos.models import Category, Kind
+
 
 class NekosError(Exception):
     """Base class of every error the nekos.best client raises."""
@@ -19,12 +21,37 @@ class Forbidden(NekosError):
     Never retried: asking again would only make a ban likelier."""
 
 
-class UnknownCategory(NekosError):
-    """nekos.best has no such category (ours is unknown, or it answered 404)."""
+class CategoryError(NekosError):
+    """A category name that cannot be served; `category` is the name asked for."""
+
+    category: str
+
+
+class UnknownCategory(CategoryError):
+    """nekos.best doesn't have it (any more): it answered 404, or the catalog saw it removed."""
 
     def __init__(self, category: str) -> None:
         super().__init__(f"unknown category: {category!r}")
         self.category = category
+
+
+class NoSuchCategory(CategoryError):
+    """The name never was a nekos.best category the catalog knew."""
+
+    def __init__(self, category: str) -> None:
+        super().__init__(f"no such category: {category!r}")
+        self.category = category
+
+
+class WrongKind(CategoryError):
+    """The category exists but serves the other kind (a GIF category where images were asked
+    for, or the reverse)."""
+
+    def __init__(self, category: Category, expected: Kind) -> None:
+        super().__init__(f"{category.name!r} serves {category.kind}, not {expected}")
+        self.category = category.name
+        self.expected = expected
+        self.actual = category.kind
 
 
 class NotFound(NekosError):
@@ -52,20 +79,3 @@ class Unavailable(NekosError):
     def __init__(self, message: str = "nekos.best is unavailable", *, status: int | None = None):
         super().__init__(message)
         self.status = status  # the HTTP status when there was an answer
-
-
-class NoSuchCategory(NekosError):
-    """A name that was never a nekos.best category (a typo, or a forged option)."""
-
-    def __init__(self, category: str) -> None:
-        super().__init__(f"no such category: {category!r}")
-        self.category = category
-
-
-class WrongKind(NekosError):
-    """The category exists but is of the other kind (a GIF where an image is wanted)."""
-
-    def __init__(self, category: str, expected: object) -> None:
-        super().__init__(f"{category!r} is not a {expected} category")
-        self.category = category
-        self.expected = expected

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.nekos.client import MAX_AMOUNT, NekosClient
+from bot.nekos.client import NekosClient
 from bot.nekos.errors import (
     BadRequest,
     NekosError,
@@ -25,6 +25,7 @@ from bot.nekos.errors import (
     Unavailable,
     UnknownCategory,
 )
+from bot.nekos.limits import MAX_AMOUNT
 from bot.nekos.models import Result
 
 __all__ = ["Pool"]
@@ -52,7 +53,6 @@ class _CategoryPool:
     refill_errors: int = 0
     duplicates: int = 0
     expired: int = 0
-    last_error: NekosError | None = None
 
 
 def _fresh(exc: NekosError) -> NekosError:
@@ -85,7 +85,7 @@ class Pool:
         self,
         client: NekosClient,
         *,
-        batch_size: int = 20,
+        batch_size: int = MAX_AMOUNT,
         low_watermark: int | None = None,
         ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
@@ -286,7 +286,6 @@ class Pool:
         if exc is None:
             return
         state.refill_errors += 1
-        state.last_error = exc if isinstance(exc, NekosError) else None
         log.log(
             logging.INFO if isinstance(exc, NekosError) else logging.ERROR,
             "refilling the %s pool failed: %r",

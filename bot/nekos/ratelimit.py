@@ -171,13 +171,6 @@ class RateLimiter:
             state = self._buckets[key] = BucketState(key)
         return state
 
-    def peek(self, key: str) -> BucketState | None:
-        """The bucket's state if we have seen it, without creating it."""
-        return self._buckets.get(key)
-
-    def buckets(self) -> dict[str, BucketState]:
-        return dict(self._buckets)
-
     def forget(self, key: str) -> None:
         """Drop an idle bucket (e.g. a category that turned out not to exist)."""
         state = self._buckets.get(key)

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.nekos import Catalog, Category, Kind, NekosClient, load_snapshot
+from bot.nekos import (
+    Catalog,
+    Category,
+    Kind,
+    NekosClient,
+    NoSuchCategory,
+    UnknownCategory,
+    WrongKind,
+    load_snapshot,
+)
 from bot.nekos.catalog import FILENAME
 from tests.fakes.nekos import DEFAULT_CATEGORIES, FakeNekos
 from tests.nekos.conftest import ClientFactory
@@ -237,3 +246,86 @@ async def test_unwritable_data_dir_is_not_fatal(
     catalog = Catalog(client, data_dir=blocker / "sub")
     assert await catalog.load() == "network"
     assert "could not save" in caplog.text
+
+
+# -- answering for a name ------------------------------------------------------------------
+
+
+async def test_require_tells_gone_from_never_was_and_wrong_kind(
+    client: NekosClient, nekos: FakeNekos
+) -> None:
+    catalog = Catalog(client)
+    await catalog.load()
+    assert catalog.require("neko") == Category("neko", "png")
+    assert catalog.require("hug", Kind.GIF) == Category("hug", "gif")
+    with pytest.raises(WrongKind) as wrong:
+        catalog.require("hug", Kind.IMAGE)
+    assert (wrong.value.category, wrong.value.expected, wrong.value.actual) == (
+        "hug",
+        Kind.IMAGE,
+        Kind.GIF,
+    )
+    with pytest.raises(NoSuchCategory) as never:
+        catalog.require("yeeet")
+    assert never.value.category == "yeeet" and not catalog.is_gone("yeeet")
+
+    nekos.remove_category("yeet")
+    await catalog.refresh()
+    assert catalog.require("yeet").name == "yeet"  # on probation: still served
+    await catalog.refresh()
+    with pytest.raises(UnknownCategory) as gone:
+        catalog.require("yeet", Kind.GIF)
+    assert gone.value.category == "yeet" and catalog.is_gone("yeet")
+    assert not isinstance(gone.value, NoSuchCategory)
+
+    nekos.add_category("yeet")  # nekos.best brings it back
+    await catalog.refresh()
+    assert catalog.require("yeet").name == "yeet" and not catalog.is_gone("yeet")
+
+
+async def test_live_lists_by_kind_without_copying(client: NekosClient, nekos: FakeNekos) -> None:
+    catalog = Catalog(client)
+    assert list(catalog.live()) == [] and list(catalog.live(Kind.GIF)) == []  # before load()
+    await catalog.load()
+    gifs = catalog.live(Kind.GIF)
+    assert catalog.live(Kind.GIF) is gifs  # the same sequence until the list changes
+    assert [c.name for c in catalog.live(Kind.IMAGE)] == ["husbando", "kitsune", "neko", "waifu"]
+    assert [c.name for c in gifs] == [n for n, f in nekos.categories.items() if f == "gif"]
+    assert list(catalog.live()) == list(catalog.categories.values())
+
+    nekos.add_category("glomp")
+    nekos.remove_category("yeet")
+    await catalog.refresh()
+    assert catalog.live(Kind.GIF) is not gifs
+    assert "glomp" in [c.name for c in catalog.live(Kind.GIF)]
+    assert "yeet" in [c.name for c in catalog.live()]  # on probation
+    await catalog.refresh()
+    names = [c.name for c in catalog.live(Kind.GIF)]
+    assert "yeet" not in names and "glomp" in names
+    assert len(catalog.live()) == len(catalog) == 63
+
+
+async def test_categories_is_a_read_only_view(client: NekosClient) -> None:
+    catalog = Catalog(client)
+    await catalog.load()
+    view = catalog.categories
+    with pytest.raises(TypeError):
+        view["fake"] = Category("fake", "gif")  # type: ignore[index]
+    assert "fake" not in catalog
+
+
+async def test_removed_while_away_is_gone_at_start_up(
+    client: NekosClient, nekos: FakeNekos, tmp_path: Path
+) -> None:
+    nekos.add_category("glomp")
+    await Catalog(client, data_dir=tmp_path).load()
+    nekos.remove_category("glomp")
+    catalog = Catalog(client, data_dir=tmp_path)
+    assert await catalog.load() == "network"
+    with pytest.raises(UnknownCategory):
+        catalog.require("glomp")
+    # A catalog with no saved list cannot know: the name simply is not a category.
+    fresh = Catalog(client)
+    await fresh.load()
+    with pytest.raises(NoSuchCategory):
+        fresh.require("glomp")

@@ -93,7 +93,7 @@ async def test_connection_refused_is_unavailable(
     with pytest.raises(Unavailable, match="connection failed"):
         await client.random("hug", budget=1.0)
     assert time.monotonic() - started < 1.2
-    assert client.stats.requests["category:hug"] == client.max_attempts
+    assert client.stats.requests["category:hug"] == client.transport.max_attempts
     await nekos.start()  # same port again
     assert len(await client.random("hug")) == 1
 
@@ -115,7 +115,7 @@ async def test_4xx_never_retried(
 
 async def test_backoff_is_capped_with_full_jitter(make_client: ClientFactory) -> None:
     client = make_client(backoff_base=0.1, backoff_cap=0.5)
-    delays = [client._backoff(attempt) for attempt in range(1, 10) for _ in range(50)]
+    delays = [client.transport.backoff(attempt) for attempt in range(1, 10) for _ in range(50)]
     assert all(0.0 <= d <= 0.5 for d in delays)
     assert max(delays) > 0.4 and min(delays) < 0.05
 
@@ -214,3 +214,10 @@ async def test_probe_slot_freed_when_rate_limited_locally(
 def test_breaker_validates_threshold() -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(threshold=0)
+
+
+def test_breaker_settings_are_constructor_arguments() -> None:
+    client = NekosClient(breaker_threshold=2, breaker_cooldown=0.5)
+    assert (client.breaker.threshold, client.breaker.cooldown) == (2, 0.5)
+    with pytest.raises(TypeError, match="breaker_cooldwon"):
+        NekosClient(breaker_cooldwon=0.5)  # type: ignore[call-arg]
