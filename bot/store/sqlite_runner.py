@@ -186,7 +186,7 @@ class SqliteRunner:
             # Nothing else is using the connection and this runs to its end without yielding,
             # so nothing can interleave.
             try:
-                result = self._transaction_inline(conn, what, body, write)
+                result = self._transaction(conn, what, body, write, on_thread=False)
             except _WouldWait:
                 pass  # rolled back: the database thread runs it whole, waiting for the lock
             except BaseException:
@@ -194,10 +194,12 @@ class SqliteRunner:
                     settle(False)
                 raise
             else:
+                if write:
+                    self._committed()
                 if settle is not None:
                     settle(True)
                 return result
-        future = self._submit(partial(self._transaction_on_thread, conn, what, body, write))
+        future = self._submit(partial(self._transaction, conn, what, body, write, True))
         if write:
             future.add_done_callback(self._committed_on_thread)
         if settle is not None:
@@ -212,7 +214,7 @@ class SqliteRunner:
         """Queue `body` as a transaction on the database thread without waiting for it (for
         maintenance such as pruning); a failure is logged as "`purpose` failed: …"."""
         future = self._submit(
-            partial(self._transaction_on_thread, self.require_open(), what, body, write)
+            partial(self._transaction, self.require_open(), what, body, write, True)
         )
         future.add_done_callback(_log_failure(purpose))
         return future
@@ -228,35 +230,25 @@ class SqliteRunner:
 
         return await asyncio.shield(self._submit(with_waiting))
 
-    def _transaction_inline(
+    def _transaction(
         self,
         conn: sqlite3.Connection,
         what: str,
         body: Callable[[sqlite3.Connection], T],
         write: bool,
+        on_thread: bool,
     ) -> T:
+        """`transaction` with sqlite3 errors as `StoreError`. Inline (not `on_thread`), a lock
+        held by another process raises `_WouldWait` (rolled back) rather than waiting."""
         try:
-            result = transaction(conn, body, write=write)
+            if on_thread:
+                with self._waiting_allowed(conn):
+                    return transaction(conn, body, write=write)
+            return transaction(conn, body, write=write)
         except sqlite3.OperationalError as exc:
-            if (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES:
+            if not on_thread and (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES:
                 raise _WouldWait from exc
             raise self._failure(what, exc) from exc
-        except sqlite3.Error as exc:
-            raise self._failure(what, exc) from exc
-        if write:
-            self._committed()
-        return result
-
-    def _transaction_on_thread(
-        self,
-        conn: sqlite3.Connection,
-        what: str,
-        body: Callable[[sqlite3.Connection], T],
-        write: bool,
-    ) -> T:
-        try:
-            with self._waiting_allowed(conn):
-                return transaction(conn, body, write=write)
         except sqlite3.Error as exc:
             raise self._failure(what, exc) from exc
 

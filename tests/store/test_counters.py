@@ -123,8 +123,9 @@ async def test_inline_calls_are_all_or_nothing_under_cancellation(
     assert_consistent(db_path)
 
 
-async def test_close_waits_for_calls_in_flight(db_path: Path) -> None:
-    store = await SqliteStore.open(db_path)
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "database-thread"])
+async def test_close_waits_for_calls_in_flight(db_path: Path, inline: bool) -> None:
+    store = await SqliteStore.open(db_path, inline=inline)
     tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(20)]
     await asyncio.sleep(0)
     await store.close()
