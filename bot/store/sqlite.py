@@ -1,4 +1,4 @@
-"""The embedded SQLite backend: one connection, WAL, one short transaction per call.
+"""The embedded SQLite backend: WAL, one connection for every call, one short transaction per call.
 
 Every call is one plain synchronous transaction (`bot.store.sqlite_queries`) run by
 `SqliteRunner` (`bot.store.sqlite_runner`): inline on the event loop's thread when the connection

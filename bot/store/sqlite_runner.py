@@ -1,13 +1,13 @@
 """How the SQLite store runs its transactions: one connection, one database thread, and every
 transaction one plain synchronous `sqlite3` function.
 
-A transaction runs inline, on the event loop's thread, when nothing is queued for the database
-thread: a short transaction (the counter every action commits, ≈ 70 µs) costs less than the
-hand-off to another thread and the GIL contention it causes. It never makes the loop wait: its
-busy_timeout is 0, and a database locked by another process (SQLITE_BUSY / SQLITE_LOCKED, rolled
-back at once) sends it to the database thread instead, which waits for the lock. WAL checkpoints
-(the fsyncs) run on the database thread only, on a connection of their own, so no inline commit
-ever does one or waits for one (a PASSIVE checkpoint and a writer do not block each other).
+A transaction runs inline, on the event loop's thread, when no other work on the connection is
+queued for the database thread: a short transaction (the counter every action commits, ≈ 70 µs)
+costs less than the hand-off to another thread and the GIL contention it causes. It never makes
+the loop wait: its busy_timeout is 0, and a database locked by another process (SQLITE_BUSY or
+SQLITE_LOCKED, rolled back at once) sends it to the database thread instead, which waits for
+the lock. WAL checkpoints (the fsyncs) run on the database thread only, on a connection of their
+own, so no inline commit does one or waits for one (a PASSIVE checkpoint blocks no writer).
 
 Whatever runs on the database thread runs there whole and in order: once submitted, a caller's
 cancellation only loses the answer, never half a transaction. Calls made while anything is queued
