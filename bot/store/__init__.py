@@ -1,7 +1,8 @@
 """Storage for counters, hug-back markers and opt-outs, behind one small async interface.
 
-Callers use `open_store(DATABASE_URL)` and the `Store` methods only; SQLite (aiosqlite) is the
-embedded default and the only backend so far. Imports nothing of Discord or of the rest of `bot`.
+Callers use `open_store(DATABASE_URL)` and the `Store` methods only; SQLite (the standard
+library's `sqlite3`, on one database thread) is the embedded default and the only backend so far.
+Imports nothing of Discord or of the rest of `bot`.
 """
 
 from __future__ import annotations

@@ -36,44 +36,41 @@ def store_errors(logs: LogCapture) -> list[str]:
     return [m for m in logs.messages("bot", level=40) if "Could not" in m]
 
 
-async def fill_database(store: SqliteStore) -> int:
+def fill_database(conn: sqlite3.Connection) -> int:
     """Cap the file at its current size (`PRAGMA max_page_count`) and fill what is left, so the
-    next write gets a real SQLITE_FULL "database or disk is full". Returns the cap."""
-    async with store._lock:  # between the store's own transactions
-        conn = store._conn
-        assert conn is not None
-        (pages,) = await (await conn.execute("PRAGMA page_count")).fetchone()
-        await conn.execute(f"PRAGMA max_page_count = {pages}")
-        # every table's pages, so no write of any kind finds room
-        fillers = (
-            "INSERT INTO processed_actions VALUES (?, 1, 1, 1, 'filler', 1, 1, 0)",
-            "INSERT INTO opt_outs VALUES (?, 0)",
-            "INSERT INTO returned_actions VALUES (?, 1, 1, 1, 0)",
-            "INSERT INTO action_counts VALUES (1, ?, 1, 'filler', 1)",
-            "INSERT INTO received_totals VALUES (1, ?, 'filler', 1)",
-        )
-        for sql in fillers:
-            for filler in range(10**15, 10**15 + 20_000):
-                try:
-                    await conn.execute(sql, (filler,))
-                except sqlite3.OperationalError as exc:
-                    assert "full" in str(exc), exc
-                    break
-            else:
-                raise AssertionError("the database never filled up")
-        return pages
+    next write gets a real SQLITE_FULL "database or disk is full". Returns the cap.
+
+    Run with `store.run_on_connection`: between the store's own transactions."""
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count = {pages}").fetchall()
+    # every table's pages, so no write of any kind finds room
+    fillers = (
+        "INSERT INTO processed_actions VALUES (?, 1, 1, 1, 'filler', 1, 1, 0)",
+        "INSERT INTO opt_outs VALUES (?, 0)",
+        "INSERT INTO returned_actions VALUES (?, 1, 1, 1, 0)",
+        "INSERT INTO action_counts VALUES (1, ?, 1, 'filler', 1)",
+        "INSERT INTO received_totals VALUES (1, ?, 'filler', 1)",
+    )
+    for sql in fillers:
+        for filler in range(10**15, 10**15 + 20_000):
+            try:
+                conn.execute(sql, (filler,))
+            except sqlite3.OperationalError as exc:
+                assert "full" in str(exc), exc
+                break
+        else:
+            raise AssertionError("the database never filled up")
+    return pages
 
 
-async def free_database(store: SqliteStore) -> None:
-    async with store._lock:
-        conn = store._conn
-        assert conn is not None
-        await conn.execute("PRAGMA max_page_count = 1073741823")
-        await conn.execute("DELETE FROM processed_actions WHERE action = 'filler'")
-        await conn.execute("DELETE FROM opt_outs WHERE user_id >= 1000000000000000")
-        await conn.execute("DELETE FROM returned_actions WHERE created_at = 0")
-        await conn.execute("DELETE FROM action_counts WHERE action = 'filler'")
-        await conn.execute("DELETE FROM received_totals WHERE action = 'filler'")
+def free_database(conn: sqlite3.Connection) -> None:
+    """Undo `fill_database` (with `store.run_on_connection`)."""
+    conn.execute("PRAGMA max_page_count = 1073741823").fetchall()
+    conn.execute("DELETE FROM processed_actions WHERE action = 'filler'")
+    conn.execute("DELETE FROM opt_outs WHERE user_id >= 1000000000000000")
+    conn.execute("DELETE FROM returned_actions WHERE created_at = 0")
+    conn.execute("DELETE FROM action_counts WHERE action = 'filler'")
+    conn.execute("DELETE FROM received_totals WHERE action = 'filler'")
 
 
 def counter_shown(message: dict) -> bool:
@@ -92,7 +89,7 @@ async def test_database_full_actions_still_answer(
     assert isinstance(store, SqliteStore)
     now = [0.0]  # the throttle's clock: the test moves it on instead of waiting a minute
     bot.bot.store_errors = ThrottledLog(logging.getLogger("bot.store"), clock=lambda: now[0])
-    await fill_database(store)
+    await store.run_on_connection(fill_database)
     targets = [make_user(name=f"full{i}") for i in range(6)]
     records = [
         await discord_api.interact(discord_api.slash("hug", {"user": targets[i % 6]}))
@@ -137,7 +134,7 @@ async def test_database_full_actions_still_answer(
     assert "similar suppressed" in errors[1] and "(0 similar" not in errors[1]
 
     # Space again: counting resumes, exactly.
-    await free_database(store)
+    await store.run_on_connection(free_database)
     final = await answered(
         await discord_api.interact(discord_api.slash("hug", {"user": targets[1]}))
     )

@@ -92,21 +92,19 @@ async def test_counts_survive_close_and_reopen(db_path: Path) -> None:
     assert_consistent(db_path)
 
 
-async def test_cancelled_caller_does_not_leave_a_half_transaction(
-    store: SqliteStore, db_path: Path
-) -> None:
+async def test_cancelled_caller_does_not_leave_a_half_transaction(db_path: Path) -> None:
     # On the database thread (the path taken while another process holds the lock), a call
-    # runs as a shielded task that a cancelled caller cannot interrupt.
-    store._inline = False
-    tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
-    await asyncio.sleep(0)  # every call has started its (shielded) transaction
-    for task in tasks[::2]:
-        task.cancel()
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes[::2])
-    # A cancelled caller loses the answer, not the write: each started action commits whole.
-    assert await store.counts(**HUG) == ActionCounts(40, 40)
-    assert await store.record_action(action_id=99, **HUG) == ActionCounts(41, 41)
+    # runs whole once queued: a cancelled caller cannot interrupt it.
+    async with await SqliteStore.open(db_path, inline=False) as store:
+        tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
+        await asyncio.sleep(0)  # every call has queued its transaction on the database thread
+        for task in tasks[::2]:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(o, asyncio.CancelledError) for o in outcomes[::2])
+        # A cancelled caller loses the answer, not the write: each queued action commits whole.
+        assert await store.counts(**HUG) == ActionCounts(40, 40)
+        assert await store.record_action(action_id=99, **HUG) == ActionCounts(41, 41)
     assert_consistent(db_path)
 
 
@@ -125,8 +123,9 @@ async def test_inline_calls_are_all_or_nothing_under_cancellation(
     assert_consistent(db_path)
 
 
-async def test_close_waits_for_calls_in_flight(db_path: Path) -> None:
-    store = await SqliteStore.open(db_path)
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "database-thread"])
+async def test_close_waits_for_calls_in_flight(db_path: Path, inline: bool) -> None:
+    store = await SqliteStore.open(db_path, inline=inline)
     tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(20)]
     await asyncio.sleep(0)
     await store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,15 +15,17 @@ from tests.store.conftest import assert_consistent
 HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
 
 
+def set_max_page_count(pages: int) -> Callable[[sqlite3.Connection], object]:
+    return lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}").fetchall()
+
+
 async def test_full_database_raises_store_error_and_reads_keep_working(
     store: SqliteStore, db_path: Path
 ) -> None:
     assert await store.record_action(action_id=1, **HUG) == ActionCounts(1, 1)
-    conn = store._conn
-    assert conn is not None
     # max_page_count below the current size clamps to it: the file may not grow any more,
     # so SQLite itself reports SQLITE_FULL, as on a full disk.
-    await conn.execute("PRAGMA max_page_count = 1")
+    await store.run_on_connection(set_max_page_count(1))
 
     with pytest.raises(StoreError, match="database or disk is full") as caught:
         for i in range(2, 5000):  # a new pair each time needs new pages sooner or later
@@ -37,7 +41,7 @@ async def test_full_database_raises_store_error_and_reads_keep_working(
     assert not await store.is_opted_out(10)
 
     # Once there is room again, writes resume on the same store.
-    await conn.execute("PRAGMA max_page_count = 1073741823")
+    await store.run_on_connection(set_max_page_count(1073741823))
     assert await store.record_action(action_id=failed_guild, **HUG) == ActionCounts(2, 2)
     await store.close()
     assert_consistent(db_path)
@@ -61,13 +65,12 @@ async def test_read_only_database_write_raises_store_error(db_path: Path) -> Non
     assert_consistent(db_path)
 
 
-async def test_store_error_message_is_one_line(store: SqliteStore) -> None:
-    conn = store._conn
-    assert conn is not None
-    await conn.execute("PRAGMA query_only = ON")  # another way to refuse writes
+async def test_store_error_message_is_one_line(store: SqliteStore, db_path: Path) -> None:
+    # another way to refuse writes
+    await store.run_on_connection(lambda conn: conn.execute("PRAGMA query_only = ON"))
     with pytest.raises(StoreError) as caught:
         await store.forget_guild(guild_id=1)
     message = str(caught.value)
     assert "\n" not in message
     assert "forget_guild" in message
-    assert str(store._where) in message
+    assert str(db_path) in message

@@ -103,6 +103,22 @@ async def test_opted_out_among_many_ids(store: SqliteStore) -> None:
     assert await store.opted_out_among(range(1500)) == {3, 700, 1499}
 
 
+async def test_an_opt_out_whose_caller_was_cancelled_still_applies(db_path: Path) -> None:
+    # On the database thread the write goes on without its caller, and so does the in-memory
+    # copy every action consults.
+    async with await SqliteStore.open(db_path, inline=False) as store:
+        task = asyncio.create_task(store.set_opt_out(user_id=A, opted_out=True))
+        await asyncio.sleep(0)  # queued
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await store.ping()  # after the opt-out: the database thread runs in order
+        assert await store.is_opted_out(A)
+        assert await store.opted_out_among([A, B]) == {A}
+    async with await SqliteStore.open(db_path) as reopened:
+        assert await reopened.is_opted_out(A)
+
+
 # ---------------------------------------------------------------- forgetting
 
 

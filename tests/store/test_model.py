@@ -4,6 +4,7 @@ and received totals always equal the sums of pair counts."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
@@ -97,20 +98,20 @@ class Model:
 
 
 async def _totals_mismatching_sums(store: SqliteStore) -> list[tuple[int, ...]]:
-    conn = store._conn
-    assert conn is not None
-    rows = await conn.execute_fetchall(
-        """
-        SELECT guild_id, target_id, action, SUM(count) FROM action_counts
-        GROUP BY guild_id, target_id, action
-        EXCEPT SELECT guild_id, target_id, action, count FROM received_totals
-        UNION ALL
-        SELECT guild_id, target_id, action, count FROM received_totals
-        EXCEPT SELECT guild_id, target_id, action, SUM(count) FROM action_counts
-        GROUP BY guild_id, target_id, action
-        """
-    )
-    return list(rows)
+    def mismatches(conn: sqlite3.Connection) -> list[tuple[int, ...]]:
+        return conn.execute(
+            """
+            SELECT guild_id, target_id, action, SUM(count) FROM action_counts
+            GROUP BY guild_id, target_id, action
+            EXCEPT SELECT guild_id, target_id, action, count FROM received_totals
+            UNION ALL
+            SELECT guild_id, target_id, action, count FROM received_totals
+            EXCEPT SELECT guild_id, target_id, action, SUM(count) FROM action_counts
+            GROUP BY guild_id, target_id, action
+            """
+        ).fetchall()
+
+    return await store.run_on_connection(mismatches)
 
 
 async def _check(ops: list[Record | ForgetUser | ForgetGuild]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.store import StoreError, default_database_url, open_store, url_scheme
-from bot.store import sqlite as sqlite_backend
-from bot.store.sqlite import MIGRATIONS, Migration, SqliteStore, SqliteTarget, parse_sqlite_url
+from bot.store.sqlite import SqliteStore
+from bot.store.sqlite_schema import MIGRATIONS, Migration, SqliteTarget, parse_sqlite_url
 
 HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
 
@@ -25,18 +24,13 @@ def user_version(path: Path) -> int:
 
 
 def worker_threads() -> set[threading.Thread]:
-    """aiosqlite's per-connection threads: a failed open must not leak one."""
-    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+    """The stores' database threads: a failed open must not leak one."""
+    return {t for t in threading.enumerate() if t.name.startswith("nekocord-store")}
 
 
 async def assert_no_new_worker(before: set[threading.Thread]) -> None:
-    """When connecting itself fails, aiosqlite stops its thread without joining it: allow it a
-    moment to finish."""
-    for _ in range(200):
-        if not worker_threads() - before:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"leaked {worker_threads() - before}")
+    """A failed open stops its database thread before it raises."""
+    assert not worker_threads() - before, f"leaked {worker_threads() - before}"
 
 
 # ---------------------------------------------------------------- URLs
@@ -104,11 +98,21 @@ async def test_memory_database_works() -> None:
 
 
 async def test_wal_and_synchronous_normal(store: SqliteStore, db_path: Path) -> None:
-    conn = store._conn  # the store's own connection: synchronous is per connection
-    assert conn is not None
-    assert list(await conn.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
-    assert list(await conn.execute_fetchall("PRAGMA synchronous")) == [(1,)]  # NORMAL
-    assert list(await conn.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
+    def pragmas(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
+        # The store's own connection: synchronous and busy_timeout are per connection.
+        names = ("journal_mode", "synchronous", "busy_timeout", "wal_autocheckpoint")
+        return [conn.execute(f"PRAGMA {name}").fetchone() for name in names]
+
+    # NORMAL; the database thread waits 5 s for another process; checkpoints are the store's.
+    assert await store.run_on_connection(pragmas) == [("wal",), (1,), (5000,), (0,)]
+
+
+async def test_busy_timeout_is_a_setting(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path, busy_timeout=0.25) as store:
+        busy = await store.run_on_connection(
+            lambda conn: conn.execute("PRAGMA busy_timeout").fetchone()
+        )
+        assert busy == (250,)
 
 
 # ---------------------------------------------------------------- unopenable
@@ -175,25 +179,16 @@ def _with_v2(statements: tuple[str, ...]) -> tuple[Migration, ...]:
     return (*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "test step", statements))
 
 
-async def test_an_older_database_is_migrated_forward_once(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_older_database_is_migrated_forward_once(db_path: Path) -> None:
     async with await SqliteStore.open(db_path) as store:  # today's schema, with data
         await store.record_action(action_id=1, **HUG)
     v1 = user_version(db_path)
 
-    monkeypatch.setattr(
-        sqlite_backend,
-        "MIGRATIONS",
-        _with_v2(
-            (
-                "CREATE TABLE migration_log (step INTEGER)",
-                "INSERT INTO migration_log VALUES (2)",
-            )
-        ),
+    migrations = _with_v2(
+        ("CREATE TABLE migration_log (step INTEGER)", "INSERT INTO migration_log VALUES (2)")
     )
     for _ in range(2):
-        async with await SqliteStore.open(db_path) as store:
+        async with await SqliteStore.open(db_path, migrations=migrations) as store:
             assert (await store.counts(**HUG)).pair == 1  # data carried over
     assert user_version(db_path) == v1 + 1
     conn = sqlite3.connect(db_path)
@@ -203,18 +198,14 @@ async def test_an_older_database_is_migrated_forward_once(
         conn.close()
 
 
-async def test_a_failing_migration_rolls_back_whole(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failing_migration_rolls_back_whole(db_path: Path) -> None:
     async with await SqliteStore.open(db_path):
         pass
     v1 = user_version(db_path)
-    monkeypatch.setattr(
-        sqlite_backend, "MIGRATIONS", _with_v2(("CREATE TABLE half (x)", "THIS IS NOT SQL"))
-    )
+    migrations = _with_v2(("CREATE TABLE half (x)", "THIS IS NOT SQL"))
     before = worker_threads()
     with pytest.raises(StoreError, match=f"Cannot migrate .* to schema version {v1 + 1}"):
-        await SqliteStore.open(db_path)
+        await SqliteStore.open(db_path, migrations=migrations)
     await assert_no_new_worker(before)
     assert user_version(db_path) == v1
     conn = sqlite3.connect(db_path)

@@ -1,0 +1,208 @@
+"""The SQLite store's transaction bodies: each one plain synchronous function of a
+`sqlite3.Connection`, run inside one transaction by `SqliteRunner` (never BEGIN/COMMIT here).
+
+Arguments are validated by the store before they get here; results are the `bot.store.base`
+value types, never rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.store.base import ActionCounts, ActionStat, Partner, UserStats
+
+__all__ = [
+    "claim_return",
+    "counts",
+    "forget_guild",
+    "forget_user",
+    "is_opted_out",
+    "is_returned",
+    "opted_out_among",
+    "ping",
+    "prune",
+    "read_opt_outs",
+    "record_action",
+    "set_opt_out",
+    "user_stats",
+]
+
+_IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+
+
+def record_action(
+    conn: sqlite3.Connection,
+    *,
+    action_id: int,
+    guild_id: int,
+    action: str,
+    actor_id: int,
+    target_id: int,
+    now: int,
+) -> ActionCounts:
+    seen = conn.execute(
+        "SELECT pair_count, received_total FROM processed_actions WHERE action_id = ?",
+        (action_id,),
+    ).fetchall()
+    if seen:  # a replay: answer what the first delivery answered
+        ((pair_count, received_total),) = seen
+        return ActionCounts(pair=int(pair_count), received_total=int(received_total))
+    # fetchall() steps each RETURNING statement to its end before the next one.
+    ((pair,),) = conn.execute(
+        "INSERT INTO action_counts (guild_id, actor_id, target_id, action, count)"
+        " VALUES (?, ?, ?, ?, 1)"
+        " ON CONFLICT (guild_id, actor_id, target_id, action)"
+        " DO UPDATE SET count = count + 1 RETURNING count",
+        (guild_id, actor_id, target_id, action),
+    ).fetchall()
+    ((total,),) = conn.execute(
+        "INSERT INTO received_totals (guild_id, target_id, action, count)"
+        " VALUES (?, ?, ?, 1)"
+        " ON CONFLICT (guild_id, target_id, action)"
+        " DO UPDATE SET count = count + 1 RETURNING count",
+        (guild_id, target_id, action),
+    ).fetchall()
+    conn.execute(
+        "INSERT INTO processed_actions (action_id, guild_id, actor_id, target_id, action,"
+        " pair_count, received_total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (action_id, guild_id, actor_id, target_id, action, pair, total, now),
+    )
+    return ActionCounts(pair=int(pair), received_total=int(total))
+
+
+def counts(
+    conn: sqlite3.Connection, *, guild_id: int, action: str, actor_id: int, target_id: int
+) -> ActionCounts:
+    ((pair, total),) = conn.execute(
+        "SELECT"
+        " (SELECT count FROM action_counts WHERE guild_id = ? AND actor_id = ?"
+        "  AND target_id = ? AND action = ?),"
+        " (SELECT count FROM received_totals WHERE guild_id = ?"
+        "  AND target_id = ? AND action = ?)",
+        (guild_id, actor_id, target_id, action, guild_id, target_id, action),
+    ).fetchall()
+    return ActionCounts(pair=int(pair or 0), received_total=int(total or 0))
+
+
+def claim_return(conn: sqlite3.Connection, *, action_id: int, now: int) -> bool:
+    # WHERE true: SQLite's required disambiguation for INSERT … SELECT … ON CONFLICT.
+    rows = conn.execute(
+        "INSERT INTO returned_actions"
+        " (action_id, guild_id, actor_id, target_id, created_at)"
+        " SELECT ?, p.guild_id, p.actor_id, p.target_id, ?"
+        " FROM (SELECT 1) LEFT JOIN processed_actions AS p ON p.action_id = ?"
+        " WHERE true ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
+        (action_id, now, action_id),
+    ).fetchall()
+    return bool(rows)
+
+
+def is_returned(conn: sqlite3.Connection, *, action_id: int) -> bool:
+    rows = conn.execute(
+        "SELECT 1 FROM returned_actions WHERE action_id = ?", (action_id,)
+    ).fetchall()
+    return bool(rows)
+
+
+def user_stats(conn: sqlite3.Connection, *, guild_id: int, user_id: int, top: int) -> UserStats:
+    actions = conn.execute(
+        "SELECT action, SUM(given) AS g, SUM(received) AS r FROM ("
+        " SELECT action, count AS given, 0 AS received FROM action_counts"
+        "  WHERE guild_id = ? AND actor_id = ?"
+        " UNION ALL"
+        " SELECT action, 0, count FROM received_totals"
+        "  WHERE guild_id = ? AND target_id = ?"
+        ") GROUP BY action ORDER BY g + r DESC, action",
+        (guild_id, user_id, guild_id, user_id),
+    ).fetchall()
+    partners = conn.execute(
+        "SELECT partner, SUM(n) AS total FROM ("
+        " SELECT target_id AS partner, count AS n FROM action_counts"
+        "  WHERE guild_id = ? AND actor_id = ? AND target_id != ?"
+        " UNION ALL"
+        " SELECT actor_id, count FROM action_counts"
+        "  WHERE guild_id = ? AND target_id = ? AND actor_id != ?"
+        ") GROUP BY partner ORDER BY total DESC, partner LIMIT ?",
+        (guild_id, user_id, user_id, guild_id, user_id, user_id, top),
+    ).fetchall()
+    return UserStats(
+        actions=[ActionStat(str(a), int(g), int(r)) for a, g, r in actions],
+        top_partners=[Partner(int(p), int(n)) for p, n in partners],
+    )
+
+
+def set_opt_out(conn: sqlite3.Connection, *, user_id: int, opted_out: bool, now: int) -> None:
+    if opted_out:
+        # DO NOTHING keeps the first opt-out's timestamp.
+        conn.execute(
+            "INSERT INTO opt_outs (user_id, created_at) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            (user_id, now),
+        )
+    else:
+        conn.execute("DELETE FROM opt_outs WHERE user_id = ?", (user_id,))
+
+
+def is_opted_out(conn: sqlite3.Connection, *, user_id: int) -> bool:
+    rows = conn.execute("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,)).fetchall()
+    return bool(rows)
+
+
+def opted_out_among(conn: sqlite3.Connection, *, user_ids: list[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(user_ids), _IN_CHUNK):
+        chunk = user_ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT user_id FROM opt_outs WHERE user_id IN ({marks})", chunk
+        ).fetchall()
+        found.update(int(uid) for (uid,) in rows)
+    return found
+
+
+def read_opt_outs(conn: sqlite3.Connection) -> set[int]:
+    """Every opted-out user id (read once at open)."""
+    return {int(uid) for (uid,) in conn.execute("SELECT user_id FROM opt_outs").fetchall()}
+
+
+def forget_user(conn: sqlite3.Connection, *, user_id: int, keep_opt_out: bool) -> None:
+    u = {"u": user_id}
+    # Targets first lose what this user gave them, so received totals keep equalling the sums
+    # of the pair counts. Rows that would reach zero are deleted rather than updated
+    # (CHECK (count > 0) is checked row by row).
+    given = (
+        "(guild_id, target_id, action) IN"
+        " (SELECT guild_id, target_id, action FROM action_counts WHERE actor_id = :u)"
+    )
+    given_sum = (
+        "(SELECT SUM(ac.count) FROM action_counts AS ac WHERE ac.actor_id = :u"
+        " AND ac.guild_id = received_totals.guild_id"
+        " AND ac.target_id = received_totals.target_id"
+        " AND ac.action = received_totals.action)"
+    )
+    conn.execute(f"DELETE FROM received_totals WHERE {given} AND count <= {given_sum}", u)
+    conn.execute(f"UPDATE received_totals SET count = count - {given_sum} WHERE {given}", u)
+    conn.execute("DELETE FROM received_totals WHERE target_id = :u", u)
+    conn.execute("DELETE FROM action_counts WHERE actor_id = :u OR target_id = :u", u)
+    conn.execute("DELETE FROM processed_actions WHERE actor_id = :u OR target_id = :u", u)
+    conn.execute("DELETE FROM returned_actions WHERE actor_id = :u OR target_id = :u", u)
+    if not keep_opt_out:
+        conn.execute("DELETE FROM opt_outs WHERE user_id = :u", u)
+
+
+def forget_guild(conn: sqlite3.Connection, *, guild_id: int) -> None:
+    for table in ("action_counts", "received_totals", "processed_actions"):
+        conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+    # Markers claimed after their action's dedupe row was pruned have no guild: they name
+    # nobody and expire with the other markers.
+    conn.execute("DELETE FROM returned_actions WHERE guild_id = ?", (guild_id,))
+
+
+def prune(conn: sqlite3.Connection, *, processed_before: int, returned_before: int) -> None:
+    """Delete dedupe and hug-back markers past their lifetime (index range deletes)."""
+    conn.execute("DELETE FROM processed_actions WHERE created_at < ?", (processed_before,))
+    conn.execute("DELETE FROM returned_actions WHERE created_at < ?", (returned_before,))
+
+
+def ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1").fetchall()
