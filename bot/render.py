@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import discord
 
-from bot import wording
+from bot import text, wording
 from bot.nekos import CATEGORY_NAME_PATTERN, Category, Credit, Kind, Result
 from bot.store import ActionCounts, ActionStat
 from bot.wording import Case
@@ -69,6 +69,13 @@ class Reply:
     followup: Reply | None = None
     only_view: bool = False
 
+    def __post_init__(self) -> None:
+        # Every text field, whatever built it: no bidi controls, no line floods (bot.text).
+        for embed in self.embeds:
+            text.finish_embed(embed)
+        if self.content:
+            self.content = text.field_text(self.content)
+
     def send_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "content": self.content,
@@ -96,10 +103,9 @@ def clip(text: str, limit: int) -> str:
 
 
 def safe_name(name: str) -> str:
-    """A display name made inert for markdown and mentions (embeds never ping, but `@everyone`
-    in a name should still read as text)."""
-    name = discord.utils.escape_markdown(name or "someone")
-    return discord.utils.escape_mentions(name)
+    """A name (a member's, an artist's, an anime's) made inert for markdown and mentions (embeds
+    never ping, but `@everyone` in a name should still read as text)."""
+    return text.escaped(name or "someone")
 
 
 def display_name(user: Person) -> str:
@@ -108,20 +114,19 @@ def display_name(user: Person) -> str:
 
 def quote(note: str) -> str:
     """User text shown under a sentence: escaped, quoted, one block."""
-    text = discord.utils.escape_mentions(discord.utils.escape_markdown(note.strip()))
-    text = clip(text, NOTE_MAX * 2)
-    return "\n".join("> " + line if line.strip() else ">" for line in text.splitlines())
+    quoted = clip(text.escaped(text.tame_lines(note.strip())), NOTE_MAX * 2)
+    return "\n".join("> " + line if line.strip() else ">" for line in quoted.splitlines())
 
 
-def error(text: str) -> Reply:
+def error(message: str) -> Reply:
     return Reply(
-        embeds=[discord.Embed(description=clip(text, EMBED_DESCRIPTION), colour=ERROR_COLOUR)],
+        embeds=[discord.Embed(description=clip(message, EMBED_DESCRIPTION), colour=ERROR_COLOUR)],
         ephemeral=True,
     )
 
 
-def notice(text: str, *, ephemeral: bool = True) -> Reply:
-    return Reply(content=clip(text, CONTENT), ephemeral=ephemeral)
+def notice(message: str, *, ephemeral: bool = True) -> Reply:
+    return Reply(content=clip(message, CONTENT), ephemeral=ephemeral)
 
 
 # -- buttons ------------------------------------------------------------------------------------
@@ -224,9 +229,8 @@ def is_persistent_id(custom_id: str) -> bool:
 
 
 def _link_button(label: str, url: str | None) -> discord.ui.Button[Any] | None:
-    if not url or not url.startswith(("http://", "https://")) or len(url) > 512:
-        return None
-    return discord.ui.Button(label=clip(label, BUTTON_LABEL), url=url)
+    link = text.safe_link(url)
+    return discord.ui.Button(label=clip(label, BUTTON_LABEL), url=link) if link else None
 
 
 def _view(items: Iterable[discord.ui.Item[Any] | None]) -> discord.ui.View | None:
@@ -250,7 +254,7 @@ def _credit_footer(credit: Credit) -> str | None:
 
 def _artist_author(embed: discord.Embed, credit: Credit) -> None:
     if credit.artist_name:
-        href = credit.artist_href if (credit.artist_href or "").startswith("http") else None
+        href = text.safe_link(credit.artist_href)
         embed.set_author(
             name=clip(wording.message("label_art_by", artist=credit.artist_name), EMBED_AUTHOR),
             url=href,
@@ -394,18 +398,16 @@ def credit(*, credit: Credit, url: str, category: str | None) -> Reply:
     embed = discord.Embed(title=clip(wording.message("credit_title"), EMBED_TITLE), url=url)
     embed.colour = GIF_COLOUR if url.endswith(".gif") else IMAGE_COLOUR
     if credit.anime_name:
-        embed.add_field(
-            name=wording.message("field_anime"), value=clip(credit.anime_name, EMBED_FIELD_VALUE)
-        )
+        anime = clip(safe_name(credit.anime_name), EMBED_FIELD_VALUE)
+        embed.add_field(name=wording.message("field_anime"), value=anime)
     if credit.artist_name:
-        value = safe_name(credit.artist_name)
-        if (credit.artist_href or "").startswith("http"):
-            value = f"[{value}]({credit.artist_href})"
-        embed.add_field(name=wording.message("field_artist"), value=clip(value, EMBED_FIELD_VALUE))
+        artist = clip(safe_name(credit.artist_name), 200)
+        if href := text.safe_link(credit.artist_href):
+            artist = f"[{artist}]({href})"
+        embed.add_field(name=wording.message("field_artist"), value=clip(artist, EMBED_FIELD_VALUE))
     if credit.source_url:
-        embed.add_field(
-            name=wording.message("field_source"), value=clip(credit.source_url, EMBED_FIELD_VALUE)
-        )
+        source = text.safe_link(credit.source_url) or safe_name(credit.source_url)
+        embed.add_field(name=wording.message("field_source"), value=clip(source, EMBED_FIELD_VALUE))
     if credit.is_empty:
         embed.description = wording.message("credit_unknown")
     embed.set_thumbnail(url=url)
@@ -446,7 +448,7 @@ def help_page(
     )
     for kind, key in ((Kind.GIF, "help_actions"), (Kind.IMAGE, "help_images")):
         names = [
-            f"/{command_names[c.name]}" if c.name in command_names else c.name
+            f"/{command_names[c.name]}" if c.name in command_names else safe_name(c.name)
             for c in categories
             if c.kind is kind
         ]

@@ -24,11 +24,16 @@ _SHOWS_NOTHING = re.compile("[\\s\u200b\u200c\u200d\u2060\ufeff\u180e>]*")
 # Characters that may end a markdown link target early or split it.
 _UNSAFE_IN_LINK = re.compile(r"[\s()<>\[\]\"'`\\]")
 LINK_MAX = 512
+# Read left to right: an escape pair (kept as it is) or a bare bracket (to escape).
+_ESCAPE_OR_BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 
 
 def escaped(text: str) -> str:
-    """Untrusted text put into markdown: inert (no formatting, links or mentions)."""
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(strip_bidi(text)))
+    """Untrusted text put into markdown: inert (no formatting, links or mentions), also as the
+    text of a link of ours (a bare `]` would end it early)."""
+    text = discord.utils.escape_markdown(strip_bidi(text))
+    text = _ESCAPE_OR_BRACKET.sub(lambda m: m[0] if len(m[0]) == 2 else "\\" + m[0], text)
+    return discord.utils.escape_mentions(text)
 
 
 def strip_bidi(text: str) -> str:

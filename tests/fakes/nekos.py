@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import json
 import random
@@ -426,6 +427,13 @@ class FakeNekos:
             self._force_next = reset_in
         else:
             self._window(bucket).forced_until = time.time() + reset_in
+
+    def plant(self, category: str, **fields: Any) -> FakeAsset:
+        """An asset of `category` with chosen metadata (e.g. hostile text), served at its URL."""
+        asset = dataclasses.replace(self._mint(category), **fields)
+        self.assets[asset.url] = asset
+        self._files[(category, asset.filename)] = asset
+        return asset
 
     def add_category(self, name: str, fmt: str = "gif") -> None:
         self.categories[name] = fmt
