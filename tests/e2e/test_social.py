@@ -180,7 +180,7 @@ async def test_stats_opt_out_forget_and_context_menu(bot, discord_api) -> None:
 async def test_guild_removal_deletes_its_data(bot, discord_api) -> None:
     await act(discord_api, "hug", ALICE, BOB)
     guild_id = discord_api.guild_ids[0]
-    await discord_api.dispatch("GUILD_DELETE", {"id": str(guild_id)}, guild_id=guild_id)
+    await discord_api.dispatch("GUILD_DELETE", {"id": str(guild_id)})
 
     async def gone() -> bool:
         stats = await bot.bot.store.user_stats(guild_id=guild_id, user_id=int(BOB["id"]))
