@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from tests.e2e.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import running_bot
+from tests.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 
 FIXED = {"action", "image", "search", "source", "help", "stats", "optout", "optin", "forgetme"}
 

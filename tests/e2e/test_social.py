@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import TOKEN, bot_process, running_bot
+from tests.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 
 ALICE = make_user(name="alice", global_name="Alice")
 BOB = make_user(name="bob", global_name="Bob")

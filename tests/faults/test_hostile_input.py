@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from tests.fakes.discord import FakeDiscord, InteractionRecord, make_user, snowflake
 from tests.fakes.discord.payloads import member
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import WINDOW, LogCapture, is_ephemeral, text_of
 from tests.harness import RunningBot
+from tests.helpers import WINDOW, LogCapture, is_ephemeral, text_of
 
 pytestmark = pytest.mark.timeout(120)
 

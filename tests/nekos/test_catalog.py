@@ -11,7 +11,7 @@ import pytest
 from bot.nekos import Catalog, Category, Kind, NekosClient, load_snapshot
 from bot.nekos.catalog import FILENAME
 from tests.fakes.nekos import DEFAULT_CATEGORIES, FakeNekos
-from tests.nekos.conftest import ClientFactory
+from tests.nekos.helpers import ClientFactory
 
 
 def test_snapshot_is_the_documented_list() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.store import sqlite as sqlite_store
 from bot.store.sqlite import SqliteStore
-from tests.store.conftest import assert_consistent
+from tests.helpers import assert_consistent
 
 KW = {"guild_id": 1, "action": "hug", "actor_id": 2, "target_id": 3}
 
