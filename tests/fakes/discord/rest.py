@@ -481,20 +481,27 @@ class RestApi:
             return None, is_original
         return msg, is_original
 
-    async def _r_webhook_get(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
-        record = self._webhook_record(m)
-        if record is None:
-            return error(404, "Unknown Webhook", 10015)
-        msg, _ = self._webhook_target(record, m["mid"])
-        return json_response(msg) if msg else error(404, "Unknown Message", 10008)
-
-    async def _r_webhook_patch(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
+    def _webhook_message(
+        self, m: re.Match[str]
+    ) -> tuple[InteractionRecord, dict[str, Any], bool] | web.Response:
+        """(record, message, is the original) named by a webhook message route, or the 404."""
         record = self._webhook_record(m)
         if record is None:
             return error(404, "Unknown Webhook", 10015)
         msg, is_original = self._webhook_target(record, m["mid"])
         if msg is None:
             return error(404, "Unknown Message", 10008)
+        return record, msg, is_original
+
+    async def _r_webhook_get(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
+        found = self._webhook_message(m)
+        return found if isinstance(found, web.Response) else json_response(found[1])
+
+    async def _r_webhook_patch(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
+        found = self._webhook_message(m)
+        if isinstance(found, web.Response):
+            return found
+        record, msg, is_original = found
         body = rec.json if isinstance(rec.json, dict) else {}
         invalid = check_message(body, create=False)
         if invalid is not None:
@@ -505,12 +512,10 @@ class RestApi:
         return json_response(msg)
 
     async def _r_webhook_delete(self, rec: RecordedRequest, m: re.Match[str]) -> web.StreamResponse:
-        record = self._webhook_record(m)
-        if record is None:
-            return error(404, "Unknown Webhook", 10015)
-        msg, is_original = self._webhook_target(record, m["mid"])
-        if msg is None:
-            return error(404, "Unknown Message", 10008)
+        found = self._webhook_message(m)
+        if isinstance(found, web.Response):
+            return found
+        record, msg, is_original = found
         if is_original:
             record.original_deleted = True
         record.deleted.append(msg["id"])
