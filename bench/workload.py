@@ -11,9 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.discord import FakeDiscord, InteractionRecord, make_user
-
-EPHEMERAL = 64
+from tests.fakes.discord import EPHEMERAL, FakeDiscord, InteractionRecord, make_user
 
 
 @dataclass

@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 
-from tests.e2e.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
+from bot import wording
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import running_bot
+from tests.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 
 FIXED = {"action", "image", "search", "source", "help", "stats", "optout", "optin", "forgetme"}
 
@@ -172,7 +173,7 @@ async def test_source_good_foreign_and_missing(bot, discord_api, nekos) -> None:
     handle = await discord_api.interact(discord_api.slash("source", {"url": missing}))
     message = await handle.wait_message()
     assert is_ephemeral(message)
-    assert "doesn't exist" in text_of(message) or "exist" in text_of(message)
+    assert wording.message("error_asset_missing") in text_of(message)
 
 
 async def test_image_credit_message_menu(bot, discord_api, nekos) -> None:
@@ -288,5 +289,6 @@ async def test_image_credit_for_a_missing_asset_asks_once(bot, discord_api, neko
     posted = discord_api.user_message(f"look: {missing}")
     handle = await discord_api.interact(discord_api.message_command("Image credit", posted))
     message = await handle.wait_message()
-    assert is_ephemeral(message) and "exist" in text_of(message)
+    assert is_ephemeral(message)
+    assert wording.message("error_asset_missing") in text_of(message)
     assert nekos.count(missing.removeprefix(nekos.base_url)) == 1

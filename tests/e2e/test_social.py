@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import TOKEN, bot_process, running_bot
+from tests.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 
 ALICE = make_user(name="alice", global_name="Alice")
 BOB = make_user(name="bob", global_name="Bob")
@@ -180,7 +180,7 @@ async def test_stats_opt_out_forget_and_context_menu(bot, discord_api) -> None:
 async def test_guild_removal_deletes_its_data(bot, discord_api) -> None:
     await act(discord_api, "hug", ALICE, BOB)
     guild_id = discord_api.guild_ids[0]
-    await discord_api.dispatch("GUILD_DELETE", {"id": str(guild_id)}, guild_id=guild_id)
+    await discord_api.dispatch("GUILD_DELETE", {"id": str(guild_id)})
 
     async def gone() -> bool:
         stats = await bot.bot.store.user_stats(guild_id=guild_id, user_id=int(BOB["id"]))

@@ -7,7 +7,7 @@ Usage::
         ...
         assert nekos.count("/hug") == 1
 
-It speaks the documented shapes (see /work/shared/FACTS.md):
+It speaks the documented shapes (see docs/nekos-best.md):
 
 - ``GET /api/v2/endpoints`` → ``{"angry": {"format": "gif"}, …}`` (no rate limit).
 - ``GET /api/v2/<category>?amount=N`` → ``{"results": [...]}``; GIF results carry

@@ -11,7 +11,8 @@ import pytest
 
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import DEFAULT_CATEGORIES, FakeNekos
-from tests.faults.conftest import (
+from tests.harness import RunningBot, running_bot
+from tests.helpers import (
     LogCapture,
     answered,
     assert_db_consistent,
@@ -21,7 +22,6 @@ from tests.faults.conftest import (
     is_ephemeral,
     says,
 )
-from tests.harness import RunningBot, running_bot
 
 
 @pytest.mark.timeout(60)

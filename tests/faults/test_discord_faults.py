@@ -13,7 +13,8 @@ from aiohttp import web
 
 from tests.fakes.discord import FakeDiscord, InteractionRecord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import (
+from tests.harness import RunningBot
+from tests.helpers import (
     LogCapture,
     answered,
     assert_db_consistent,
@@ -22,7 +23,6 @@ from tests.faults.conftest import (
     image_url,
     is_ephemeral,
 )
-from tests.harness import RunningBot
 
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
 ORIGINAL = r"^/webhooks/\d+/[^/]+/messages/@original$"

@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes.discord import FakeDiscord, InteractionRecord, make_user, snowflake
+from tests.fakes.discord.payloads import member
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import WINDOW, LogCapture, is_ephemeral, text_of
 from tests.harness import RunningBot
+from tests.helpers import WINDOW, LogCapture, is_ephemeral, text_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -239,8 +240,7 @@ def user_value(
         user = make_user(name="target")
     resolved.setdefault("users", {})[user["id"]] = user
     if guild is not None and kind != "not_in_guild":
-        member = discord_api._member_payload()
-        resolved.setdefault("members", {})[user["id"]] = member
+        resolved.setdefault("members", {})[user["id"]] = member()
     allowed.add(user["id"])
     return user["id"]
 

@@ -17,8 +17,8 @@ from aiohttp import web
 from bot.nekos.breaker import BreakerState
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import LogCapture, answered, image_url, is_ephemeral, says, wait_pool
 from tests.harness import RunningBot
+from tests.helpers import LogCapture, answered, image_url, is_ephemeral, says, wait_pool
 
 pytestmark = pytest.mark.timeout(40)
 

@@ -15,14 +15,14 @@ from aiohttp import web
 
 from tests.fakes.discord import FakeDiscord, InteractionRecord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import (
+from tests.harness import TOKEN, BotProcess, bot_process
+from tests.helpers import (
     assert_db_consistent,
     db_path,
     db_rows,
     image_url,
     says,
 )
-from tests.harness import TOKEN, BotProcess, bot_process
 
 pytestmark = pytest.mark.timeout(60)
 

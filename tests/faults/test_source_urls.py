@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import LogCapture, answered, is_ephemeral, text_of
 from tests.harness import RunningBot
+from tests.helpers import LogCapture, answered, is_ephemeral, text_of
 
 
 class Canary:

@@ -14,7 +14,8 @@ from bot.logs import ThrottledLog
 from bot.store.sqlite import SqliteStore
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.faults.conftest import (
+from tests.harness import RunningBot, running_bot
+from tests.helpers import (
     LogCapture,
     answered,
     assert_db_consistent,
@@ -25,7 +26,6 @@ from tests.faults.conftest import (
     text_of,
     wait_pool,
 )
-from tests.harness import RunningBot, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 

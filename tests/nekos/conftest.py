@@ -3,7 +3,7 @@ and clients pointed at the fake with fast retry settings. Everything started is 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -11,9 +11,7 @@ import pytest
 
 from bot.nekos import NekosClient, make_session
 from tests.fakes.nekos import FakeNekos
-
-CONTACT = "https://example.test/nekocord"
-VERSION = "9.9.9"
+from tests.nekos.helpers import CONTACT, VERSION, ClientFactory
 
 
 @pytest.fixture
@@ -26,9 +24,6 @@ async def nekos() -> AsyncIterator[FakeNekos]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with make_session() as s:
         yield s
-
-
-ClientFactory = Callable[..., NekosClient]
 
 
 @pytest.fixture

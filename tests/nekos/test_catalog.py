@@ -20,7 +20,7 @@ from bot.nekos import (
 )
 from bot.nekos.catalog import FILENAME
 from tests.fakes.nekos import DEFAULT_CATEGORIES, FakeNekos
-from tests.nekos.conftest import ClientFactory
+from tests.nekos.helpers import ClientFactory
 
 
 def test_snapshot_is_the_documented_list() -> None:

@@ -23,7 +23,7 @@ from bot.nekos import (
     make_session,
 )
 from tests.fakes.nekos import ARTISTS, FakeNekos
-from tests.nekos.conftest import CONTACT, VERSION, ClientFactory
+from tests.nekos.helpers import CONTACT, VERSION, ClientFactory
 
 # -- endpoints -----------------------------------------------------------------------------
 

@@ -35,7 +35,3 @@ def test_importing_does_not_load_discord() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
-
-
-def test_snapshot_is_packaged() -> None:
-    assert (PACKAGE / "snapshot.json").is_file()

@@ -17,7 +17,7 @@ from bot.nekos import (
     UnknownCategory,
 )
 from tests.fakes.nekos import FakeNekos
-from tests.nekos.conftest import ClientFactory
+from tests.nekos.helpers import ClientFactory
 
 
 class Clock:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.nekos import NekosClient, RateLimited, RateLimiter, parse_limit, parse_reset
 from tests.fakes.nekos import FakeNekos, iso7
-from tests.nekos.conftest import ClientFactory
+from tests.nekos.helpers import ClientFactory
 
 # -- parsing -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bot.store import open_store
-from tests.store.conftest import assert_consistent
+from tests.helpers import assert_consistent
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 
 from bot.store import ActionCounts, StoreError, open_store
 from bot.store.sqlite import SqliteStore
-from tests.store.conftest import assert_consistent
+from tests.helpers import assert_consistent
 
 HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
 

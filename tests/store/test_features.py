@@ -10,7 +10,7 @@ import pytest
 
 from bot.store import ActionCounts, ActionStat, Partner, UserStats
 from bot.store.sqlite import DEDUPE_TTL, RETURNED_TTL, SqliteStore
-from tests.store.conftest import assert_consistent
+from tests.helpers import assert_consistent
 
 A, B, C = 1001, 1002, 1003
 G1, G2 = 1, 2

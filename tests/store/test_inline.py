@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.sqlite import SqliteStore
-from tests.store.conftest import assert_consistent
+from tests.helpers import assert_consistent
 
 KW = {"guild_id": 1, "action": "hug", "actor_id": 2, "target_id": 3}
 COUNTER_TRANSACTION = ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"]

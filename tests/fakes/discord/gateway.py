@@ -1,0 +1,298 @@
+"""The gateway half of the stand-in: a websocket speaking Discord's gateway protocol v10.
+
+HELLO, heartbeat ACKs, IDENTIFY → READY + one GUILD_CREATE per guild, RESUME with replay of
+missed dispatches, server-side closes and dropped connections (docs/discord.md, "Gateway").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import secrets
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from tests.fakes.discord.responses import plain_error
+
+HEARTBEAT_INTERVAL_MS = 41_250
+REPLAY_BUFFER = 10_000  # dispatches kept per session for RESUME; older → op 9
+
+# Closes after which discord.py does not reconnect, or Discord ends the session.
+_SESSION_ENDING_CLOSES = {1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014}
+
+
+@dataclass(eq=False)
+class Connection:
+    ws: web.WebSocketResponse
+    transport: asyncio.BaseTransport | None
+    compressor: Any
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    session: GatewaySession | None = None
+    open: bool = True
+    closed_by_server: bool = False
+
+
+@dataclass(eq=False)
+class GatewaySession:
+    """A gateway session: survives disconnects until invalidated, so it can be RESUMEd."""
+
+    session_id: str
+    identify: dict[str, Any]
+    seq: int = 0
+    ready: bool = False
+    invalid: bool = False
+    buffer: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=REPLAY_BUFFER))
+    conn: Connection | None = field(default=None, repr=False)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @property
+    def connected(self) -> bool:
+        return self.conn is not None and self.conn.open
+
+
+class Gateway:
+    """Gateway websocket handling (mixed into :class:`FakeDiscord`)."""
+
+    token: str
+    application_id: int
+    application: dict[str, Any]
+    bot_user: dict[str, Any]
+    guild_ids: list[int]
+    guilds: dict[int, dict[str, Any]]
+    identifies: list[dict[str, Any]]
+    resumes: list[dict[str, Any]]
+    gateway_connects: list[dict[str, Any]]
+    _sessions: dict[str, GatewaySession]
+    _conns: set[Connection]
+
+    @property
+    def resume_gateway_url(self) -> str:
+        raise NotImplementedError
+
+    def _notify(self, record: Any = None) -> None:
+        raise NotImplementedError
+
+    # -- the public controls -----------------------------------------------------------------
+    @property
+    def sessions(self) -> int:
+        """Sessions that are READY and connected (a RESUMED one counts)."""
+        return sum(1 for s in self._sessions.values() if s.ready and s.connected and not s.invalid)
+
+    @property
+    def intents(self) -> int | None:
+        return self.identifies[-1].get("intents") if self.identifies else None
+
+    async def dispatch(self, event: str, data: Any) -> int:
+        """Send a DISPATCH to every READY session; returns how many got it (or buffered it)."""
+        targets = self._live_sessions()
+        for session in targets:
+            async with session.lock:
+                await self._dispatch_locked(session, event, data)
+        return len(targets)
+
+    async def close_gateway(self, code: int = 4000, reason: str = "") -> None:
+        """Close every gateway connection from the server side with ``code``."""
+        await asyncio.gather(
+            *(self._close_conn(c, code, reason.encode()) for c in list(self._conns)),
+            return_exceptions=True,
+        )
+
+    def drop_gateway(self) -> None:
+        """Abort every gateway TCP connection without a close frame (the client sees 1006)."""
+        for conn in list(self._conns):
+            conn.closed_by_server = True
+            conn.open = False
+            session = conn.session
+            if session is not None and session.conn is conn:
+                session.conn = None
+            if conn.transport is not None:
+                conn.transport.abort()
+        self._notify()
+
+    async def request_reconnect(self) -> None:
+        """Send op 7 RECONNECT to every connected session (discord.py then RESUMEs)."""
+        for session in list(self._sessions.values()):
+            if session.conn is not None and not session.invalid:
+                await self._send_op(session.conn, 7, None)
+
+    # -- connections -------------------------------------------------------------------------
+    async def _handle_gateway(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(timeout=1.0, max_msg_size=0, autoping=True, compress=False)
+        if not ws.can_prepare(request).ok:
+            return plain_error(404)
+        transport = request.transport
+        await ws.prepare(request)
+        query = dict(request.query)
+        # discord.py always asks for zlib-stream: one zlib context for the whole connection.
+        compressor = zlib.compressobj() if query.get("compress") == "zlib-stream" else None
+        conn = Connection(ws=ws, transport=transport, compressor=compressor)
+        self._conns.add(conn)
+        self.gateway_connects.append({"path": request.path, "query": query, "at": time.monotonic()})
+        try:
+            await self._send_op(conn, 10, {"heartbeat_interval": HEARTBEAT_INTERVAL_MS})
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
+                    break
+                try:
+                    frame = jsonlib.loads(msg.data)
+                except ValueError:
+                    await self._close_conn(conn, 4002, b"Error while decoding payload.")
+                    break
+                await self._on_frame(conn, frame)
+                if not conn.open:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            conn.open = False
+            self._conns.discard(conn)
+            session = conn.session
+            if session is not None and session.conn is conn:
+                session.conn = None
+                # A client closing with 1000/1001 ends its session, as on Discord.
+                if not conn.closed_by_server and ws.close_code in (1000, 1001):
+                    session.invalid = True
+            self._notify()
+        return ws
+
+    async def _on_frame(self, conn: Connection, frame: dict[str, Any]) -> None:
+        op = frame.get("op")
+        data = frame.get("d")
+        if op == 1:
+            await self._send_op(conn, 11, None)
+        elif op == 2:
+            await self._identify(conn, data or {})
+        elif op == 6:
+            await self._resume(conn, data or {})
+        elif op in (3, 4, 8):
+            pass  # presence, voice state, member requests: nothing the bot relies on
+        elif conn.session is None:
+            await self._close_conn(conn, 4003, b"Not authenticated.")
+        else:
+            await self._close_conn(conn, 4001, b"Unknown opcode.")
+
+    async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
+        self.identifies.append(data)
+        self._notify()
+        if data.get("token") != self.token:
+            await self._close_conn(conn, 4004, b"Authentication failed.")
+            return
+        if conn.session is not None:
+            await self._close_conn(conn, 4005, b"Already authenticated.")
+            return
+        session = GatewaySession(session_id=secrets.token_hex(16), identify=data)
+        self._sessions[session.session_id] = session
+        session.conn = conn
+        conn.session = session
+        ready: dict[str, Any] = {
+            "v": 10,
+            "user": self.bot_user,
+            "user_settings": {},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": ["fake"],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.guild_ids],
+            "session_id": session.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self.resume_gateway_url,
+            "application": {"id": str(self.application_id), "flags": self.application["flags"]},
+            "auth": {},
+            "_trace": ['["fake-discord-gateway",{"micros":0}]'],
+        }
+        async with session.lock:
+            await self._dispatch_locked(session, "READY", ready)
+        session.ready = True
+        self._notify()
+        for gid in self.guild_ids:
+            if session.invalid:  # a disconnected session still buffers them for RESUME
+                break
+            async with session.lock:
+                await self._dispatch_locked(session, "GUILD_CREATE", self.guilds[gid])
+        self._notify()
+
+    async def _resume(self, conn: Connection, data: dict[str, Any]) -> None:
+        self.resumes.append(data)
+        if data.get("token") != self.token:
+            await self._close_conn(conn, 4004, b"Authentication failed.")
+            return
+        session = self._sessions.get(str(data.get("session_id")))
+        seq = int(data.get("seq") or 0)
+        if (
+            session is None
+            or session.invalid
+            or (session.buffer and seq < session.buffer[0][0] - 1)
+            or seq > session.seq
+        ):
+            await self._send_op(conn, 9, False)  # not resumable: identify again
+            self._notify()
+            return
+        async with session.lock:
+            old = session.conn
+            if old is not None and old is not conn:
+                old.session = None
+                old.closed_by_server = True
+                if old.transport is not None:
+                    old.transport.abort()
+            session.conn = conn
+            conn.session = session
+            for s, frame in list(session.buffer):
+                if s > seq:
+                    await self._send_raw(conn, frame)
+            await self._dispatch_locked(session, "RESUMED", {"_trace": ["fake-discord-gateway"]})
+        self._notify()
+
+    # -- sending -----------------------------------------------------------------------------
+    async def _send_raw(self, conn: Connection, text: str) -> None:
+        if not conn.open:
+            return
+        try:
+            async with conn.lock:
+                if conn.compressor is not None:
+                    payload = conn.compressor.compress(text.encode())
+                    payload += conn.compressor.flush(zlib.Z_SYNC_FLUSH)
+                    await conn.ws.send_bytes(payload)
+                else:
+                    await conn.ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            conn.open = False
+
+    async def _send_op(self, conn: Connection, op: int, data: Any) -> None:
+        await self._send_raw(conn, jsonlib.dumps({"op": op, "d": data, "s": None, "t": None}))
+
+    async def _dispatch_locked(self, session: GatewaySession, event: str, data: Any) -> None:
+        session.seq += 1
+        frame = jsonlib.dumps({"op": 0, "t": event, "s": session.seq, "d": data})
+        session.buffer.append((session.seq, frame))
+        conn = session.conn
+        if conn is not None and conn.open:
+            await self._send_raw(conn, frame)
+
+    def _live_sessions(self) -> list[GatewaySession]:
+        live = [s for s in self._sessions.values() if s.ready and not s.invalid]
+        # A connected session first, newest first: a bot that restarted left its old session
+        # resumable (as Discord does) but nobody will resume it.
+        return [s for s in live if s.connected] + [s for s in reversed(live) if not s.connected]
+
+    async def _close_conn(self, conn: Connection, code: int, message: bytes = b"") -> None:
+        conn.closed_by_server = True
+        conn.open = False
+        session = conn.session
+        if session is not None and session.conn is conn:
+            session.conn = None
+            if code in _SESSION_ENDING_CLOSES:
+                session.invalid = True
+        self._notify()
+        try:
+            await asyncio.wait_for(conn.ws.close(code=code, message=message), 1.0)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        finally:
+            if conn in self._conns and conn.transport is not None and not conn.ws.closed:
+                conn.transport.abort()
