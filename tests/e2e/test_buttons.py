@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.helpers import buttons, is_ephemeral, text_of
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.harness import RunningBot, running_bot
+from tests.helpers import buttons, is_ephemeral, text_of
 
 ALICE = make_user(id=111111111111111111, name="alice", global_name="Alice")
 BOB = make_user(id=222222222222222222, name="bob", global_name="Bob")

@@ -8,10 +8,10 @@ import re
 from typing import Any
 
 from bot.render import ReturnId
-from tests.e2e.helpers import buttons, is_ephemeral, text_of
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import RunningBot, running_bot
+from tests.helpers import buttons, is_ephemeral, text_of
 
 ALICE = make_user(name="alice", global_name="Alice")
 BOB = make_user(name="bob", global_name="Bob")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.helpers import is_ephemeral
 from tests.fakes.discord import FakeDiscord, make_user
+from tests.helpers import is_ephemeral
 
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 BREAK = re.compile("\r\n|[\r\n\u2028\u2029\u0085]")
