@@ -25,7 +25,7 @@ from bot.logs import setup_logging
 from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
-from bot.nekos.transport import make_session
+from bot.nekos.transport import TransportSettings, make_session
 from bot.store import StoreError, open_store
 
 log = logging.getLogger("bot")
@@ -61,6 +61,7 @@ async def run(
     *,
     on_bot: Callable[[NekoBot], None] | None = None,
     install_signals: bool = True,
+    breaker_cooldown: float | None = None,
 ) -> int:
     """Run the bot until `stop` is set (or a signal arrives). Returns the exit code.
 
@@ -83,12 +84,16 @@ async def run(
     except StoreError as exc:
         raise StartupError(f"DATABASE_URL: {exc}") from None
 
+    transport: TransportSettings = {}
+    if breaker_cooldown is not None:  # tests shorten the pause after nekos.best fails
+        transport["breaker_cooldown"] = breaker_cooldown
     async with make_session() as session, store:
         nekos = NekosClient(
             session,
             base_url=config.nekos_api_base,
             contact=config.nekos_contact,
             app_version=__version__,
+            **transport,
         )
         pool = Pool(nekos)
         catalog = Catalog(

@@ -58,15 +58,27 @@ class RunningBot:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **env: str
+    discord: FakeDiscord,
+    nekos: FakeNekos,
+    data_dir: Path,
+    *,
+    breaker_cooldown: float | None = None,
+    **env: str,
 ) -> AsyncIterator[RunningBot]:
-    """The bot as `python -m bot` runs it, in this event loop; stopped on exit."""
+    """The bot as `python -m bot` runs it, in this event loop; stopped on exit.
+    `breaker_cooldown`: seconds the nekos.best breaker stays open (default: production's)."""
     config = load_config(bot_env(discord, nekos, data_dir, **env), dotenv_path=None)
     built: asyncio.Future[NekoBot] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     with discord.patch_client():
         task = asyncio.create_task(
-            run(config, stop, on_bot=built.set_result, install_signals=False)
+            run(
+                config,
+                stop,
+                on_bot=built.set_result,
+                install_signals=False,
+                breaker_cooldown=breaker_cooldown,
+            )
         )
         try:
             done, _ = await asyncio.wait({task, built}, timeout=10, return_when="FIRST_COMPLETED")

@@ -245,3 +245,8 @@ def assert_db_consistent(data_dir: Path) -> None:
         assert counted == markers, (counted, markers)
     finally:
         conn.close()
+
+
+# Seconds the nekos.best breaker stays open in the fault tests (production: 30 s): tests that
+# heal nekos.best wait this long instead of reaching into the breaker.
+BREAKER_COOLDOWN = 1.0

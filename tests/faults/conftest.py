@@ -18,7 +18,7 @@ import pytest
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
 from tests.harness import RunningBot, running_bot
-from tests.helpers import LogCapture, wait_pool
+from tests.helpers import BREAKER_COOLDOWN, LogCapture, wait_pool
 
 
 @pytest.fixture
@@ -55,6 +55,9 @@ async def loop_errors(logs: LogCapture) -> AsyncIterator[LogCapture]:
 async def bot(
     discord_api: FakeDiscord, nekos: FakeNekos, data_dir: Path, loop_errors: LogCapture
 ) -> AsyncIterator[RunningBot]:
-    async with running_bot(discord_api, nekos, data_dir) as running:
+    # A breaker that closes again after a second: the tests wait for that rather than 30 s.
+    async with running_bot(
+        discord_api, nekos, data_dir, breaker_cooldown=BREAKER_COOLDOWN
+    ) as running:
         await wait_pool(running, "hug")
         yield running

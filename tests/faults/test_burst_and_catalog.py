@@ -13,6 +13,7 @@ from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import DEFAULT_CATEGORIES, FakeNekos
 from tests.harness import RunningBot, running_bot
 from tests.helpers import (
+    BREAKER_COOLDOWN,
     LogCapture,
     answered,
     assert_db_consistent,
@@ -85,14 +86,15 @@ async def test_endpoints_unreachable_at_start_uses_disk_copy(
             nekos.fail(503, path="/endpoints")
         else:
             await nekos.stop()
-        async with running_bot(discord_api, nekos, data_dir) as running:
+        async with running_bot(
+            discord_api, nekos, data_dir, breaker_cooldown=BREAKER_COOLDOWN
+        ) as running:
             assert running.bot.catalog.source == "disk"
             names = {c["name"] for c in discord_api.commands[None]}
             assert "glomp" in names, "a category known only from the disk copy is a command"
             if outage == "refused":
                 await nekos.start()
-            running.bot.nekos.breaker.cooldown = 0.1
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(BREAKER_COOLDOWN + 0.1)
             record = await discord_api.interact(
                 discord_api.slash("glomp", {"user": make_user(name="x")})
             )
@@ -184,7 +186,6 @@ async def test_endpoints_bad_reply_while_running_changes_nothing(
     assert set(bot.bot.catalog.categories) == before
     assert discord_api.command_puts == puts
     nekos.set_categories(dict(DEFAULT_CATEGORIES))
-    bot.bot.nekos.breaker.cooldown = 0.1
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(BREAKER_COOLDOWN + 0.1)
     assert image_url(await answered(await discord_api.interact(discord_api.slash("wave"))))
     logs.assert_clean()

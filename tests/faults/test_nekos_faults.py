@@ -18,7 +18,15 @@ from bot.nekos.breaker import BreakerState
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import RunningBot
-from tests.helpers import LogCapture, answered, image_url, is_ephemeral, says, wait_pool
+from tests.helpers import (
+    BREAKER_COOLDOWN,
+    LogCapture,
+    answered,
+    image_url,
+    is_ephemeral,
+    says,
+    wait_pool,
+)
 
 pytestmark = pytest.mark.timeout(40)
 
@@ -113,8 +121,7 @@ async def test_5xx_breaker_opens_and_closes(
     assert_gif(await answered(await slash(discord_api, "hug", {"user": make_user()})), "hug")
     # nekos.best recovers; after the cool-down one probe closes the breaker.
     nekos.heal()
-    breaker.cooldown = 0.3
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(BREAKER_COOLDOWN + 0.1)
     assert breaker.state is BreakerState.HALF_OPEN
     assert_gif(await answered(await slash(discord_api, "wave")), "wave")
     assert breaker.state is BreakerState.CLOSED
@@ -133,8 +140,7 @@ async def test_connection_refused_then_back(
     search = await answered(await slash(discord_api, "search", {"query": "Nichijou"}))
     assert_error(search, "error_unavailable")
     await nekos.start()
-    bot.bot.nekos.breaker.cooldown = 0.2
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(BREAKER_COOLDOWN + 0.1)
     assert_gif(await answered(await slash(discord_api, "wave")), "wave")
     logs.assert_clean()
 
@@ -150,8 +156,7 @@ async def test_malformed_json(
     # garbage is not retried: one request per refill
     assert nekos.count("/wave") == 1
     nekos.heal()
-    bot.bot.nekos.breaker.cooldown = 0.1
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(BREAKER_COOLDOWN + 0.1)
     assert_gif(await answered(await slash(discord_api, "wave")), "wave")
     logs.assert_clean()
 
@@ -165,8 +170,7 @@ async def test_missing_fields(
     search = await answered(await slash(discord_api, "search", {"query": "Nichijou"}))
     assert_error(search, "error_unavailable")
     nekos.heal()
-    bot.bot.nekos.breaker.cooldown = 0.1
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(BREAKER_COOLDOWN + 0.1)
 
     # results with nothing but a url: every metadata field is optional
     async def bare(request: web.Request) -> web.Response | None:
