@@ -37,8 +37,14 @@ class Meta(commands.Cog):
         if interaction.guild_id is None:  # guild_only hides it in DMs; a forged call may not
             raise UserError("error_guild_only")
         who = user or interaction.user
-        stats = await self.bot.store.user_stats(guild_id=interaction.guild_id, user_id=who.id)
-        partners = [(f"<@{p.user_id}>", p.count) for p in stats.top_partners]
+        store = self.bot.store
+        if who.id != interaction.user.id and await store.is_opted_out(who.id):
+            raise UserError("error_stats_opted_out", name=render.display_name(who))
+        stats = await store.user_stats(guild_id=interaction.guild_id, user_id=who.id)
+        hidden = await store.opted_out_among(p.user_id for p in stats.top_partners)
+        partners = [
+            (f"<@{p.user_id}>", p.count) for p in stats.top_partners if p.user_id not in hidden
+        ]
         reply = render.stats(user=who, lines=stats.actions, partners=partners)
         await interaction.response.send_message(**reply.send_kwargs())
 
