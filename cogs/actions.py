@@ -37,8 +37,8 @@ class Actions(commands.Cog):
         self._menus: list[app_commands.ContextMenu] = []
         # Returns claimed in this process: a quick "no" for double clicks, and the only record
         # while the database cannot be written. Bounded: the store is the real memory.
-        self._returned: OrderedDict[int, None] = OrderedDict()
-        self._returning: set[int] = set()  # claims under way (the GIF is being fetched)
+        self._returned: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._returning: set[tuple[int, int]] = set()  # claims under way (fetching the GIF)
 
     async def cog_load(self) -> None:
         self.bot.commands_sync.generated.append(self.generated)
@@ -186,32 +186,33 @@ class Actions(commands.Cog):
     async def on_return(
         self, interaction: discord.Interaction[Any], button: render.ReturnId
     ) -> None:
-        """ "Hug back": only the target, once. A press that cannot win the claim is refused
-        before it takes a GIF from the pool."""
+        """ "Hug back": only the target, once. The claim is keyed by the button's action and
+        target, so nobody else can use a return up; a press that cannot win it is refused before
+        it takes a GIF from the pool."""
         if interaction.user.id != button.target_id:
             raise UserError("error_not_your_button", name=f"<@{button.target_id}>")
         category = self.bot.catalog.require(button.category, Kind.GIF)
         if await self.opted_out(button.actor_id):
             raise UserError("error_target_opted_out", name=f"<@{button.actor_id}>")
-        action_id = button.action_id
-        if action_id in self._returned or action_id in self._returning:
+        claim = (button.action_id, button.target_id)
+        if claim in self._returned or claim in self._returning:
             raise UserError("error_already_returned")
-        self._returning.add(action_id)
+        self._returning.add(claim)
         try:
-            if await self.returned_before(action_id):
+            if await self.returned_before(*claim):
                 raise UserError("error_already_returned")
         except BaseException:
-            self._returning.discard(action_id)
+            self._returning.discard(claim)
             raise
         custom_id = button.custom_id
 
         async def work() -> render.Reply:
             try:
                 result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-                if not await self.claim(action_id):
+                if not await self.claim(*claim):
                     raise UserError("error_already_returned")
             finally:
-                self._returning.discard(action_id)
+                self._returning.discard(claim)
             actor = interaction.user
             target = await self.resolve_user(interaction, button.actor_id)
             counts = None
@@ -233,24 +234,25 @@ class Actions(commands.Cog):
 
         await responding.answer(interaction, work(), update=True)
 
-    async def returned_before(self, action_id: int) -> bool:
+    async def returned_before(self, action_id: int, target_id: int) -> bool:
         try:
-            return await self.bot.store.is_returned(action_id=action_id)
+            return await self.bot.store.is_returned(action_id=action_id, target_id=target_id)
         except StoreError as exc:
             self.bot.store_errors.error("read", "Could not read returns: %s", exc)
             return False
 
-    async def claim(self, action_id: int) -> bool:
+    async def claim(self, action_id: int, target_id: int) -> bool:
         """Once only: the store remembers (double clicks, restarts); memory backs it up while
         the database cannot be written."""
-        if action_id in self._returned:
+        key = (action_id, target_id)
+        if key in self._returned:
             return False
         try:
-            claimed = await self.bot.store.claim_return(action_id=action_id)
+            claimed = await self.bot.store.claim_return(action_id=action_id, target_id=target_id)
         except StoreError as exc:
             self.bot.store_errors.error("write", "Could not record a return: %s", exc)
             claimed = True
-        self._returned[action_id] = None
+        self._returned[key] = None
         if len(self._returned) > RETURNED_MEMORY:
             self._returned.popitem(last=False)
         return claimed

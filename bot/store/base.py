@@ -100,13 +100,15 @@ class Store(ABC):
         """The current counts, without counting anything (zeros when nothing was recorded)."""
 
     @abstractmethod
-    async def claim_return(self, *, action_id: int) -> bool:
-        """Mark the action as returned ("hug back"). True for the first claim only, also under
-        concurrent claims and across restarts. Markers are kept for at least 30 days."""
+    async def claim_return(self, *, action_id: int, target_id: int) -> bool:
+        """Mark the action as returned ("hug back") by `target_id`, the member it was aimed at
+        (the key comes from the button, so nobody else can use their return up). True for the
+        first claim only, also under concurrent claims and across restarts. Markers are kept
+        for at least 30 days."""
 
     @abstractmethod
-    async def is_returned(self, *, action_id: int) -> bool:
-        """Whether `claim_return` already succeeded for this action."""
+    async def is_returned(self, *, action_id: int, target_id: int) -> bool:
+        """Whether `claim_return` already succeeded for this action and target."""
 
     @abstractmethod
     async def user_stats(self, *, guild_id: int, user_id: int, top: int = 5) -> UserStats:

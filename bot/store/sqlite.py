@@ -221,16 +221,23 @@ class SqliteStore(Store):
 
     # ------------------------------------------------------------------ hug back
 
-    async def claim_return(self, *, action_id: int) -> bool:
+    async def claim_return(self, *, action_id: int, target_id: int) -> bool:
         body = partial(
-            queries.claim_return, action_id=check_id("action_id", action_id), now=int(self._clock())
+            queries.claim_return,
+            action_id=check_id("action_id", action_id),
+            target_id=check_id("target_id", target_id),
+            now=int(self._clock()),
         )
         claimed = await self._runner.run("claim_return", body, write=True)
         self._maybe_prune()
         return claimed
 
-    async def is_returned(self, *, action_id: int) -> bool:
-        body = partial(queries.is_returned, action_id=check_id("action_id", action_id))
+    async def is_returned(self, *, action_id: int, target_id: int) -> bool:
+        body = partial(
+            queries.is_returned,
+            action_id=check_id("action_id", action_id),
+            target_id=check_id("target_id", target_id),
+        )
         return await self._runner.run("is_returned", body, write=False)
 
     # ------------------------------------------------------------------ stats

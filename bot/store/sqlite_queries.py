@@ -84,24 +84,26 @@ def counts(
     return ActionCounts(pair=int(pair or 0), received_total=int(total or 0))
 
 
-def claim_return(conn: sqlite3.Connection, *, action_id: int, now: int) -> bool:
+# A version-1 marker without a target (target_id 0) stands for the action's one target.
+_CLAIMED = "SELECT 1 FROM returned_actions WHERE action_id = :a AND target_id IN (:t, 0)"
+
+
+def claim_return(conn: sqlite3.Connection, *, action_id: int, target_id: int, now: int) -> bool:
+    if conn.execute(_CLAIMED, {"a": action_id, "t": target_id}).fetchall():
+        return False
     # WHERE true: SQLite's required disambiguation for INSERT … SELECT … ON CONFLICT.
     rows = conn.execute(
-        "INSERT INTO returned_actions"
-        " (action_id, guild_id, actor_id, target_id, created_at)"
-        " SELECT ?, p.guild_id, p.actor_id, p.target_id, ?"
-        " FROM (SELECT 1) LEFT JOIN processed_actions AS p ON p.action_id = ?"
-        " WHERE true ON CONFLICT (action_id) DO NOTHING RETURNING action_id",
-        (action_id, now, action_id),
+        "INSERT INTO returned_actions (action_id, target_id, guild_id, actor_id, created_at)"
+        " SELECT :a, :t, p.guild_id, p.actor_id, :now"
+        " FROM (SELECT 1) LEFT JOIN processed_actions AS p ON p.action_id = :a"
+        " WHERE true ON CONFLICT (action_id, target_id) DO NOTHING RETURNING action_id",
+        {"a": action_id, "t": target_id, "now": now},
     ).fetchall()
     return bool(rows)
 
 
-def is_returned(conn: sqlite3.Connection, *, action_id: int) -> bool:
-    rows = conn.execute(
-        "SELECT 1 FROM returned_actions WHERE action_id = ?", (action_id,)
-    ).fetchall()
-    return bool(rows)
+def is_returned(conn: sqlite3.Connection, *, action_id: int, target_id: int) -> bool:
+    return bool(conn.execute(_CLAIMED, {"a": action_id, "t": target_id}).fetchall())
 
 
 def user_stats(conn: sqlite3.Connection, *, guild_id: int, user_id: int, top: int) -> UserStats:

@@ -101,6 +101,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        2,
+        "returns claimed per (action, target)",
+        (
+            # The claim key comes from the button: the action and the member it was aimed at,
+            # so nobody but that member can use up their return. Markers from version 1 that
+            # named no target (claimed after their action's dedupe row was pruned) keep
+            # target_id 0: they still stand for the action's one target.
+            """CREATE TABLE returned_actions_v2 (
+                action_id  INTEGER NOT NULL,
+                target_id  INTEGER NOT NULL,
+                guild_id   INTEGER,
+                actor_id   INTEGER,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (action_id, target_id)
+            ) WITHOUT ROWID""",
+            """INSERT INTO returned_actions_v2
+                (action_id, target_id, guild_id, actor_id, created_at)
+                SELECT action_id, COALESCE(target_id, 0), guild_id, actor_id, created_at
+                FROM returned_actions""",
+            "DROP TABLE returned_actions",
+            "ALTER TABLE returned_actions_v2 RENAME TO returned_actions",
+            "CREATE INDEX returned_actions_by_age ON returned_actions (created_at)",
+            "CREATE INDEX returned_actions_by_target ON returned_actions (target_id)",
+        ),
+    ),
 )
 
 

@@ -3,8 +3,12 @@ must not cost a GIF, and options outside their declared range."""
 
 from __future__ import annotations
 
+import copy
+import re
+from dataclasses import replace
 from typing import Any
 
+from bot.render import ReturnId
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.harness import RunningBot, running_bot
 from tests.helpers import buttons, is_ephemeral, text_of
@@ -46,7 +50,7 @@ async def test_return_button_of_the_previous_release_still_returns(bot, discord_
         b for b in buttons(discord_api.messages[message["id"]]) if b["custom_id"] == OLD_RETURN
     )
     assert pressed["disabled"] is True
-    assert await bot.bot.store.is_returned(action_id=1100000000000000000)
+    assert await bot.bot.store.is_returned(action_id=1100000000000000000, target_id=int(BOB["id"]))
 
 
 async def test_reroll_button_of_the_previous_release_is_understood(bot, discord_api) -> None:
@@ -106,3 +110,20 @@ async def test_options_outside_their_declaration_are_refused_before_any_request(
         assert is_ephemeral(answer), command
         assert text_of(answer).startswith(expected), (command, text_of(answer))
     assert nekos.requests == []
+
+
+async def test_a_forged_return_cannot_use_up_the_targets_return(bot, discord_api) -> None:
+    message = await hug(discord_api)
+    back = next(b for b in buttons(message) if b["label"] == "Hug back")
+    real = ReturnId.from_match(re.fullmatch(ReturnId.TEMPLATE, back["custom_id"]))
+    carol = make_user(name="carol", global_name="Carol")
+    forged = replace(real, target_id=int(carol["id"])).custom_id  # "aimed at Carol"
+    original = copy.deepcopy(message)
+    forged_message = with_custom_ids(copy.deepcopy(message), forged)
+    press = await discord_api.interact(discord_api.component(forged, forged_message, user=carol))
+    await press.wait_for(lambda r: r.callbacks)
+    # Whatever Carol's forged button did, Bob's return (on the message as Bob sees it) stands.
+    press = await discord_api.interact(discord_api.component(back["custom_id"], original, user=BOB))
+    await press.wait_for(lambda r: r.followups)
+    returned = press.followups[0]
+    assert returned["content"] == f"<@{ALICE['id']}>" and "Bob" in text_of(returned)

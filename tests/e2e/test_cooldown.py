@@ -107,7 +107,9 @@ async def test_button_presses_count_and_are_refused_too(discord_api, nekos, data
         assert is_ephemeral(press) and SLOW_DOWN.fullmatch(text_of(press))
         assert pool_takes(bot) == takes
         action = ReturnId.from_match(re.fullmatch(ReturnId.TEMPLATE, back["custom_id"]))
-        assert not await bot.bot.store.is_returned(action_id=action.action_id)
+        assert not await bot.bot.store.is_returned(
+            action_id=action.action_id, target_id=action.target_id
+        )
 
 
 async def test_zero_turns_the_limit_off(

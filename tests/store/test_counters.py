@@ -156,6 +156,6 @@ async def test_largest_snowflake_round_trips(store: SqliteStore) -> None:
     big = 2**63 - 1
     args = {"guild_id": big, "action": "hug", "actor_id": big - 1, "target_id": big - 2}
     assert await store.record_action(action_id=big, **args) == ActionCounts(1, 1)
-    assert await store.claim_return(action_id=big)
+    assert await store.claim_return(action_id=big, target_id=big)
     stats = await store.user_stats(guild_id=big, user_id=big - 1)
     assert stats.top_partners[0].user_id == big - 2

@@ -55,7 +55,7 @@ async def test_read_only_database_write_raises_store_error(db_path: Path) -> Non
         with pytest.raises(StoreError, match="readonly"):
             await store.record_action(action_id=2, **HUG)
         with pytest.raises(StoreError, match="readonly"):
-            await store.claim_return(action_id=1)
+            await store.claim_return(action_id=1, target_id=1)
         with pytest.raises(StoreError, match="readonly"):
             await store.set_opt_out(user_id=10, opted_out=True)
         # Reads are fine, and nothing was half-written.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from bot.store import ActionCounts, ActionStat, Partner, UserStats
 from bot.store.sqlite import DEDUPE_TTL, RETURNED_TTL, SqliteStore
+from bot.store.sqlite_schema import MIGRATIONS
 from tests.helpers import assert_consistent
 
 A, B, C = 1001, 1002, 1003
@@ -27,21 +29,46 @@ async def act(store: SqliteStore, action_id: int, guild: int, action: str, actor
 
 async def test_claim_return_once_under_concurrent_clicks(store: SqliteStore) -> None:
     await act(store, 5, G1, "hug", A, B)
-    assert not await store.is_returned(action_id=5)
-    results = await asyncio.gather(*(store.claim_return(action_id=5) for _ in range(50)))
+    assert not await store.is_returned(action_id=5, target_id=B)
+    claims = (store.claim_return(action_id=5, target_id=B) for _ in range(50))
+    results = await asyncio.gather(*claims)
     assert results.count(True) == 1
-    assert await store.is_returned(action_id=5)
+    assert await store.is_returned(action_id=5, target_id=B)
     # Any id works, also one never recorded (e.g. an opted-out pair was not counted).
-    assert await store.claim_return(action_id=6)
-    assert not await store.claim_return(action_id=6)
+    assert await store.claim_return(action_id=6, target_id=B)
+    assert not await store.claim_return(action_id=6, target_id=B)
+
+
+async def test_each_target_claims_only_their_own_return(store: SqliteStore) -> None:
+    await act(store, 5, G1, "hug", A, B)
+    assert await store.claim_return(action_id=5, target_id=C)  # a forged button naming C
+    assert not await store.is_returned(action_id=5, target_id=B)  # B's return is untouched
+    assert await store.claim_return(action_id=5, target_id=B)
+    assert not await store.claim_return(action_id=5, target_id=B)
+
+
+async def test_a_version_1_marker_without_target_still_counts(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path, migrations=MIGRATIONS[:1]):
+        pass
+    raw = sqlite3.connect(db_path)
+    with raw:  # a return claimed by the previous release after its dedupe row was pruned
+        raw.execute(
+            "INSERT INTO returned_actions (action_id, created_at) VALUES (9, ?)",
+            (int(time.time()),),
+        )
+    raw.close()
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.is_returned(action_id=9, target_id=B)
+        assert not await store.claim_return(action_id=9, target_id=B)
+    assert_consistent(db_path)
 
 
 async def test_claim_return_holds_after_reopen(db_path: Path) -> None:
     async with await SqliteStore.open(db_path) as store:
-        assert await store.claim_return(action_id=77)
+        assert await store.claim_return(action_id=77, target_id=B)
     async with await SqliteStore.open(db_path) as store:
-        assert await store.is_returned(action_id=77)
-        assert not await store.claim_return(action_id=77)
+        assert await store.is_returned(action_id=77, target_id=B)
+        assert not await store.claim_return(action_id=77, target_id=B)
 
 
 # ---------------------------------------------------------------- stats
@@ -130,9 +157,9 @@ async def _populate(store: SqliteStore) -> None:
     await act(store, 5, G1, "pat", A, A)
     await act(store, 6, G2, "hug", A, B)
     await act(store, 7, G2, "pat", C, B)
-    assert await store.claim_return(action_id=1)  # names A
-    assert await store.claim_return(action_id=3)  # C → B only
-    assert await store.claim_return(action_id=7)  # in G2
+    assert await store.claim_return(action_id=1, target_id=B)  # names A
+    assert await store.claim_return(action_id=3, target_id=B)  # C → B only
+    assert await store.claim_return(action_id=7, target_id=B)  # in G2
     await store.set_opt_out(user_id=A, opted_out=True)
 
 
@@ -153,8 +180,8 @@ async def test_forget_user_deletes_given_and_received_everywhere(
     )
     assert (await store.user_stats(guild_id=G1, user_id=B)).top_partners == [Partner(C, 1)]
     # Markers naming A are gone; others stay.
-    assert not await store.is_returned(action_id=1)
-    assert await store.is_returned(action_id=3)
+    assert not await store.is_returned(action_id=1, target_id=B)
+    assert await store.is_returned(action_id=3, target_id=B)
     # A's dedupe rows are gone too: nothing keeps their ids around.
     assert await act(store, 4, G1, "hug", B, A) == ActionCounts(1, 1)
     assert await store.is_opted_out(A)
@@ -194,9 +221,9 @@ async def test_forget_guild(store: SqliteStore, db_path: Path) -> None:
     assert await store.counts(guild_id=G2, action="hug", actor_id=A, target_id=B) == (
         ActionCounts(1, 1)
     )
-    assert not await store.is_returned(action_id=1)
-    assert not await store.is_returned(action_id=3)
-    assert await store.is_returned(action_id=7)
+    assert not await store.is_returned(action_id=1, target_id=B)
+    assert not await store.is_returned(action_id=3, target_id=B)
+    assert await store.is_returned(action_id=7, target_id=B)
     assert await store.is_opted_out(A)  # opt-outs are global
     assert_consistent(db_path)
 
@@ -210,7 +237,7 @@ async def test_markers_expire_on_schedule(db_path: Path) -> None:
 
     async with await SqliteStore.open(db_path, clock=clock) as store:
         await act(store, 1, G1, "hug", A, B)
-        assert await store.claim_return(action_id=1)
+        assert await store.claim_return(action_id=1, target_id=B)
 
     now[0] += DEDUPE_TTL - 60  # within a day: a replay is still recognised
     async with await SqliteStore.open(db_path, clock=clock) as store:
@@ -218,12 +245,12 @@ async def test_markers_expire_on_schedule(db_path: Path) -> None:
 
     now[0] += 2 * DEDUPE_TTL  # dedupe row pruned at open; the hug-back marker lives on
     async with await SqliteStore.open(db_path, clock=clock) as store:
-        assert await store.is_returned(action_id=1)
+        assert await store.is_returned(action_id=1, target_id=B)
         assert await act(store, 1, G1, "hug", A, B) == ActionCounts(2, 2)
 
     now[0] += RETURNED_TTL
     async with await SqliteStore.open(db_path, clock=clock) as store:
-        assert not await store.is_returned(action_id=1)
+        assert not await store.is_returned(action_id=1, target_id=B)
 
 
 async def test_pruning_also_runs_while_open(db_path: Path) -> None:
