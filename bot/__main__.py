@@ -14,10 +14,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import discord
 import yarl
 
-from bot import __version__
+from bot import __version__, startup
 from bot.app import NekoBot
 from bot.config import Config, ConfigError, load_config
 from bot.health import Heartbeat
@@ -36,7 +37,12 @@ EXIT_CONFIG = 2
 
 
 class StartupError(Exception):
-    """A problem the operator must fix; the message is the one line we print."""
+    """A problem the operator must fix; the message is the one line we print. Exit 2 for what
+    only the configuration can fix, 1 for a dependency that stayed out of reach."""
+
+    def __init__(self, message: str, *, code: int = EXIT_CONFIG) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def data_dir_ready(path: Path) -> None:
@@ -45,6 +51,20 @@ def data_dir_ready(path: Path) -> None:
     probe = path / ".write-test"
     probe.write_text("ok")
     probe.unlink()
+
+
+async def wait_for_discord(config: Config, stop: asyncio.Event) -> None:
+    """Until Discord's REST API answers at all (the network or a proxy may not be up yet)."""
+    try:
+        await startup.retry(
+            "Discord",
+            lambda: startup.probe_http(f"{config.discord_api_base}/gateway"),
+            seconds=config.startup_retry_seconds,
+            transient=(aiohttp.ClientError, OSError, TimeoutError),
+            stop=stop,
+        )
+    except startup.Unreachable as exc:
+        raise StartupError(str(exc), code=EXIT_ERROR) from None
 
 
 def apply_discord_endpoints(config: Config) -> None:
@@ -109,6 +129,7 @@ async def run(
         )
         if on_bot is not None:
             on_bot(bot)
+        await wait_for_discord(config, stop)
         async with bot:
             runner = asyncio.create_task(bot.start(config.discord_token), name="nekocord-bot")
             stopper = asyncio.create_task(stop.wait(), name="nekocord-stop")
@@ -130,6 +151,10 @@ async def run(
                 ) from None
             except discord.PrivilegedIntentsRequired:
                 raise StartupError("Discord refused the gateway intents") from None
+            except (aiohttp.ClientError, OSError) as exc:  # lost again right after the probe
+                raise StartupError(
+                    f"Discord could not be reached: {exc}", code=EXIT_ERROR
+                ) from None
             return EXIT_OK
 
 
@@ -144,7 +169,7 @@ def main() -> int:
         return asyncio.run(run(config))
     except StartupError as exc:
         print(f"nekocord: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exc.code
     except KeyboardInterrupt:
         return EXIT_OK
 
