@@ -8,6 +8,7 @@ keeps both files equal to the rendering.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, overload
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -142,6 +143,20 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def _discord_url(*schemes: str) -> Callable[[str], str]:
+    parse_url = _url(*schemes)
+
+    def parse(text: str) -> str:
+        url = parse_url(text)
+        if "@" in urlsplit(url).netloc:
+            # discord.py sends the bot token as the Authorization header; aiohttp refuses a
+            # request that also carries credentials in its URL.
+            raise Invalid("must not contain a user name or password")
+        return url
+
+    return parse
+
+
 def _contact(text: str) -> str:
     # It goes inside the parentheses of the User-Agent header.
     if len(text) > 200 or any(c in text for c in "\r\n()"):
@@ -205,6 +220,36 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def url_credentials(url: str) -> list[str]:
+    """The secret forms of a URL's userinfo: the password, `user:password` and its base64 (the
+    Basic auth header aiohttp builds from it), both as written and percent-decoded."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    if "@" not in parts.netloc:
+        return []
+    userinfo = parts.netloc.rpartition("@")[0]
+    found: list[str] = []
+    for form in dict.fromkeys((userinfo, unquote(userinfo))):
+        password = form.partition(":")[2]
+        found += [form, base64.b64encode(form.encode()).decode()]
+        if password:
+            found.append(password)
+    return [secret for secret in found if len(secret) >= 3]
+
+
+def without_credentials(url: str) -> str:
+    """The URL as users and logs may see it: no userinfo."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 # -- the settings, in README order ---------------------------------------------------------------
 
 
@@ -250,13 +295,13 @@ class Config:
     )
     discord_api_base: str = setting(
         "DISCORD_API_BASE",
-        _url("http", "https"),
+        _discord_url("http", "https"),
         default="https://discord.com/api/v10",
         help="Discord REST base URL (point it at a REST proxy such as nirn-proxy).",
     )
     discord_gateway_url: str = setting(
         "DISCORD_GATEWAY_URL",
-        _url("ws", "wss"),
+        _discord_url("ws", "wss"),
         default="wss://gateway.discord.gg/",
         help="Discord gateway URL (for a gateway proxy).",
     )
@@ -300,6 +345,12 @@ class Config:
         default="60",
         help="How long to keep retrying at start when Discord cannot be reached (then exit 1).",
     )
+
+    def secrets(self) -> list[str]:
+        """What no log line may show: the token, and the credentials in any URL setting (as
+        written, decoded, and as the Basic auth header aiohttp makes of them)."""
+        urls = (self.nekos_api_base, self.database_url, self.discord_api_base)
+        return [self.discord_token, *(s for url in urls for s in url_credentials(url))]
 
     def __repr__(self) -> str:  # never show the token, even in a debugger or a traceback
         return f"Config(dev_guild_id={self.dev_guild_id}, data_dir={str(self.data_dir)!r}, ...)"

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot import render, responding, wording
 from bot.app import NekoBot
+from bot.config import without_credentials
 from bot.nekos import Credit, NekosError
 from bot.responding import UserError
 from cogs.common import FETCHES, contexts
@@ -44,9 +45,8 @@ class Credits(commands.Cog):
         url = url.strip().strip("<>")
         asset = self.bot.nekos.asset_path(url)
         if asset is None:
-            raise UserError(
-                "error_not_nekos_url", example=f"{self.bot.config.nekos_api_base}/neko/<id>.png"
-            )
+            base = without_credentials(self.bot.config.nekos_api_base)
+            raise UserError("error_not_nekos_url", example=f"{base}/neko/<id>.png")
         category = asset[0]
 
         async def work() -> render.Reply:

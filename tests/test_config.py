@@ -16,6 +16,8 @@ from bot.config import (
     env_example,
     load_config,
     readme_table,
+    url_credentials,
+    without_credentials,
 )
 from bot.cooldown import Rate
 
@@ -88,6 +90,10 @@ IN_MEMORY = (
             for value in ("10", "10/", "/20", "0/20", "10/0", "ten/20", "10/20s", "-1/5", "1.5/3")
         ),
         (
+            {"DISCORD_API_BASE": "https://user:pass@proxy.example/api/v10"},
+            "DISCORD_API_BASE: must not contain a user name or password",
+        ),
+        (
             {"STARTUP_RETRY_SECONDS": "forever"},
             "STARTUP_RETRY_SECONDS: must be a number of seconds between 0 and 3600",
         ),
@@ -108,6 +114,19 @@ def test_bad_values_name_the_variable_and_never_the_token(env: dict, message: st
     assert str(caught.value) == message
     assert caught.value.variable == message.split(":")[0]
     assert TOKEN not in str(caught.value)
+
+
+def test_url_credentials_are_secrets_and_never_shown() -> None:
+    config = load(
+        NEKOS_API_BASE="http://neko:p%40ss-word@proxy.example:8080/api/v2",
+        DATABASE_URL="sqlite:///data/nekocord.db",
+    )
+    secrets = config.secrets()
+    assert TOKEN in secrets
+    for secret in ("p%40ss-word", "p@ss-word", "neko:p@ss-word", "bmVrbzpwQHNzLXdvcmQ="):
+        assert secret in secrets, secret
+    assert without_credentials(config.nekos_api_base) == "http://proxy.example:8080/api/v2"
+    assert url_credentials("https://nekos.best/api/v2") == []
 
 
 def test_cooldowns_and_retry_are_parsed() -> None:

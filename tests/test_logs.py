@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 
+from bot.config import load_config
 from bot.logs import REDACTED, RedactingFilter, ThrottledLog
 
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
@@ -113,3 +114,27 @@ def test_the_interval_is_the_constructor_argument() -> None:
     clock.now += 0.25
     log.error("k", "failed")
     assert lines == ["failed", "failed (1 similar suppressed)"]
+
+
+def test_url_credentials_from_the_configuration_are_redacted() -> None:
+    config = load_config(
+        {
+            "DISCORD_TOKEN": TOKEN,
+            "NEKOS_API_BASE": "http://neko:p%40ss-word@proxy.example:8080/api/v2",
+        },
+        dotenv_path=None,
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(config.secrets()))
+    logger = logging.getLogger(f"test.redact.url.{id(stream)}")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.debug("GET %s/hug", config.nekos_api_base)
+    logger.debug("headers %s", {"Authorization": "Basic bmVrbzpwQHNzLXdvcmQ="})
+    logger.debug("auth neko:p@ss-word")
+    out = stream.getvalue()
+    for secret in ("p%40ss-word", "p@ss-word", "bmVrbzpwQHNzLXdvcmQ="):
+        assert secret not in out, out
+    assert out.count(REDACTED) == 3
