@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot import wording
-from bot.wording import Case, WordingError
+from bot.wording import Case, WordingError, tables
 
 # fmt: off
 GIF_CATEGORIES = [
@@ -60,7 +60,7 @@ def test_table_knows_exactly_the_categories_of_today() -> None:
 
 
 @pytest.mark.parametrize("category", GIF_CATEGORIES)
-def test_every_gif_category_has_four_cases(category: str) -> None:
+def test_every_gif_category_has_every_case(category: str) -> None:
     entry = RAW["gif"][category]
     for case in Case:
         variants = entry[case.value]
@@ -70,6 +70,9 @@ def test_every_gif_category_has_four_cases(category: str) -> None:
 
     for text in _every(category, Case.OTHER):
         assert A in text and B in text, (category, text)
+    for template in entry["several"]:  # {b} arrives joined, each name already bold
+        assert "{a}" in template and "{b}" in template, (category, template)
+        assert "**{b}**" not in template, (category, template)
     for case in (Case.SELF, Case.BOT, Case.NONE):
         for template in entry[case.value]:
             assert "{b}" not in template, (category, case, template)
@@ -85,7 +88,7 @@ def test_every_gif_category_has_four_cases(category: str) -> None:
     # The loader picks among exactly those variants.
     rng = random.Random(7)
     for case in Case:
-        target = B if case is Case.OTHER else None
+        target = B if case in (Case.OTHER, Case.SEVERAL) else None
         for _ in range(5):
             sentence = wording.action_sentence(category, case, actor=A, target=target, rng=rng)
             assert sentence in _every(category, case)
@@ -98,6 +101,7 @@ def test_the_four_cases_read_differently() -> None:
                 category, case, actor=A, target=B, rng=random.Random(0)
             ).replace(B, A)
             for case in Case
+            if case is not Case.SEVERAL
         }
         assert len(firsts) == 4, category
         assert not (set(_every(category, Case.SELF)) & set(_every(category, Case.NONE)))
@@ -182,10 +186,10 @@ def test_descriptions_fit_discord() -> None:
 @pytest.mark.parametrize("category", ["glomp", "uppercut", "thumbs_up", "we*ird_`name`", ""])
 def test_unknown_category_never_fails(category: str) -> None:
     for case in Case:
-        target = B if case is Case.OTHER else None
+        target = B if case in (Case.OTHER, Case.SEVERAL) else None
         text = wording.action_sentence(category, case, actor=A, target=target)
         assert text.strip() and A in text
-        assert (B in text) is (case is Case.OTHER)
+        assert (B in text) is (case in (Case.OTHER, Case.SEVERAL))
         assert "{" not in text
     assert A in wording.image_line(category, actor=A)
     assert wording.return_label(category) is None
@@ -227,10 +231,10 @@ TRICKY_NAMES = ["{b}", "{a}{0}{}", "{x.__class__}", "}{", "**bold**", "\\_under\
 def test_names_pass_through_literally(name: str) -> None:
     for category in ["hug", "sleep", "glomp"]:
         for case in Case:
-            target = "other" if case is Case.OTHER else None
+            target = "other" if case in (Case.OTHER, Case.SEVERAL) else None
             text = wording.action_sentence(category, case, actor=name, target=target)
             assert name in text
-            if case is Case.OTHER:
+            if case in (Case.OTHER, Case.SEVERAL):
                 text = wording.action_sentence(category, case, actor="me", target=name)
                 assert name in text
     assert name in wording.image_line("neko", actor=name)
@@ -385,7 +389,7 @@ def test_broken_table_is_refused_with_its_location(
     case: str, variants: object, complaint: str
 ) -> None:
     with pytest.raises(WordingError) as caught:
-        wording._parse_actions(_broken("hug", case, variants))
+        tables._parse_actions(_broken("hug", case, variants))
     assert "gif.hug" in str(caught.value) and repr(case) in str(caught.value)
     assert complaint in str(caught.value)
 
@@ -394,24 +398,24 @@ def test_missing_case_and_long_labels_are_refused() -> None:
     data = _raw_actions()
     del data["gif"]["pat"]["bot"]
     with pytest.raises(WordingError, match=r"gif\.pat.*bot"):
-        wording._parse_actions(data)
+        tables._parse_actions(data)
     data = _raw_actions()
     data["gif"]["pat"]["return_label"] = "P" * 31
     with pytest.raises(WordingError, match=r"gif\.pat.*return_label"):
-        wording._parse_actions(data)
+        tables._parse_actions(data)
     data = _raw_actions()
     data["gif"]["pat"]["descripton"] = "typo"
     with pytest.raises(WordingError, match="descripton"):
-        wording._parse_actions(data)
+        tables._parse_actions(data)
 
 
 def test_broken_messages_are_refused() -> None:
     with pytest.raises(WordingError, match="oops"):
-        wording._parse_messages({"oops": "{0}"})
+        tables._parse_messages({"oops": "{0}"})
     with pytest.raises(WordingError, match="nested"):
-        wording._parse_messages({"nested": {"key": "value"}})
+        tables._parse_messages({"nested": {"key": "value"}})
     with pytest.raises(WordingError, match="empty"):
-        wording._parse_messages({"empty": ""})
+        tables._parse_messages({"empty": ""})
 
 
 def test_every_key_the_code_asks_for_exists() -> None:

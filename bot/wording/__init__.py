@@ -1,4 +1,5 @@
-"""Everything nekocord says, looked up from two data files. Pure Python: no Discord import.
+"""Everything nekocord says, in English and five more languages, looked up from data files.
+Pure Python: no Discord import. The tables are read and checked by `bot.wording.tables`.
 
 - `actions.toml` holds the sentences of every known nekos.best category: for a GIF category
   the four cases of `Case` (several variants each, one picked at random), a counter noun, a
@@ -6,6 +7,9 @@
   category an intro line, a noun and a description. A category the table does not know yet
   gets neutral wording from its `[fallback]` entry: never an error, never an empty string.
 - `messages.toml` holds every other user-facing string, by flat key, for `message()`.
+- `locales/<locale>/` holds the same two files for each language in `LOCALES`, plus the
+  localized command and option names. Every function takes `locale` (default English); a
+  locale without a table falls back to English.
 
 Markdown contract: the action templates carry their own bold markers (`**{a}** hugs **{b}**`),
 and the caller passes the display names ALREADY markdown-escaped (and mention-escaped). Names
@@ -21,260 +25,71 @@ from __future__ import annotations
 
 import random
 import re
-import string
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from importlib import resources
+from collections.abc import Sequence
 from typing import Any
 
+from bot.wording.tables import (
+    DESCRIPTION_MAX,
+    RETURN_LABEL_MAX,
+    Case,
+    Table,
+    WordingError,
+    load_english,
+    load_translation,
+)
+
 __all__ = [
+    "DESCRIPTION_MAX",
+    "ENGLISH",
+    "LOCALES",
+    "RETURN_LABEL_MAX",
     "Case",
     "WordingError",
     "action_sentence",
+    "available_locales",
+    "category_name",
     "description",
+    "fixed_name",
     "has_message",
     "image_line",
     "is_reciprocal",
+    "join_names",
     "known_categories",
     "message",
+    "message_locale",
     "noun",
     "option_texts",
     "return_label",
 ]
 
-DESCRIPTION_MAX = 100  # Discord's limit for slash-command descriptions
-RETURN_LABEL_MAX = 30  # ours; Discord allows 80 for a button label
+ENGLISH = "en"
+# The languages besides English, as Discord names them.
+LOCALES = ("de", "es-ES", "fr", "ja", "pt-BR")
+# Discord locales that read another table's messages.
+_ALIASES = {"es-419": "es-ES"}
 _CATEGORY_SHOWN_MAX = 40  # an unknown category's name, as shown in a sentence
 
-
-class Case(StrEnum):
-    """Who an action targets."""
-
-    OTHER = "other"  # another member
-    SELF = "self"  # the actor themself
-    BOT = "bot"  # the bot itself
-    NONE = "none"  # nobody
+_ENGLISH = load_english()
+_TABLES: dict[str, Table] = {ENGLISH: _ENGLISH}
+for _locale in LOCALES:
+    if (_translation := load_translation(_locale, _ENGLISH)) is not None:
+        _TABLES[_locale] = _translation
+_KNOWN = frozenset(_ENGLISH.gifs) | frozenset(_ENGLISH.images)
 
 
-class WordingError(ValueError):
-    """The wording data is broken (raised at import, so a bad edit never ships)."""
+def available_locales() -> tuple[str, ...]:
+    """The languages besides English whose tables are present."""
+    return tuple(locale for locale in LOCALES if locale in _TABLES)
 
 
-@dataclass(frozen=True, slots=True)
-class _Gif:
-    sentences: Mapping[Case, tuple[str, ...]]
-    noun: tuple[str, str]
-    description: str
-    return_label: str | None
+def message_locale(locale: str | None) -> str:
+    """The table for a Discord locale: its own, `es-419` → `es-ES`, else English."""
+    locale = _ALIASES.get(locale or "", locale or "")
+    return locale if locale in _TABLES else ENGLISH
 
 
-@dataclass(frozen=True, slots=True)
-class _Image:
-    lines: tuple[str, ...]
-    noun: tuple[str, str]
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Fallback:
-    sentences: Mapping[Case, tuple[str, ...]]
-    lines: tuple[str, ...]
-    gif_description: str
-    image_description: str
-
-
-# -- validation ---------------------------------------------------------------------------------
-
-_FORMATTER = string.Formatter()
-_FALLBACK_EXTRA = frozenset({"category", "article"})
-
-
-def _fields(template: str, where: str) -> set[str]:
-    """The placeholder names of `template`; only plain `{name}` fields are allowed."""
-    try:
-        parsed = list(_FORMATTER.parse(template))
-    except ValueError as exc:
-        raise WordingError(f"{where}: malformed braces in {template!r} ({exc})") from None
-    names: set[str] = set()
-    for _literal, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if not name.isidentifier():
-            raise WordingError(
-                f"{where}: placeholder {{{name}}} in {template!r} must be a plain name "
-                "(no positional fields, attributes or indexes)"
-            )
-        if spec or conversion:
-            raise WordingError(
-                f"{where}: placeholder {{{name}}} in {template!r} must not have a format spec "
-                "or conversion"
-            )
-        names.add(name)
-    return names
-
-
-def _text(value: Any, where: str, *, limit: int | None = None) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise WordingError(f"{where}: must be a non-empty string, got {value!r}")
-    if limit is not None and len(value) > limit:
-        raise WordingError(f"{where}: {len(value)} characters, at most {limit} allowed")
-    return value
-
-
-def _templates(
-    value: Any, where: str, *, required: set[str], allowed: frozenset[str] | set[str]
-) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise WordingError(f"{where}: must be a non-empty list of sentences")
-    out: list[str] = []
-    for index, template in enumerate(value):
-        spot = f"{where} variant {index + 1}"
-        _text(template, spot)
-        names = _fields(template, spot)
-        if unknown := names - set(allowed):
-            raise WordingError(
-                f"{spot}: {template!r} uses {_braced(unknown)}; allowed here: {_braced(allowed)}"
-            )
-        if missing := required - names:
-            raise WordingError(f"{spot}: {template!r} must use {_braced(missing)}")
-        out.append(template)
-    return tuple(out)
-
-
-def _braced(names: set[str] | frozenset[str]) -> str:
-    return ", ".join("{" + name + "}" for name in sorted(names)) or "nothing"
-
-
-def _table(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise WordingError(f"{where}: must be a table, got {value!r}")
-    return value
-
-
-def _check_keys(
-    entry: Any, where: str, required: set[str], optional: set[str]
-) -> Mapping[str, Any]:
-    entry = _table(entry, where)
-    if missing := required - entry.keys():
-        raise WordingError(f"{where}: missing {', '.join(sorted(missing))}")
-    if unknown := entry.keys() - required - optional:
-        raise WordingError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    return entry
-
-
-def _noun(value: Any, where: str) -> tuple[str, str]:
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, str) and v.strip() for v in value)
-    ):
-        raise WordingError(f"{where}: noun must be [singular, plural], got {value!r}")
-    return value[0], value[1]
-
-
-def _case_templates(
-    entry: Mapping[str, Any], where: str, extra: frozenset[str] = frozenset()
-) -> dict[Case, tuple[str, ...]]:
-    sentences: dict[Case, tuple[str, ...]] = {}
-    for case in Case:
-        allowed = {"a", "b"} if case is Case.OTHER else {"a"}
-        sentences[case] = _templates(
-            entry.get(case.value),
-            f"{where} case {case.value!r}",
-            required=set(allowed),
-            allowed=allowed | extra,
-        )
-    return sentences
-
-
-def _parse_actions(
-    data: Mapping[str, Any], source: str = "actions.toml"
-) -> tuple[dict[str, _Gif], dict[str, _Image], _Fallback]:
-    """The validated action table: (GIF entries, image entries, fallback)."""
-    gifs: dict[str, _Gif] = {}
-    images: dict[str, _Image] = {}
-    _check_keys(data, source, {"gif", "image", "fallback"}, set())
-    for name, entry in _table(data["gif"], f"{source} [gif]").items():
-        where = f"{source} [gif.{name}]"
-        _check_keys(
-            entry,
-            where,
-            {"noun", "description", *(c.value for c in Case)},
-            {"return_label"},
-        )
-        label = entry.get("return_label")
-        if label is not None:
-            label = _text(label, f"{where} return_label", limit=RETURN_LABEL_MAX)
-        gifs[name.lower()] = _Gif(
-            sentences=_case_templates(entry, where),
-            noun=_noun(entry["noun"], where),
-            description=_text(entry["description"], f"{where} description", limit=DESCRIPTION_MAX),
-            return_label=label,
-        )
-    for name, entry in _table(data["image"], f"{source} [image]").items():
-        where = f"{source} [image.{name}]"
-        if name.lower() in gifs:
-            raise WordingError(f"{where}: {name!r} is also a GIF category")
-        _check_keys(entry, where, {"noun", "description", "line"}, set())
-        images[name.lower()] = _Image(
-            lines=_templates(entry["line"], f"{where} line", required={"a"}, allowed={"a"}),
-            noun=_noun(entry["noun"], where),
-            description=_text(entry["description"], f"{where} description", limit=DESCRIPTION_MAX),
-        )
-    entry = data["fallback"]
-    where = f"{source} [fallback]"
-    _check_keys(
-        entry,
-        where,
-        {"gif_description", "image_description", "line", *(c.value for c in Case)},
-        set(),
-    )
-
-    def fallback_description(key: str) -> str:
-        return _templates(entry[key], f"{where} {key}", required=set(), allowed=_FALLBACK_EXTRA)[0]
-
-    fallback = _Fallback(
-        sentences=_case_templates(entry, where, _FALLBACK_EXTRA),
-        lines=_templates(
-            entry["line"], f"{where} line", required={"a"}, allowed={"a"} | _FALLBACK_EXTRA
-        ),
-        gif_description=fallback_description("gif_description"),
-        image_description=fallback_description("image_description"),
-    )
-    return gifs, images, fallback
-
-
-def _parse_messages(
-    data: Mapping[str, Any], source: str = "messages.toml"
-) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
-    """The validated messages: key → template, and key → the fields it needs."""
-    messages: dict[str, str] = {}
-    fields: dict[str, frozenset[str]] = {}
-    for key, value in data.items():
-        where = f"{source} {key}"
-        if not isinstance(value, str):
-            raise WordingError(f"{where}: must be a string (keys are flat, no tables)")
-        _text(value, where, limit=2000)
-        fields[key] = frozenset(_fields(value, where))
-        messages[key] = value
-    return messages, fields
-
-
-def _load(filename: str) -> dict[str, Any]:
-    try:
-        raw = resources.files(__name__).joinpath(filename).read_text(encoding="utf-8")
-        return tomllib.loads(raw)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise WordingError(f"bot/wording/{filename}: cannot be read: {exc}") from exc
-
-
-_GIFS, _IMAGES, _FALLBACK = _parse_actions(_load("actions.toml"))
-_MESSAGES, _MESSAGE_FIELDS = _parse_messages(_load("messages.toml"))
-_KNOWN = frozenset(_GIFS) | frozenset(_IMAGES)
+def _table(locale: str) -> Table:
+    return _TABLES.get(locale) or _ENGLISH
 
 
 # -- unknown categories -------------------------------------------------------------------------
@@ -320,34 +135,40 @@ def action_sentence(
     *,
     actor: str,
     target: str | None = None,
+    locale: str = ENGLISH,
     rng: random.Random | None = None,
 ) -> str:
     """The sentence of an action, e.g. "**Alice** hugs **Bob**".
 
     `actor` and `target` must already be markdown-escaped; `target` is required for
-    `Case.OTHER` and ignored otherwise (the bot names itself "me" in `Case.BOT`)."""
+    `Case.OTHER` and `Case.SEVERAL` (there: the names joined by `join_names`, each in bold)
+    and ignored otherwise (the bot names itself "me" in `Case.BOT`)."""
     case = Case(case)
-    if case is Case.OTHER and target is None:
-        raise ValueError("Case.OTHER needs a target")
+    if case in (Case.OTHER, Case.SEVERAL) and target is None:
+        raise ValueError(f"{case} needs a target")
+    table = _table(locale)
     values = {"a": actor, "b": target if target is not None else ""}
-    entry = _GIFS.get(_key(category))
+    entry = table.gifs.get(_key(category))
     if entry is not None:
         return _pick(entry.sentences[case], rng).format_map(values)
     values |= _fallback_fields(category)
-    return _pick(_FALLBACK.sentences[case], rng).format_map(values)
+    return _pick(table.fallback.sentences[case], rng).format_map(values)
 
 
-def image_line(category: str, *, actor: str, rng: random.Random | None = None) -> str:
+def image_line(
+    category: str, *, actor: str, locale: str = ENGLISH, rng: random.Random | None = None
+) -> str:
     """The intro line of an image, e.g. "Here's a neko for you, **Alice**~" (actor escaped)."""
-    entry = _IMAGES.get(_key(category))
+    table = _table(locale)
+    entry = table.images.get(_key(category))
     if entry is not None:
         return _pick(entry.lines, rng).format_map({"a": actor})
-    return _pick(_FALLBACK.lines, rng).format_map({"a": actor} | _fallback_fields(category))
+    return _pick(table.fallback.lines, rng).format_map({"a": actor} | _fallback_fields(category))
 
 
-def return_label(category: str) -> str | None:
+def return_label(category: str, locale: str = ENGLISH) -> str | None:
     """The "Hug back" button label (≤ 30 characters); None when not reciprocal or unknown."""
-    entry = _GIFS.get(_key(category))
+    entry = _table(locale).gifs.get(_key(category))
     return entry.return_label if entry is not None else None
 
 
@@ -355,19 +176,24 @@ def is_reciprocal(category: str) -> bool:
     return return_label(category) is not None
 
 
-def noun(category: str, count: int) -> str:
-    """The counter noun: "hug" for 1, "hugs" otherwise (an unknown category: its name)."""
+def noun(category: str, count: int, locale: str = ENGLISH) -> str:
+    """The counter noun: "hug" for 1, "hugs" otherwise (an unknown category: its name).
+    French uses the singular for 0 too; Japanese has one form."""
     key = _key(category)
-    entry = _GIFS.get(key) or _IMAGES.get(key)
+    table = _table(locale)
+    entry = table.gifs.get(key) or table.images.get(key)
     if entry is not None:
         singular, plural = entry.noun
     else:
         singular = _plain(category)
         plural = singular + ("es" if singular.endswith(("s", "x", "z", "ch", "sh")) else "s")
-    return singular if count == 1 else plural
+        if table.locale != ENGLISH:
+            plural = singular  # a name, not a word of the language
+    one = abs(count) < 2 if table.locale == "fr" else count == 1
+    return singular if one else plural
 
 
-def description(category: str, kind: str) -> str:
+def description(category: str, kind: str, locale: str = ENGLISH) -> str:
     """The slash-command description of a category (plain text, 1-100 characters).
 
     `kind` is "gif" or "image" (a `bot.nekos.Kind` works too); it only matters for a
@@ -376,16 +202,33 @@ def description(category: str, kind: str) -> str:
     if kind not in ("gif", "image"):
         raise ValueError(f"kind must be 'gif' or 'image', not {kind!r}")
     key = _key(category)
-    primary, secondary = (_GIFS, _IMAGES) if kind == "gif" else (_IMAGES, _GIFS)
+    table = _table(locale)
+    primary, secondary = (table.gifs, table.images) if kind == "gif" else (table.images, table.gifs)
     entry = primary.get(key) or secondary.get(key)
     if entry is not None:
         return entry.description
     plain = _plain(category)
-    template = _FALLBACK.gif_description if kind == "gif" else _FALLBACK.image_description
+    fallback = table.fallback
+    template = fallback.gif_description if kind == "gif" else fallback.image_description
     text = template.format_map(
         {"category": plain, "article": _fallback_fields(category)["article"]}
     )
     return _clip(text, DESCRIPTION_MAX)
+
+
+def category_name(category: str, locale: str) -> str | None:
+    """A category command's localized name; None for English or a category no table knows
+    (its command keeps the name nekos.best gives it)."""
+    table = _TABLES.get(locale)
+    key = _key(category)
+    entry = (table.gifs.get(key) or table.images.get(key)) if table is not None else None
+    return entry.name if entry is not None and table is not _ENGLISH else None
+
+
+def fixed_name(name: str, locale: str) -> str | None:
+    """The localized name of a fixed command, subcommand or option; None if there is none."""
+    table = _TABLES.get(locale)
+    return table.names.get(name) if table is not None else None
 
 
 def known_categories() -> frozenset[str]:
@@ -393,19 +236,27 @@ def known_categories() -> frozenset[str]:
     return _KNOWN
 
 
-def message(key: str, **fields: Any) -> str:
-    """The message `key` of messages.toml, formatted with `fields` (extra fields are ignored).
-
-    Raises KeyError for an unknown key or a missing field."""
+def message(key: str, locale: str = ENGLISH, **fields: Any) -> str:
+    """The message `key` of messages.toml in `locale`, formatted with `fields` (extra fields are
+    ignored). Raises KeyError for an unknown key or a missing field."""
+    table = _table(locale)
     try:
-        template = _MESSAGES[key]
+        template = table.messages[key]
     except KeyError:
         raise KeyError(
             f"unknown message key {key!r}: add it to bot/wording/messages.toml"
         ) from None
-    if missing := _MESSAGE_FIELDS[key] - fields.keys():
+    if missing := table.fields[key] - fields.keys():
         raise KeyError(f"message {key!r} needs the field(s) {', '.join(sorted(missing))}")
     return template.format_map(fields)
+
+
+def join_names(names: Sequence[str], locale: str = ENGLISH) -> str:
+    """ "A, B and C" in `locale` (names already escaped and formatted)."""
+    if len(names) < 2:
+        return "".join(names)
+    first = message("list_separator", locale).join(names[:-1])
+    return message("list_last", locale, first=first, last=names[-1])
 
 
 def option_texts(command: str, *options: str) -> dict[str, str]:
@@ -414,4 +265,4 @@ def option_texts(command: str, *options: str) -> dict[str, str]:
 
 
 def has_message(key: str) -> bool:
-    return key in _MESSAGES
+    return key in _ENGLISH.messages
