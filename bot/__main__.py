@@ -104,6 +104,7 @@ async def run(
     except StoreError as exc:
         raise StartupError(f"DATABASE_URL: {exc}") from None
 
+    await wait_for_discord(config, stop)
     transport: TransportSettings = {}
     if breaker_cooldown is not None:  # tests shorten the pause after nekos.best fails
         transport["breaker_cooldown"] = breaker_cooldown
@@ -129,7 +130,6 @@ async def run(
         )
         if on_bot is not None:
             on_bot(bot)
-        await wait_for_discord(config, stop)
         async with bot:
             runner = asyncio.create_task(bot.start(config.discord_token), name="nekocord-bot")
             stopper = asyncio.create_task(stop.wait(), name="nekocord-stop")
