@@ -43,7 +43,9 @@ def read_lock(path: Path) -> dict[NormalizedName, Pin]:
             requirement = Requirement(line.rstrip(" \\"))
             (spec,) = requirement.specifier  # exactly one `==` per line
             assert spec.operator == "==", line
-            current = Pin(canonicalize_name(requirement.name), Version(spec.version), requirement.marker)
+            current = Pin(
+                canonicalize_name(requirement.name), Version(spec.version), requirement.marker
+            )
             assert current.name not in pins, f"{path.name}: {current.name} pinned twice"
             pins[current.name] = current
             in_via = False
