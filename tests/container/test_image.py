@@ -313,8 +313,8 @@ def test_installed_distributions_are_exactly_the_lock(podman: Podman, image: Ima
 def test_a_readme_edit_keeps_the_dependency_layer(
     podman: Podman, image: Image, tmp_path: Path
 ) -> None:
-    """Rebuild from a copy of the build context whose README changed: the app is rebuilt, the
-    dependency layer comes from the cache (nothing is downloaded again)."""
+    """Rebuild from a copy of the build context whose README changed: the app is rebuilt and
+    carries the edit, the dependency layer comes from the cache (nothing is downloaded again)."""
     context = tmp_path / "context"
     context.mkdir()
     sources = {"Dockerfile", ".dockerignore"}
@@ -329,8 +329,9 @@ def test_a_readme_edit_keeps_the_dependency_layer(
             )
         else:
             shutil.copy2(ROOT / source, context / source)
+    edit = f"An edit ({uuid.uuid4().hex})."
     with open(context / "README.md", "a") as readme:
-        readme.write(f"\nAn edit ({uuid.uuid4().hex}).\n")
+        readme.write(f"\n{edit}\n")
     tag = f"localhost/{unique('readme')}:latest"
     output = ""
     try:
@@ -341,5 +342,17 @@ def test_a_readme_edit_keeps_the_dependency_layer(
         assert dependencies == [True], steps
         assert readme == [False], steps  # the edit was seen
         assert "Collecting" not in output and "Downloading" not in output
+        # ...and reached the image (the README is the package's long description).
+        description = podman.run(
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            tag,
+            "python",
+            "-c",
+            "import importlib.metadata as m; print(m.metadata('nekocord')['Description'])",
+        ).stdout
+        assert edit in description
     finally:
         podman.remove_image(tag, output)
