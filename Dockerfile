@@ -1,8 +1,24 @@
 # nekocord: python -m bot in a slim image, as a non-root user, data in a volume.
+# Build with `docker build -t nekocord .` (or `docker compose build`). With podman or buildah
+# add `--format docker`: their default OCI format drops the HEALTHCHECK below.
+# scripts/container.sh builds it on machines without registry access; tests/container/ checks it.
+
+# Stage 1: the app as a wheel. Only this stage sees the source tree.
+FROM python:3.11-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY cogs ./cogs
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# Stage 2: the image.
 FROM python:3.11-slim
 
+# PYTHONSAFEPATH: `python -m bot` imports the installed package, never files in the working
+# directory.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PYTHONSAFEPATH=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATA_DIR=/data
@@ -11,16 +27,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin nekocord \
     && mkdir -p /data && chown nekocord:nekocord /data
 
-WORKDIR /app
+# Dependencies in their own layer, from the lock file alone (exact versions, hash-checked):
+# only a relock (scripts/lock.sh) rebuilds it, not a change to the code or the README.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes -r /tmp/requirements.lock && rm /tmp/requirements.lock
 
-# Dependencies in their own layer: only pyproject changes rebuild it.
-COPY pyproject.toml README.md ./
-RUN mkdir -p bot cogs && echo '__version__ = "0.0.0"' > bot/__init__.py \
-    && pip install . && pip uninstall -y nekocord && rm -rf bot cogs build *.egg-info
-
-COPY bot ./bot
-COPY cogs ./cogs
-RUN pip install --no-deps . && rm -rf build *.egg-info
+# The app, once, in site-packages: the wheel from stage 1, without touching the dependencies;
+# `pip check` fails the build if the lock misses one. (A bind mount from stage 1 would leave
+# not even the wheel in a layer, but buildah 1.28, podman 4.3's, then reuses a cached layer
+# when only the wheel changed.)
+COPY --from=wheel /wheels /tmp/wheels
+RUN pip install --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels && pip check
 
 USER nekocord
 VOLUME ["/data"]
