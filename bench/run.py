@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import shutil
@@ -171,6 +172,7 @@ async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0
                 name="warm-up",
             )
             await asyncio.sleep(settings.latency + 0.3)
+            system_before = proc.system_cpu()
             profiler = (
                 await start_profiler(proc, workdir / f"{name}-profile-{rep}.txt")
                 if settings.profile
@@ -214,6 +216,16 @@ async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0
                 phases.append(phase)
             if profiler is not None:
                 await stop_profiler(profiler)
+                # What bench.layers turns sample shares into µs per command with.
+                (workdir / f"{name}-profile-{rep}.json").write_text(
+                    json.dumps(
+                        {
+                            "commands": sum(p.count for p in phases),
+                            "cpu_seconds": sum(p.cpu for p in phases),
+                            "system_seconds": proc.system_cpu() - system_before,
+                        }
+                    )
+                )
             proc.check_alive()
             peak = proc.memory()["VmHWM"]
             await proc.terminate()
