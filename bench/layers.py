@@ -38,7 +38,8 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
         (
             "dispatch (tree, options, cog, bot)",
             r"\((discord/app_commands/|discord/ext/|bot/app\.py|cogs/)"
-            r"|^(Naive\.)?answer \(bench/(floor|naive)\.py|^make_command\.<locals>\.callback \(bench/common\.py",
+            r"|^(Naive\.)?answer \(bench/(floor|naive)\.py"
+            r"|^make_command\.<locals>\.callback \(bench/common\.py",
         ),
         (
             "gateway (read, inflate, parse, build Interaction)",
