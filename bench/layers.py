@@ -112,22 +112,20 @@ def analyse(logdir: Path) -> str:
     for bot, runs in per_bot.items():
         total: Counter[str] = Counter()
         idle = writes = 0
-        cpu = system = commands = 0.0
+        cpu = commands = 0.0
         for layers, run_idle, run_writes, meta in runs:
             total.update(layers)
             idle += run_idle
             writes += run_writes
             cpu += meta.get("cpu_seconds", 0.0)
-            system += meta.get("system_seconds", 0.0)
             commands += meta.get("commands", 0)
         busy = sum(total.values())
         shares[bot] = {name: n / busy for name, n in total.items()}
         cpu_us[bot] = cpu / commands * 1e6 if commands else float("nan")
         notes.append(
             f"- {bot}: {len(runs)} run(s), {busy:,} busy samples ({idle:,} idle in epoll left "
-            f"out); CPU {cpu_us[bot]:.0f} µs per command, {system / cpu if cpu else 0:.0%} of it "
-            f"in the kernel; socket writes (loopback: the kernel delivers to the stand-in "
-            f"inside the send) {writes / busy:.0%} of busy samples."
+            f"out); CPU {cpu_us[bot]:.0f} µs per command; socket writes (loopback: the kernel "
+            f"delivers to the stand-in inside the send) {writes / busy:.0%} of busy samples."
         )
     names = [name for name, _ in RULES + FALLBACK] + ["other threads", OTHER]
     names = [n for n in dict.fromkeys(names) if any(n in shares[b] for b in bots)]

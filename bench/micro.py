@@ -9,8 +9,12 @@ which `discord.py[speed]` installs). Best of several repeats: compare, don't add
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 import sys
+import tempfile
+import time
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ from discord.webhook.async_ import interaction_message_response_params
 
 from bot import render, wording
 from bot.nekos import Credit, Result
+from bot.store import open_store
 from bot.wording import Case
 
 ACTION_ID = 1_312_000_000_000_000_123
@@ -115,8 +120,6 @@ class _State:
     """The little of ConnectionState a ViewStore touches when a view is stored."""
 
     def __init__(self) -> None:
-        import asyncio
-
         self.loop = asyncio.new_event_loop()
 
 
@@ -198,7 +201,39 @@ def main() -> int:
     print("| step | µs per message |\n| --- | ---: |")
     for name, fn in figures:
         print(f"| {name} | {measure(fn):.1f} |", flush=True)
+    for name, us in asyncio.run(store_figures()):
+        print(f"| {name} | {us:.1f} |", flush=True)
     return 0
+
+
+async def store_figures(n: int = 2000) -> list[tuple[str, float]]:
+    """The counter every targeted action commits (WAL, on the loop's thread), and the
+    busy_timeout switch it makes around each inline transaction."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await open_store(f"sqlite:///{tmp}/bench.db")
+        async with store:
+            started = time.perf_counter()
+            for i in range(n):
+                await store.record_action(
+                    action_id=ACTION_ID + i,
+                    guild_id=1,
+                    action=CATEGORY,
+                    actor_id=ACTOR_ID + i % 24,
+                    target_id=TARGET_ID + i % 23,
+                )
+            per_action = (time.perf_counter() - started) / n * 1e6
+        raw = sqlite3.connect(f"{tmp}/bench.db")
+        toggle = measure(
+            lambda: (
+                raw.execute("PRAGMA busy_timeout = 0"),
+                raw.execute("PRAGMA busy_timeout = 5000"),
+            )
+        )
+        raw.close()
+    return [
+        ("store.record_action (commit on the loop's thread)", per_action),
+        ("of which: PRAGMA busy_timeout, set and reset", toggle),
+    ]
 
 
 def _interaction_create() -> str:

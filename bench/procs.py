@@ -47,18 +47,12 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
-def cpu_times(pid: int) -> tuple[float, float]:
-    """User and system CPU time the process has used (all its threads), seconds."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (all its threads)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     # After the command name: state is field 3, utime and stime are fields 14 and 15.
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used (all its threads)."""
-    return sum(cpu_times(pid))
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(eq=False)
@@ -113,9 +107,6 @@ class BotProcess:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
-
-    def system_cpu(self) -> float:
-        return cpu_times(self.pid)[1]
 
     async def wait_for_output(self, text: str, timeout: float = 30) -> float:
         """Until `text` appears in the output (polled every 5 ms); returns when it was seen."""

@@ -209,6 +209,9 @@ def render(
             spread = "; ".join(
                 f"{p.name}: " + ", ".join(ms(v) for v in p.p50_runs) for p in row.phases
             )
+            spread += "; CPU ms / command per run: " + "; ".join(
+                f"{p.name}: " + ", ".join(f"{v * 1000:.2f}" for v in p.cpu_runs) for p in row.phases
+            )
             extra = ""
             if parse_spec(row.bot).kind != "floor":
                 extra = f"; {row.per_1000:.1f} nekos.best requests per 1,000 commands overall"

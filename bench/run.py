@@ -172,7 +172,6 @@ async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0
                 name="warm-up",
             )
             await asyncio.sleep(settings.latency + 0.3)
-            system_before = proc.system_cpu()
             profiler = (
                 await start_profiler(proc, workdir / f"{name}-profile-{rep}.txt")
                 if settings.profile
@@ -222,7 +221,6 @@ async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0
                         {
                             "commands": sum(p.count for p in phases),
                             "cpu_seconds": sum(p.cpu for p in phases),
-                            "system_seconds": proc.system_cpu() - system_before,
                         }
                     )
                 )
