@@ -64,11 +64,14 @@ RESULT = Result(
 
 
 class Components:
-    """Prebuilt components, passed where discord.py takes a view: it only calls
-    `to_components()` and `has_components_v2()`, and `is_finished()` keeps it out of the view
-    store (persistent buttons are routed by `add_dynamic_items`, not by stored views)."""
+    """Prebuilt components, passed where discord.py takes a view. discord.py only serializes
+    it (`to_components()`, `has_components_v2()`); `is_finished()` and `is_dispatchable()`
+    keep it out of the view store (persistent buttons are routed by `add_dynamic_items`, not
+    by stored views), and `__discord_ui_view__` passes the followup/webhook type check."""
 
     __slots__ = ("rows",)
+    __discord_ui_view__ = True
+    timeout = None
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows
@@ -81,6 +84,9 @@ class Components:
 
     def is_finished(self) -> bool:
         return True
+
+    def is_dispatchable(self) -> bool:
+        return False
 
 
 def b36(number: int) -> str:
