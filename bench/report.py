@@ -135,6 +135,11 @@ def targets(rows: list[BotSummary], scale: list[ScaleRun]) -> list[str]:
     neko = next((r for r in rows if r.bot == "nekocord"), None)
     floor = _floor(rows, "nekocord")
     if neko is not None and floor is not None:
+        same = set(neko.loops) == set(floor.loops) and len(neko.loops) == 1
+        lines.append(
+            f"{mark(same)} event loop: nekocord {'/'.join(neko.loops)}, the floor "
+            f"{'/'.join(floor.loops)} (the floor must run on nekocord's loop)"
+        )
         for phase, base in zip(neko.phases, floor.phases, strict=False):
             r = phase.p50 / base.p50
             lines.append(
