@@ -19,10 +19,16 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+Rules = list[tuple[str, re.Pattern[str]]]
+
+
+def compiled(patterns: list[tuple[str, str]]) -> Rules:
+    return [(name, re.compile(pattern)) for name, pattern in patterns]
+
+
 # (layer, pattern on one frame "function (path:line)"), checked in this order per frame.
-RULES: list[tuple[str, re.Pattern[str]]] = [
-    (name, re.compile(pattern))
-    for name, pattern in [
+RULES = compiled(
+    [
         ("option validation (bot/validation.py)", r"\(bot/validation\.py"),
         ("store (record_action, opt-outs)", r"\((bot/store/|aiosqlite/|sqlite3/)"),
         ("pool and nekos.best client", r"\(bot/nekos/"),
@@ -47,17 +53,16 @@ RULES: list[tuple[str, re.Pattern[str]]] = [
             r"\.py|aiohttp/_websocket/|aiohttp/client_ws\.py)",
         ),
     ]
-]
+)
 # Only when no frame of the stack belongs to a layer above: aiohttp's protocol callbacks and
 # the loop's own work run from the loop, with no caller of ours on the stack.
-FALLBACK: list[tuple[str, re.Pattern[str]]] = [
-    (name, re.compile(pattern))
-    for name, pattern in [
+FALLBACK = compiled(
+    [
         ("HTTP responses read (aiohttp protocol)", r"\(aiohttp/"),
         ("logging", r"\(logging/"),
         ("event loop (scheduling, socket reads)", r"\((asyncio/|selectors\.py|uvloop)"),
     ]
-]
+)
 IDLE = re.compile(r"^(EpollSelector\.select|select) \(selectors\.py")
 SOCKET_WRITE = re.compile(r"^_SelectorSocketTransport\.write \(")
 OTHER = "other"

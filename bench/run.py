@@ -127,12 +127,20 @@ def bot_env(
 
 
 def bot_process(
-    spec: BotSpec, settings: Settings, env: dict[str, str], cwd: Path, log_path: Path
+    spec: BotSpec,
+    settings: Settings,
+    stand_ins: tuple[FakeDiscord, FakeNekos],
+    data_dir: Path,
+    log_path: Path,
+    *,
+    sync: bool = True,
 ) -> BotProcess:
-    """nekocord runs as users run it, unless a variant (or a forced loop) needs bench.launch."""
+    """A bot against the stand-ins. nekocord runs as users run it, unless a variant (or a
+    forced loop) needs bench.launch."""
+    env = bot_env(spec, settings, *stand_ins, data_dir, sync=sync)
     own_loop = spec.kind != "nekocord" or env[LOOP_ENV] == settings.bot_loop
     return BotProcess(
-        spec.kind, env, cwd=cwd, log_path=log_path, launch=bool(spec.tags) or not own_loop
+        spec.kind, env, cwd=data_dir, log_path=log_path, launch=bool(spec.tags) or not own_loop
     )
 
 
@@ -151,11 +159,7 @@ async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0
     ):
         data = workdir / f"{name}-latency-{rep}"
         proc = bot_process(
-            spec,
-            settings,
-            bot_env(spec, settings, discord, nekos, data, sync=True),
-            data,
-            workdir / f"{name}-latency-{rep}.log",
+            spec, settings, (discord, nekos), data, workdir / f"{name}-latency-{rep}.log"
         )
         try:
             await proc.start()
@@ -248,19 +252,10 @@ async def scale_run(name: str, settings: Settings, workdir: Path) -> ScaleRun:
             proc.check_alive()
             return time.monotonic() - proc.spawned_at
 
-        first = bot_process(
-            spec,
-            settings,
-            bot_env(spec, settings, discord, nekos, data, sync=True),
-            data,
-            workdir / f"{name}-scale-cold.log",
-        )
+        stand_ins = (discord, nekos)
+        first = bot_process(spec, settings, stand_ins, data, workdir / f"{name}-scale-cold.log")
         second = bot_process(
-            spec,
-            settings,
-            bot_env(spec, settings, discord, nekos, data, sync=False),
-            data,
-            workdir / f"{name}-scale-warm.log",
+            spec, settings, stand_ins, data, workdir / f"{name}-scale-warm.log", sync=False
         )
         try:
             await first.start()
