@@ -26,6 +26,7 @@ from bench.run import (
     scale_run,
     summarize_runs,
 )
+from bench.variants import LOOPS, TAGS, bot_loop, parse_spec
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -43,7 +44,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--guilds", type=int, help="guilds for the memory run (2500)")
     p.add_argument(
-        "--bots", default=",".join(BOTS), help="comma-separated subset of floor,naive,nekocord"
+        "--bots",
+        default=",".join(BOTS),
+        help="comma-separated subset of floor,naive,nekocord; a bot may carry variant tags, "
+        f"e.g. nekocord+uvloop, to compare in the same interleaved run ({', '.join(TAGS)})",
+    )
+    p.add_argument(
+        "--loop",
+        choices=("bot", *LOOPS),
+        default="bot",
+        help="the event loop of every untagged bot: bot (the one python -m bot picks) or forced",
     )
     p.add_argument("--skip-latency", action="store_true", help="only memory and start-up")
     p.add_argument("--skip-scale", action="store_true", help="only latency and throughput")
@@ -61,9 +71,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     bots = tuple(b.strip() for b in args.bots.split(",") if b.strip())
-    unknown = set(bots) - set(BOTS)
+    try:
+        unknown = {b for b in bots if parse_spec(b).kind not in BOTS}
+    except ValueError as exc:
+        sys.exit(str(exc))
     if unknown:
         sys.exit(f"unknown bots: {', '.join(sorted(unknown))}")
+    own_loop = bot_loop()
     quick = args.quick
     return Settings(
         latency=args.latency / 1000,
@@ -73,6 +87,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         concurrency=args.concurrency,
         guilds=args.guilds if args.guilds is not None else (500 if quick else 2500),
         bots=bots,
+        loop=own_loop if args.loop == "bot" else args.loop,
+        bot_loop=own_loop,
         repeat=max(1, args.repeat if args.repeat is not None else (1 if quick else 3)),
         profile=args.profile,
     )

@@ -15,6 +15,8 @@ import discord
 import yarl
 from discord import app_commands
 
+from bench.variants import run
+
 # The GIF categories the workload uses; the floor and the naive bot register exactly these.
 CATEGORIES = ("hug", "pat", "kiss", "cuddle", "wave", "poke", "slap", "smile")
 READY_LINE = "BENCH READY"
@@ -49,13 +51,23 @@ def make_command(category: str, answer: Answer) -> app_commands.Command[Any, ...
 
 
 class BenchClient(discord.Client):
-    """A plain `discord.Client` with a command tree: discord.py's defaults (default intents,
-    default caches), except `guild_ready_timeout`, lowered to nekocord's 0.5 s so that
-    on_ready comparisons are fair. Commands are synced at start when BENCH_SYNC=1 (a warm
-    restart of a bot whose commands are registered already skips it)."""
+    """A plain `discord.Client` with a command tree. `lean`: no intents, no member or message
+    cache, no chunking (the least a slash-command bot can ask for); otherwise discord.py's
+    defaults (default intents and caches). Either way `guild_ready_timeout` is nekocord's
+    0.5 s so that on_ready comparisons are fair. Commands are synced at start when
+    BENCH_SYNC=1 (a warm restart of a bot whose commands are registered already skips it)."""
 
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.5)
+    def __init__(self, answer: Answer, *, lean: bool = False) -> None:
+        if lean:
+            super().__init__(
+                intents=discord.Intents.none(),
+                member_cache_flags=discord.MemberCacheFlags.none(),
+                max_messages=None,
+                chunk_guilds_at_startup=False,
+                guild_ready_timeout=0.5,
+            )
+        else:
+            super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.5)
         self.tree = app_commands.CommandTree(self)
         for category in CATEGORIES:
             self.tree.add_command(make_command(category, answer))
@@ -75,7 +87,8 @@ def main(
     before: Callable[[], Awaitable[None]] | None = None,
     after: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT, then close cleanly."""
+    """Run until SIGTERM/SIGINT, then close cleanly, on the loop BENCH_LOOP names (the one
+    nekocord runs on; see bench.variants)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     apply_discord_endpoints()
 
@@ -97,4 +110,4 @@ def main(
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
-    asyncio.run(runner())
+    run(runner())

@@ -1,5 +1,6 @@
-"""The floor: answers every command with one constant embed, no I/O. The least any discord.py
-bot can do per command (`python -m bench.floor`, configured like nekocord)."""
+"""The floor: the leanest discord.py bot. No intents, no member or message cache, no chunking;
+answers every command with one constant embed, no I/O: the least any discord.py bot can do
+per command (`python -m bench.floor`, configured like nekocord, on nekocord's event loop)."""
 
 from __future__ import annotations
 
@@ -19,4 +20,4 @@ async def answer(interaction: discord.Interaction[Any], category: str, user: Any
 
 
 if __name__ == "__main__":
-    main(BenchClient(answer))
+    main(BenchClient(answer, lean=True))

@@ -22,12 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Shaped like a real token (nekocord validates the shape) but fake.
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
 
-# How each bot is started: nekocord exactly as users start it.
-COMMANDS: dict[str, list[str]] = {
-    "floor": ["-m", "bench.floor"],
-    "naive": ["-m", "bench.naive"],
-    "nekocord": ["-m", "bot"],
-}
+# How each bot is started: nekocord exactly as users start it (`python -m bot`).
+MODULES: dict[str, str] = {"floor": "bench.floor", "naive": "bench.naive", "nekocord": "bot"}
 
 _RUNNING: set[BotProcess] = set()
 
@@ -65,6 +61,8 @@ class BotProcess:
     env: dict[str, str]
     cwd: Path
     log_path: Path
+    # Through `python -m bench.launch` (variant tags applied first; see bench.variants).
+    launch: bool = False
     process: asyncio.subprocess.Process | None = None
     spawned_at: float = 0.0
     _log: IO[bytes] | None = field(default=None, repr=False)
@@ -80,9 +78,12 @@ class BotProcess:
         self.spawned_at = time.monotonic()
         # BENCH_<BOT>_ARGV: run a variant instead (e.g. a script that patches the bot first).
         argv = os.environ.get(f"BENCH_{self.kind.upper()}_ARGV")
+        module = ["-m", MODULES[self.kind]]
+        if self.launch:
+            module = ["-m", "bench.launch", MODULES[self.kind]]
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
-            *(argv.split() if argv else COMMANDS[self.kind]),
+            *(argv.split() if argv else module),
             cwd=self.cwd,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,

@@ -12,6 +12,7 @@ from pathlib import Path
 import discord
 
 from bench.run import BotSummary, ScaleRun, Settings
+from bench.variants import parse_spec
 
 BEGIN = "<!-- bench:results:begin (written by python -m bench; edit outside these markers) -->"
 END = "<!-- bench:results:end -->"
@@ -67,12 +68,16 @@ def ratio(value: float | None, floor: float | None) -> str:
     return f"{value / floor:.2f}×"
 
 
-def _floor(rows: list[BotSummary]) -> BotSummary | None:
-    return next((r for r in rows if r.bot == "floor"), None)
+def _floor(rows: list[BotSummary], bot: str = "floor") -> BotSummary | None:
+    """The floor to compare `bot` with: the floor with the same variant tags if it ran, else
+    the plain floor."""
+    spec = parse_spec(bot)
+    same = "+".join(("floor", *spec.tags))
+    found = {r.bot: r for r in rows}
+    return found.get(same) or found.get("floor")
 
 
 def latency_table(rows: list[BotSummary]) -> str:
-    floor = _floor(rows)
     head = (
         "| bot | workload (commands) | p50 ms | p99 ms | commands/s | CPU ms / command "
         "| nekos.best req / 1,000 | failed / errors | peak RSS MiB | p50 ×floor | p99 ×floor "
@@ -82,6 +87,7 @@ def latency_table(rows: list[BotSummary]) -> str:
     )
     out = [head]
     for row in rows:
+        floor = _floor(rows, row.bot)
         for i, phase in enumerate(row.phases):
             base = floor.phases[i] if floor is not None and i < len(floor.phases) else None
             out.append(
@@ -127,8 +133,13 @@ def targets(rows: list[BotSummary], scale: list[ScaleRun]) -> list[str]:
         return "✅" if ok else "❌"
 
     neko = next((r for r in rows if r.bot == "nekocord"), None)
-    floor = _floor(rows)
+    floor = _floor(rows, "nekocord")
     if neko is not None and floor is not None:
+        same = set(neko.loops) == set(floor.loops) and len(neko.loops) == 1
+        lines.append(
+            f"{mark(same)} event loop: nekocord {'/'.join(neko.loops)}, the floor "
+            f"{'/'.join(floor.loops)} (the floor must run on nekocord's loop)"
+        )
         for phase, base in zip(neko.phases, floor.phases, strict=False):
             r = phase.p50 / base.p50
             lines.append(
@@ -191,7 +202,10 @@ def render(
             "### Latency, throughput, nekos.best traffic",
             "",
             f"Medians of {runs} interleaved run{'s' if runs != 1 else ''} per bot (traffic and "
-            "failures: totals). CPU is the bot process's (all threads) during the workload.",
+            "failures: totals). CPU is the bot process's (all threads) during the workload. "
+            "Event loop (read from each process): "
+            + "; ".join(f"{r.bot} {'/'.join(r.loops) or '?'}" for r in rows)
+            + ".",
             "",
             latency_table(rows),
             "",
@@ -200,8 +214,11 @@ def render(
             spread = "; ".join(
                 f"{p.name}: " + ", ".join(ms(v) for v in p.p50_runs) for p in row.phases
             )
+            spread += "; CPU ms / command per run: " + "; ".join(
+                f"{p.name}: " + ", ".join(f"{v * 1000:.2f}" for v in p.cpu_runs) for p in row.phases
+            )
             extra = ""
-            if row.bot != "floor":
+            if parse_spec(row.bot).kind != "floor":
                 extra = f"; {row.per_1000:.1f} nekos.best requests per 1,000 commands overall"
             parts.append(f"- {row.bot}: p50 per run (ms): {spread}{extra}.")
         parts.append("")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from bench.common import CATEGORIES, READY_LINE
 from bench.procs import TOKEN, BotProcess
+from bench.variants import JSON_ENV, LOOP_ENV, BotSpec, loop_in_process, parse_spec
 from bench.workload import PhaseResult, PhaseSummary, Users, drive, mixed, one, summarize
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
@@ -34,7 +36,9 @@ class Settings:
     guilds: int = 2500
     timeout: float = 10.0  # a command without a visible message by then has failed
     settle: float = 1.0  # after READY / a phase, before measuring
-    bots: tuple[str, ...] = BOTS
+    bots: tuple[str, ...] = BOTS  # bot specs: a kind, maybe with variant tags (bench.variants)
+    loop: str = "asyncio"  # the event loop every untagged bot runs on (nekocord's)
+    bot_loop: str = "asyncio"  # the one `python -m bot` picks by itself
     repeat: int = 1  # latency runs per bot, interleaved; medians are reported
     profile: bool = False  # py-spy the bots during the measured phases
 
@@ -46,6 +50,7 @@ class LatencyRun:
     phases: list[PhaseResult]
     peak_rss_kib: int
     log: str = ""
+    loop: str = "?"  # the event loop seen in the process
 
 
 @dataclass
@@ -56,6 +61,7 @@ class BotSummary:
     phases: list[PhaseSummary]
     peak_rss_kib: int  # the highest of the runs
     runs: int
+    loops: tuple[str, ...] = ()  # the event loops seen, one per distinct value
 
     @property
     def per_1000(self) -> float:
@@ -72,7 +78,8 @@ def summarize_runs(runs: list[LatencyRun], settings: Settings) -> list[BotSummar
             summarize([r.phases[i] for r in mine], timeout=settings.timeout)
             for i in range(len(mine[0].phases))
         ]
-        out.append(BotSummary(bot, phases, max(r.peak_rss_kib for r in mine), len(mine)))
+        loops = tuple(dict.fromkeys(r.loop for r in mine))
+        out.append(BotSummary(bot, phases, max(r.peak_rss_kib for r in mine), len(mine), loops))
     return out
 
 
@@ -93,9 +100,15 @@ class ScaleRun:
 
 
 def bot_env(
-    kind: str, discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, *, sync: bool
+    spec: BotSpec,
+    settings: Settings,
+    discord: FakeDiscord,
+    nekos: FakeNekos,
+    data_dir: Path,
+    *,
+    sync: bool,
 ) -> dict[str, str]:
-    """The same variables for every bot, as a user of nekocord sets them."""
+    """The same variables for every bot, as a user of nekocord sets them (and the loop)."""
     env = {
         "DISCORD_TOKEN": discord.token,
         "DISCORD_API_BASE": discord.rest_url,
@@ -104,10 +117,31 @@ def bot_env(
         "NEKOS_CONTACT": "https://example.invalid/nekocord-bench",
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "INFO",
+        LOOP_ENV: spec.loop or settings.loop,
     }
-    if kind != "nekocord":
+    if spec.json:
+        env[JSON_ENV] = spec.json
+    if spec.kind != "nekocord":
         env["BENCH_SYNC"] = "1" if sync else "0"
     return env
+
+
+def bot_process(
+    spec: BotSpec,
+    settings: Settings,
+    stand_ins: tuple[FakeDiscord, FakeNekos],
+    data_dir: Path,
+    log_path: Path,
+    *,
+    sync: bool = True,
+) -> BotProcess:
+    """A bot against the stand-ins. nekocord runs as users run it, unless a variant (or a
+    forced loop) needs bench.launch."""
+    env = bot_env(spec, settings, *stand_ins, data_dir, sync=sync)
+    own_loop = spec.kind != "nekocord" or env[LOOP_ENV] == settings.bot_loop
+    return BotProcess(
+        spec.kind, env, cwd=data_dir, log_path=log_path, launch=bool(spec.tags) or not own_loop
+    )
 
 
 def category_requests(nekos: FakeNekos) -> int:
@@ -115,23 +149,22 @@ def category_requests(nekos: FakeNekos) -> int:
     return sum(nekos.counts[f"/{name}"] for name in nekos.categories)
 
 
-async def latency_run(kind: str, settings: Settings, workdir: Path, rep: int = 0) -> LatencyRun:
+async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0) -> LatencyRun:
     """Warm-up (one command per category, one at a time), then the mixed workload, then the
     burst on one category; nekos.best requests are counted from after the warm-up."""
+    spec = parse_spec(name)
     async with (
         FakeNekos(latency=settings.latency) as nekos,
         FakeDiscord(token=TOKEN, guild_count=1) as discord,
     ):
-        data = workdir / f"{kind}-latency-{rep}"
-        proc = BotProcess(
-            kind,
-            bot_env(kind, discord, nekos, data, sync=True),
-            cwd=data,
-            log_path=workdir / f"{kind}-latency-{rep}.log",
+        data = workdir / f"{name}-latency-{rep}"
+        proc = bot_process(
+            spec, settings, (discord, nekos), data, workdir / f"{name}-latency-{rep}.log"
         )
         try:
             await proc.start()
-            await proc.wait_for_output(READY_LINES[kind], timeout=60)
+            await proc.wait_for_output(READY_LINES[spec.kind], timeout=60)
+            loop = loop_in_process(proc.pid)
             await asyncio.sleep(settings.settle)
             users = Users(discord)
             warmup = await drive(
@@ -143,7 +176,11 @@ async def latency_run(kind: str, settings: Settings, workdir: Path, rep: int = 0
                 name="warm-up",
             )
             await asyncio.sleep(settings.latency + 0.3)
-            profiler = await start_profiler(proc, workdir, rep) if settings.profile else None
+            profiler = (
+                await start_profiler(proc, workdir / f"{name}-profile-{rep}.txt")
+                if settings.profile
+                else None
+            )
             phases = []
             plan = [
                 (
@@ -162,7 +199,7 @@ async def latency_run(kind: str, settings: Settings, workdir: Path, rep: int = 0
                     settings.concurrency,
                 ),
             ]
-            for name, commands, concurrency in plan:
+            for phase_name, commands, concurrency in plan:
                 if not commands:
                     continue
                 before = category_requests(nekos)
@@ -173,7 +210,7 @@ async def latency_run(kind: str, settings: Settings, workdir: Path, rep: int = 0
                     commands,
                     concurrency=concurrency,
                     timeout=settings.timeout,
-                    name=name,
+                    name=phase_name,
                 )
                 phase.cpu = proc.cpu() - cpu_before
                 # Refills the last commands started still count: wait for them to land.
@@ -182,40 +219,43 @@ async def latency_run(kind: str, settings: Settings, workdir: Path, rep: int = 0
                 phases.append(phase)
             if profiler is not None:
                 await stop_profiler(profiler)
+                # What bench.layers turns sample shares into µs per command with.
+                (workdir / f"{name}-profile-{rep}.json").write_text(
+                    json.dumps(
+                        {
+                            "commands": sum(p.count for p in phases),
+                            "cpu_seconds": sum(p.cpu for p in phases),
+                        }
+                    )
+                )
             proc.check_alive()
             peak = proc.memory()["VmHWM"]
             await proc.terminate()
-            return LatencyRun(kind, warmup, phases, peak, proc.output)
+            return LatencyRun(name, warmup, phases, peak, proc.output, loop)
         finally:
             proc.kill()
 
 
-async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
+async def scale_run(name: str, settings: Settings, workdir: Path) -> ScaleRun:
     """First start with a fresh data directory (commands registered), stop, warm restart:
     start-up times, command registrations, and memory once every guild has arrived."""
+    spec = parse_spec(name)
     async with (
         FakeNekos(latency=settings.latency) as nekos,
         FakeDiscord(token=TOKEN, guild_count=settings.guilds) as discord,
     ):
-        data = workdir / f"{kind}-scale"
-        ready_line = READY_LINES[kind]
+        data = workdir / f"{name}-scale"
+        ready_line = READY_LINES[spec.kind]
 
         async def ready_after(proc: BotProcess) -> float:
             await discord.wait_until(lambda: discord.sessions >= 1 or proc_exited(proc), 60)
             proc.check_alive()
             return time.monotonic() - proc.spawned_at
 
-        first = BotProcess(
-            kind,
-            bot_env(kind, discord, nekos, data, sync=True),
-            cwd=data,
-            log_path=workdir / f"{kind}-scale-cold.log",
-        )
-        second = BotProcess(
-            kind,
-            bot_env(kind, discord, nekos, data, sync=False),
-            cwd=data,
-            log_path=workdir / f"{kind}-scale-warm.log",
+        stand_ins = (discord, nekos)
+        first = bot_process(spec, settings, stand_ins, data, workdir / f"{name}-scale-cold.log")
+        second = bot_process(
+            spec, settings, stand_ins, data, workdir / f"{name}-scale-warm.log", sync=False
         )
         try:
             await first.start()
@@ -240,7 +280,7 @@ async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
                 first_answer = warm_ready + sample.latency
             else:
                 probe_record = discord.interactions[-1].describe()
-                print(f"[bench] {kind}: the probe got no answer: {probe_record}", file=sys.stderr)
+                print(f"[bench] {name}: the probe got no answer: {probe_record}", file=sys.stderr)
             await asyncio.sleep(settings.settle)
             second.check_alive()
             memory = second.memory()
@@ -248,7 +288,7 @@ async def scale_run(kind: str, settings: Settings, workdir: Path) -> ScaleRun:
             line = ANSI.sub("", line)
             line = line[line.find(ready_line) :]
             run = ScaleRun(
-                kind,
+                name,
                 settings.guilds,
                 cold_ready=cold_ready,
                 cold_puts=cold_puts,
@@ -271,9 +311,8 @@ def proc_exited(proc: BotProcess) -> bool:
     return proc.process is not None and proc.process.returncode is not None
 
 
-async def start_profiler(proc: BotProcess, workdir: Path, rep: int) -> asyncio.subprocess.Process:
+async def start_profiler(proc: BotProcess, out: Path) -> asyncio.subprocess.Process:
     """py-spy (pip install py-spy) sampling the bot: collapsed stacks, <bot>-profile-<rep>.txt."""
-    out = workdir / f"{proc.kind}-profile-{rep}.txt"
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     spy = await asyncio.create_subprocess_exec(
         exe,

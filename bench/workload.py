@@ -158,6 +158,7 @@ class PhaseSummary:
     failed: int
     errors: int
     p50_runs: list[float] = field(default_factory=list)
+    cpu_runs: list[float] = field(default_factory=list)  # CPU seconds per command, per run
 
     @property
     def per_1000(self) -> float:
@@ -180,4 +181,5 @@ def summarize(results: list[PhaseResult], *, timeout: float) -> PhaseSummary:
         failed=sum(r.failed for r in results),
         errors=sum(r.errors for r in results),
         p50_runs=p50s,
+        cpu_runs=[r.cpu_per_command for r in results],
     )

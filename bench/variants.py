@@ -1,0 +1,115 @@
+"""One event loop for every bot, and the variants an A/B run compares.
+
+The floor must run on the event loop nekocord runs on, or the ratio measures the loop and not
+the bot. The driver decides once (`shared_loop()`: what `python -m bot` picks, unless `--loop`
+says otherwise) and passes it to every child as BENCH_LOOP; the floor and the naive bot run on
+it (`run()`), and each run reads back from /proc/<pid>/maps which loop a bot actually uses.
+
+A bot in `--bots` may carry variant tags, `nekocord+uvloop` or `nekocord+stdjson`, to compare
+in the same interleaved run; a tagged bot is started through `python -m bench.launch`, which
+applies the tags before the bot's own `__main__` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+LOOPS = ("asyncio", "uvloop")
+# stdjson: discord.py without orjson (what a plain `pip install discord.py` gives);
+# orjson: with it (`discord.py[speed]` installs it).
+JSONS = ("stdjson", "orjson")
+TAGS = LOOPS + JSONS
+LOOP_ENV = "BENCH_LOOP"
+JSON_ENV = "BENCH_JSON"
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """`nekocord+uvloop` → kind "nekocord", loop "uvloop"; untagged parts are None."""
+
+    name: str  # as given, the row's label
+    kind: str  # floor, naive, nekocord
+    loop: str | None = None
+    json: str | None = None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.loop, self.json) if t is not None)
+
+
+def parse_spec(text: str) -> BotSpec:
+    kind, *tags = text.strip().split("+")
+    loop = json = None
+    for tag in tags:
+        if tag in LOOPS:
+            loop = tag
+        elif tag in JSONS:
+            json = tag
+        else:
+            raise ValueError(f"unknown variant {tag!r} in {text!r} (known: {', '.join(TAGS)})")
+    return BotSpec(text.strip(), kind, loop, json)
+
+
+def bot_loop() -> str:
+    """The loop `python -m bot` runs on.
+
+    `bot.__main__.loop_factory()`, when it exists, returns the loop factory `main()` passes to
+    `asyncio.Runner` (None: asyncio's default); without it, uvloop counts as chosen when
+    importing `bot.__main__` imports it. Each run checks the answer against the process."""
+    before = "uvloop" in sys.modules
+    module = importlib.import_module("bot.__main__")
+    chooser = getattr(module, "loop_factory", None)
+    if callable(chooser):
+        factory = chooser()
+        origin = getattr(factory, "__module__", "") or ""
+        return "uvloop" if factory is not None and origin.startswith("uvloop") else "asyncio"
+    return "uvloop" if "uvloop" in sys.modules and not before else "asyncio"
+
+
+def loop_in_process(pid: int) -> str:
+    """Which loop a running process uses: uvloop's extension is mapped once it is imported."""
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return "uvloop" if any("/uvloop/" in line for line in maps) else "asyncio"
+    except OSError:
+        return "?"
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The factory for BENCH_LOOP (None: asyncio's default loop)."""
+    if os.environ.get(LOOP_ENV, "asyncio") == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run on the loop BENCH_LOOP names (the floor and the naive bot)."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main)
+
+
+def apply_in_child() -> None:
+    """Before a bot's own code is imported (bench.launch): make BENCH_LOOP and BENCH_JSON hold
+    whatever the bot itself would have chosen."""
+    loop = os.environ.get(LOOP_ENV)
+    if loop == "uvloop":
+        import uvloop
+
+        # asyncio.run() and asyncio.Runner() without a factory create the policy's loop.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    elif loop == "asyncio":
+        sys.modules["uvloop"] = None  # type: ignore[assignment]  # import fails: fall back
+    json = os.environ.get(JSON_ENV)
+    if json == "stdjson":
+        # discord.utils picks orjson when it imports; failing the import keeps the stdlib.
+        sys.modules["orjson"] = None  # type: ignore[assignment]
+    elif json == "orjson":
+        importlib.import_module("orjson")  # fail loudly rather than measure the stdlib
