@@ -192,7 +192,7 @@ def _parse_actions(
             noun=_noun(entry["noun"], where),
             description=_text(entry["description"], f"{where} description", limit=DESCRIPTION_MAX),
             return_label=label,
-            name=_name(entry, where) if name_key else None,
+            name=_name(entry["name"], f"{where} name") if name_key else None,
         )
     for name, entry in _table(data["image"], f"{source} [image]").items():
         where = f"{source} [image.{name}]"
@@ -203,7 +203,7 @@ def _parse_actions(
             lines=_templates(entry["line"], f"{where} line", required={"a"}, allowed={"a"}),
             noun=_noun(entry["noun"], where),
             description=_text(entry["description"], f"{where} description", limit=DESCRIPTION_MAX),
-            name=_name(entry, where) if name_key else None,
+            name=_name(entry["name"], f"{where} name") if name_key else None,
         )
     entry = data["fallback"]
     where = f"{source} [fallback]"
@@ -251,16 +251,16 @@ def _parse_messages(
 COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 
 
-def _name(entry: Mapping[str, Any], where: str) -> str:
-    name = _text(entry["name"], f"{where} name")
+def _name(value: Any, where: str) -> str:
+    name = _text(value, where)
     if not COMMAND_NAME.fullmatch(name) or name != name.lower():
-        raise WordingError(f"{where} name: {name!r} is not a valid command name")
+        raise WordingError(f"{where}: {name!r} is not a valid command name")
     return name
 
 
 def _parse_names(data: Mapping[str, Any], source: str) -> dict[str, str]:
     names = _table(data.get("names", {}), f"{source} [names]")
-    return {str(k): _name(names, f"{source} [names.{k}]") for k in names}
+    return {str(k): _name(v, f"{source} [names.{k}]") for k, v in names.items()}
 
 
 def _load(filename: str) -> dict[str, Any] | None:
