@@ -24,7 +24,7 @@ import discord
 from discord.ui.view import ViewStore
 from discord.webhook.async_ import interaction_message_response_params
 
-from bot import render, wording
+from bot import custom_ids, render, wording
 from bot.nekos import Credit, Result
 from bot.store import open_store
 from bot.wording import Case
@@ -90,7 +90,7 @@ class Components:
 
 
 def b36(number: int) -> str:
-    return render.b36(number)
+    return custom_ids.b36(number)
 
 
 def action_components(

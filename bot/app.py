@@ -23,8 +23,9 @@ from bot.nekos import Category
 from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
-from bot.store import Store, StoreError
+from bot.store import GuildSettings, Store, StoreError
 from bot.sync import CommandSync
+from bot.translator import Translator
 from bot.tree import NekoTree
 
 if TYPE_CHECKING:
@@ -32,13 +33,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.actions", "cogs.images", "cogs.search", "cogs.credits", "cogs.meta")
+EXTENSIONS = (
+    "cogs.actions",
+    "cogs.images",
+    "cogs.search",
+    "cogs.credits",
+    "cogs.meta",
+    "cogs.config",
+)
 # The permissions the bot needs where it is invited: answers are interaction responses, so only
 # embedding links and viewing the channel matter.
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, embed_links=True, use_external_emojis=True
 )
 SHUTDOWN_GRACE = 3.0
+DEFAULT_SETTINGS = GuildSettings()
 WARM_CATEGORIES = ("hug", "pat", "kiss", "cuddle", "neko", "waifu")
 
 
@@ -107,6 +116,14 @@ class NekoBot(commands.Bot):
             or f"https://discord.com/oauth2/authorize?client_id={self.application_id}"
         )
         await self.catalog.load()
+        await self.tree.set_translator(Translator())
+        if self.application is not None and self.application.user_integration_config is None:
+            self.commands_sync.user_installs = False
+            log.warning(
+                "User install is off for this application, so commands are offered in servers "
+                "only. To let members add nekocord to their own account, enable User Install in "
+                "the developer portal (Installation)."
+            )
         for extension in self.initial_extensions:
             await self.load_extension(extension)
         self.catalog.subscribe(self.on_categories_changed)
@@ -116,6 +133,16 @@ class NekoBot(commands.Bot):
         if self.heartbeat is not None:
             self.heartbeat.start(self)
         log.info("Invite me with %s", self.invite_url)
+
+    async def settings(self, guild_id: int | None) -> GuildSettings:
+        """A server's settings (the defaults in DMs, or while the database cannot be read)."""
+        if guild_id is None:
+            return DEFAULT_SETTINGS
+        try:
+            return await self.store.guild_settings(guild_id)
+        except StoreError as exc:
+            self.store_errors.error("read", "Could not read server settings: %s", exc)
+            return DEFAULT_SETTINGS
 
     async def on_categories_changed(
         self, added: Sequence[Category], removed: Sequence[Category]

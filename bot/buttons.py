@@ -12,13 +12,12 @@ refuses and never raises, and `callback` hands every exception to the tree's err
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
-from bot import render, responding, wording
+from bot import custom_ids, render, responding, wording
 
 if TYPE_CHECKING:
     from bot.app import NekoBot
@@ -36,10 +35,10 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     """Base of the bot's persistent buttons (never registered itself). A subclass names its
     custom_id `codec` (and its template) and implements `press`."""
 
-    codec: ClassVar[type[render.ButtonId]]
+    codec: ClassVar[type[custom_ids.ButtonId]]
 
-    def __init__(self, value: render.ButtonId) -> None:
-        super().__init__(value.button())
+    def __init__(self, value: custom_ids.ButtonId) -> None:
+        super().__init__(render.button(value))
         self.value = value
 
     @classmethod
@@ -61,16 +60,23 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
             if not tree.first_delivery(interaction):
                 return False  # a gateway replay of a press already answered
             if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in self.value.snowflakes):
-                key = "error_button_expired"
+                refusal = responding.UserError("error_button_expired")
             elif not tree.admit(interaction):
-                key = "error_restarting"
-            elif wait := tree.cooldown(interaction):  # every press fetches a GIF
-                reply = render.error(wording.message("error_cooldown", seconds=math.ceil(wait)))
-                await responding.send_ephemeral(interaction, reply)
-                return False
+                refusal = responding.UserError("error_restarting")
             else:
-                return True
-            await responding.send_ephemeral(interaction, render.error(wording.message(key)))
+                try:  # every press posts a GIF in public: the server's rules and cooldowns
+                    await tree.enforce(
+                        interaction,
+                        category=self.value.category,
+                        kind=None,
+                        public=True,
+                        fetches=True,
+                    )
+                    return True
+                except responding.UserError as refused:
+                    refusal = refused
+            locale = responding.private_locale(interaction)
+            await responding.send_ephemeral(interaction, render.error(refusal.text(locale)))
         except Exception:
             log.exception("Checking a press of %s failed", type(self).__name__)
         return False
@@ -90,14 +96,13 @@ async def answer_unknown_press(interaction: discord.Interaction[Any]) -> None:
     custom_id = responding.custom_id(interaction)
     # discord.py runs a persistent button's handler only for a custom_id that is really on the
     # message; anything else it drops without a word. (The bot sends no message-bound views.)
-    if render.is_persistent_id(custom_id) and _on_message(interaction.message, custom_id):
+    if custom_ids.is_persistent_id(custom_id) and _on_message(interaction.message, custom_id):
         return  # the button's own handler answers
     if not bot_of(interaction).tree.first_delivery(interaction):
         return
     log.info("Unknown button pressed: %r", custom_id[:100])
-    await responding.send_ephemeral(
-        interaction, render.error(wording.message("error_button_expired"))
-    )
+    text = wording.message("error_button_expired", responding.private_locale(interaction))
+    await responding.send_ephemeral(interaction, render.error(text))
 
 
 def _on_message(message: discord.Message | None, custom_id: str) -> bool:

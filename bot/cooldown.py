@@ -18,6 +18,13 @@ _RATE = re.compile(r"^([0-9]{1,4})/([0-9]{1,5})$")
 _SWEEP_EVERY = 1000  # checks between two sweeps of keys whose window has emptied
 
 
+class _Default:
+    """The limit a `Cooldown` was made with (a server without its own setting)."""
+
+
+DEFAULT = _Default()
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     """`count` uses per `seconds`."""
@@ -50,9 +57,10 @@ class Cooldown:
         self._checks = 0
         self._longest = rate.seconds if rate is not None else 0.0
 
-    def retry_after(self, key: Hashable, rate: Rate | None = None) -> float:
-        """Seconds until `key` may be used again under `rate` (else the default); 0.0: now."""
-        rate = rate or self.rate
+    def retry_after(self, key: Hashable, rate: Rate | _Default | None = DEFAULT) -> float:
+        """Seconds until `key` may be used again under `rate` (None: no limit; by default the
+        limit this cooldown was made with); 0.0: now."""
+        rate = self.rate if isinstance(rate, _Default) else rate
         if rate is None:
             return 0.0
         now = self._clock()
@@ -67,9 +75,9 @@ class Cooldown:
             return 0.0
         return max(0.0, uses[-rate.count] + rate.seconds - now)
 
-    def use(self, key: Hashable, rate: Rate | None = None) -> None:
+    def use(self, key: Hashable, rate: Rate | _Default | None = DEFAULT) -> None:
         """Record a use (after `retry_after` said 0.0; it also dropped the expired ones)."""
-        if (rate or self.rate) is not None:
+        if (self.rate if isinstance(rate, _Default) else rate) is not None:
             self._uses.setdefault(key, deque()).append(self._clock())
 
     def _sweep(self, now: float) -> None:
@@ -96,13 +104,23 @@ class MemberCooldowns:
         self.fetches = Cooldown(fetches, clock=clock)
         self.search = Cooldown(search, clock=clock)
 
-    def try_use(self, guild_id: int | None, user_id: int, *, search: bool = False) -> float:
+    def try_use(
+        self,
+        guild_id: int | None,
+        user_id: int,
+        *,
+        search: bool = False,
+        server: Rate | _Default | None = DEFAULT,
+    ) -> float:
         """0.0 and the use recorded (in each limit that applies), or the seconds to wait with
-        nothing recorded."""
+        nothing recorded. `server`: the server's own limit instead of `COOLDOWN` (None: off);
+        it leaves `SEARCH_COOLDOWN` alone."""
         key = (guild_id or 0, user_id)
-        limits = (self.fetches, self.search) if search else (self.fetches,)
-        wait = max(limit.retry_after(key) for limit in limits)
+        limits: list[tuple[Cooldown, Rate | _Default | None]] = [(self.fetches, server)]
+        if search:
+            limits.append((self.search, DEFAULT))
+        wait = max(limit.retry_after(key, rate) for limit, rate in limits)
         if wait == 0.0:
-            for limit in limits:
-                limit.use(key)
+            for limit, rate in limits:
+                limit.use(key, rate)
         return wait

@@ -1,23 +1,23 @@
 """The only place that shapes output: embeds, buttons, mentions, and Discord's size limits.
 
-Everything here is pure: it turns results and names into a `Reply` (and custom_ids into the
-values they carry); sending is `bot.responding`'s job.
-Wording comes from `bot.wording`; this module decides where it goes and how long it may be.
+Everything here is pure: it turns results and names into a `Reply`; sending is
+`bot.responding`'s job. Wording comes from `bot.wording`, in the language the caller names
+(`locale`); this module decides where it goes and how long it may be.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import discord
 
 from bot import text, wording
-from bot.nekos import CATEGORY_NAME_PATTERN, Category, Credit, Kind, Result
-from bot.store import ActionCounts, ActionStat
-from bot.wording import Case
+from bot.custom_ids import ButtonId, RerollId, ReturnId
+from bot.nekos import Category, Credit, Kind, Result
+from bot.store import ActionCounts, ActionStat, GuildSettings
+from bot.wording import ENGLISH, Case
 
 # Discord's limits (docs/discord.md).
 EMBED_TITLE = 256
@@ -130,102 +130,25 @@ def notice(message: str, *, ephemeral: bool = True) -> Reply:
 
 
 # -- buttons ------------------------------------------------------------------------------------
-# Persistent buttons carry everything a press needs in their custom_id, so they survive restarts.
-# This is the custom_id codec only; the items that answer presses live with their cog. IDs are
-# written in base 36 to stay far below Discord's 100-character limit.
-
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-_ID = r"[0-9a-z]{1,14}"
-_CATEGORY = CATEGORY_NAME_PATTERN
 
 
-def b36(number: int) -> str:
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = _B36[rest] + out
-        if not number:
-            return out
-
-
-@dataclass(frozen=True, slots=True)
-class ReturnId:
-    """ "Hug back" on an action from `actor_id` to `target_id`."""
-
-    TEMPLATE: ClassVar[str] = (
-        rf"nc:r:(?P<category>{_CATEGORY}):(?P<action>{_ID}):(?P<actor>{_ID}):(?P<target>{_ID})"
+def button(value: ButtonId, locale: str = ENGLISH) -> discord.ui.Button[Any]:
+    """The persistent button a custom_id stands for ("Hug back", "Another")."""
+    if isinstance(value, ReturnId):
+        label = wording.return_label(value.category, locale) or wording.message(
+            "label_return", locale
+        )
+        style = discord.ButtonStyle.primary
+        emoji = None
+    else:
+        label, style, emoji = (
+            wording.message("label_another", locale),
+            discord.ButtonStyle.secondary,
+            "🔁",
+        )
+    return discord.ui.Button(
+        label=clip(label, BUTTON_LABEL), style=style, emoji=emoji, custom_id=value.custom_id
     )
-    category: str
-    action_id: int
-    actor_id: int
-    target_id: int
-
-    @property
-    def custom_id(self) -> str:
-        ids = (self.action_id, self.actor_id, self.target_id)
-        return f"nc:r:{self.category}:" + ":".join(map(b36, ids))
-
-    @property
-    def snowflakes(self) -> tuple[int, ...]:
-        return (self.action_id, self.actor_id, self.target_id)
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> ReturnId:
-        return cls(
-            match["category"],
-            int(match["action"], 36),
-            int(match["actor"], 36),
-            int(match["target"], 36),
-        )
-
-    def button(self) -> discord.ui.Button[Any]:
-        label = wording.return_label(self.category) or wording.message("label_return")
-        return discord.ui.Button(
-            label=clip(label, BUTTON_LABEL),
-            style=discord.ButtonStyle.primary,
-            custom_id=self.custom_id,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class RerollId:
-    """ "Another" on an action by `actor_id`."""
-
-    TEMPLATE: ClassVar[str] = rf"nc:a:(?P<category>{_CATEGORY}):(?P<action>{_ID}):(?P<actor>{_ID})"
-    category: str
-    action_id: int
-    actor_id: int
-
-    @property
-    def custom_id(self) -> str:
-        return f"nc:a:{self.category}:{b36(self.action_id)}:{b36(self.actor_id)}"
-
-    @property
-    def snowflakes(self) -> tuple[int, ...]:
-        return (self.action_id, self.actor_id)
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> RerollId:
-        return cls(match["category"], int(match["action"], 36), int(match["actor"], 36))
-
-    def button(self) -> discord.ui.Button[Any]:
-        return discord.ui.Button(
-            label=wording.message("label_another"),
-            style=discord.ButtonStyle.secondary,
-            emoji="🔁",
-            custom_id=self.custom_id,
-        )
-
-
-ButtonId = ReturnId | RerollId
-
-
-# Every custom_id the bot's persistent buttons answer (a press on anything else has expired).
-PERSISTENT_IDS = (re.compile(ReturnId.TEMPLATE), re.compile(RerollId.TEMPLATE))
-
-
-def is_persistent_id(custom_id: str) -> bool:
-    return any(pattern.fullmatch(custom_id) for pattern in PERSISTENT_IDS)
 
 
 def _link_button(label: str, url: str | None) -> discord.ui.Button[Any] | None:
@@ -246,19 +169,17 @@ def _view(items: Iterable[discord.ui.Item[Any] | None]) -> discord.ui.View | Non
 # -- answers -------------------------------------------------------------------------------------
 
 
-def _credit_footer(credit: Credit) -> str | None:
+def _credit_footer(credit: Credit, locale: str) -> str | None:
     if credit.anime_name:
-        return clip(wording.message("footer_anime", anime=credit.anime_name), EMBED_FOOTER)
+        footer = wording.message("footer_anime", locale, anime=credit.anime_name)
+        return clip(footer, EMBED_FOOTER)
     return None
 
 
-def _artist_author(embed: discord.Embed, credit: Credit) -> None:
+def _artist_author(embed: discord.Embed, credit: Credit, locale: str) -> None:
     if credit.artist_name:
-        href = text.safe_link(credit.artist_href)
-        embed.set_author(
-            name=clip(wording.message("label_art_by", artist=credit.artist_name), EMBED_AUTHOR),
-            url=href,
-        )
+        by = wording.message("label_art_by", locale, artist=credit.artist_name)
+        embed.set_author(name=clip(by, EMBED_AUTHOR), url=text.safe_link(credit.artist_href))
 
 
 def action(
@@ -266,60 +187,71 @@ def action(
     category: str,
     result: Result,
     actor: Person,
-    target: Person | None,
+    targets: Sequence[Person] = (),
     case: Case,
     note: str | None = None,
-    counts: ActionCounts | None = None,
+    counts: Mapping[int, ActionCounts] | None = None,
     action_id: int | None = None,
-    returnable: bool = False,
+    returnable: Collection[int] = (),
+    pings: bool = True,
+    locale: str = ENGLISH,
 ) -> Reply:
-    """A GIF action: the sentence, the GIF, the anime credit, and the buttons.
-
-    Only the target is pinged, through `content` (mentions in embeds notify nobody)."""
+    """A GIF action: the sentence, the GIF, the anime credit, a counter line per counted target
+    (`counts` by target id), and the buttons: a return button for each id in `returnable`, and
+    the reroll. `targets` are the distinct others (one for `Case.OTHER`, 2-5 for
+    `Case.SEVERAL`); only they are pinged, through `content` (mentions in embeds notify nobody),
+    and only when `pings`."""
+    named = targets if case in (Case.OTHER, Case.SEVERAL) else ()
     actor_name = display_name(actor)
-    target_name = display_name(target) if target is not None else None
-    sentence = wording.action_sentence(category, case, actor=actor_name, target=target_name)
-    parts = [sentence]
+    target: str | None = None
+    if case is Case.SEVERAL:
+        target = wording.join_names([f"**{display_name(t)}**" for t in named], locale)
+    elif named:
+        target = display_name(named[0])
+    parts = [
+        wording.action_sentence(category, case, actor=actor_name, target=target, locale=locale)
+    ]
     if note and note.strip():
         parts.append(quote(note))
-    if counts is not None and target is not None and case is Case.OTHER:
-        parts.append(
-            "-# "
-            + wording.message(
+    for person in named:
+        if counts is not None and (count := counts.get(person.id)) is not None:
+            line = wording.message(
                 "counter_line",
-                target=target_name,
-                total=counts.received_total,
-                noun=wording.noun(category, counts.received_total),
-                pair=counts.pair,
+                locale,
+                target=display_name(person),
+                total=count.received_total,
+                noun=wording.noun(category, count.received_total, locale),
+                pair=count.pair,
                 actor=actor_name,
             )
-        )
+            parts.append("-# " + line)
     embed = discord.Embed(description=clip("\n".join(parts), EMBED_DESCRIPTION), colour=GIF_COLOUR)
     embed.set_image(url=result.url)
-    if footer := _credit_footer(result.credit):
+    if footer := _credit_footer(result.credit, locale):
         embed.set_footer(text=footer)
 
-    content = None
-    mentions = NO_PINGS
-    if target is not None and case is Case.OTHER:
-        content = target.mention
+    content, mentions = None, NO_PINGS
+    if named and pings:
+        content = " ".join(person.mention for person in named)
+        users = [discord.Object(person.id) for person in named]
         mentions = discord.AllowedMentions(
-            everyone=False, roles=False, replied_user=False, users=[discord.Object(target.id)]
+            everyone=False, roles=False, replied_user=False, users=users
         )
 
     buttons: list[discord.ui.Item[Any] | None] = []
     if action_id is not None:
-        if returnable and target is not None and case is Case.OTHER:
-            buttons.append(ReturnId(category, action_id, actor.id, target.id).button())
-        buttons.append(RerollId(category, action_id, actor.id).button())
+        for person in named:
+            if person.id in returnable:
+                buttons.append(button(ReturnId(category, action_id, actor.id, person.id), locale))
+        buttons.append(button(RerollId(category, action_id, actor.id), locale))
     return Reply(content=content, embeds=[embed], view=_view(buttons), allowed_mentions=mentions)
 
 
-def rerolled(message: discord.Message, result: Result) -> Reply:
+def rerolled(message: discord.Message, result: Result, locale: str = ENGLISH) -> Reply:
     """The same action message with a fresh GIF (sentence, ping and buttons unchanged)."""
     embed = message.embeds[0].copy() if message.embeds else discord.Embed(colour=GIF_COLOUR)
     embed.set_image(url=result.url)
-    footer = _credit_footer(result.credit)
+    footer = _credit_footer(result.credit, locale)
     if footer:
         embed.set_footer(text=footer)
     else:
@@ -327,14 +259,16 @@ def rerolled(message: discord.Message, result: Result) -> Reply:
     return Reply(content=message.content or None, embeds=[embed], view=_view_from(message))
 
 
-def returned(message: discord.Message | None, custom_id: str, then: Reply) -> Reply:
+def returned(
+    message: discord.Message | None, custom_id: str, then: Reply, locale: str = ENGLISH
+) -> Reply:
     """The original message's buttons with its return button disabled, then `then` (the
     returned action) as a new message."""
     view = _view_from(message) if message is not None else None
     for item in view.children if view is not None else ():
         if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
             item.disabled = True
-            item.label = clip(wording.message("label_returned"), BUTTON_LABEL)
+            item.label = clip(wording.message("label_returned", locale), BUTTON_LABEL)
     return Reply(view=view, only_view=True, followup=then)
 
 
@@ -346,7 +280,7 @@ def _view_from(message: discord.Message) -> discord.ui.View | None:
 
 
 def _credited_embeds(
-    results: Sequence[Result], kind: Kind, first: Callable[[discord.Embed], None]
+    results: Sequence[Result], kind: Kind, first: Callable[[discord.Embed], None], locale: str
 ) -> Reply:
     """One embed per result (at most 10): a GIF credits its anime in the footer, an image its
     artist in the author line, with a link button to its source. `first` decorates the first
@@ -360,11 +294,11 @@ def _credited_embeds(
             first(embed)
         embed.set_image(url=result.url)
         if kind is Kind.GIF:
-            if footer := _credit_footer(result.credit):
+            if footer := _credit_footer(result.credit, locale):
                 embed.set_footer(text=footer)
         else:
-            _artist_author(embed, result.credit)
-            label = wording.message("label_source")
+            _artist_author(embed, result.credit, locale)
+            label = wording.message("label_source", locale)
             if len(results) > 1:
                 label = f"{label} {index + 1}"
             buttons.append(_link_button(label, result.credit.source_url))
@@ -372,62 +306,72 @@ def _credited_embeds(
     return Reply(embeds=_fit(embeds), view=_view(buttons))
 
 
-def images(*, category: str, results: Sequence[Result], actor: Person) -> Reply:
+def images(
+    *, category: str, results: Sequence[Result], actor: Person, locale: str = ENGLISH
+) -> Reply:
     """Up to 10 images, each crediting its artist, with a link button to each source."""
-    line = clip(wording.image_line(category, actor=display_name(actor)), EMBED_DESCRIPTION)
+    intro_line = wording.image_line(category, actor=display_name(actor), locale=locale)
+    line = clip(intro_line, EMBED_DESCRIPTION)
 
     def intro(embed: discord.Embed) -> None:
         embed.description = line
 
-    return _credited_embeds(results, Kind.IMAGE, intro)
+    return _credited_embeds(results, Kind.IMAGE, intro, locale)
 
 
-def search(*, results: Sequence[Result], query: str, kind: Kind) -> Reply:
+def search(*, results: Sequence[Result], query: str, kind: Kind, locale: str = ENGLISH) -> Reply:
     """Search results as credited embeds (a GIF credits its anime, an image its artist)."""
     count = min(len(results), EMBEDS_PER_MESSAGE)
-    title = clip(wording.message("search_title", query=safe_name(query), count=count), EMBED_TITLE)
+    heading_text = wording.message("search_title", locale, query=safe_name(query), count=count)
+    title = clip(heading_text, EMBED_TITLE)
 
     def heading(embed: discord.Embed) -> None:
         embed.title = title
 
-    return _credited_embeds(results, kind, heading)
+    return _credited_embeds(results, kind, heading, locale)
 
 
-def credit(*, credit: Credit, url: str, category: str | None) -> Reply:
+def credit(*, credit: Credit, url: str, category: str | None, locale: str = ENGLISH) -> Reply:
     """The credit of one nekos.best asset, as /source and "Image credit" show it."""
-    embed = discord.Embed(title=clip(wording.message("credit_title"), EMBED_TITLE), url=url)
+    embed = discord.Embed(title=clip(wording.message("credit_title", locale), EMBED_TITLE), url=url)
     embed.colour = GIF_COLOUR if url.endswith(".gif") else IMAGE_COLOUR
     if credit.anime_name:
         anime = clip(safe_name(credit.anime_name), EMBED_FIELD_VALUE)
-        embed.add_field(name=wording.message("field_anime"), value=anime)
+        embed.add_field(name=wording.message("field_anime", locale), value=anime)
     if credit.artist_name:
         artist = clip(safe_name(credit.artist_name), 200)
         if href := text.safe_link(credit.artist_href):
             artist = f"[{artist}]({href})"
-        embed.add_field(name=wording.message("field_artist"), value=clip(artist, EMBED_FIELD_VALUE))
+        embed.add_field(
+            name=wording.message("field_artist", locale), value=clip(artist, EMBED_FIELD_VALUE)
+        )
     if credit.source_url:
         source = text.safe_link(credit.source_url) or safe_name(credit.source_url)
-        embed.add_field(name=wording.message("field_source"), value=clip(source, EMBED_FIELD_VALUE))
+        embed.add_field(
+            name=wording.message("field_source", locale), value=clip(source, EMBED_FIELD_VALUE)
+        )
     if credit.is_empty:
-        embed.description = wording.message("credit_unknown")
+        embed.description = wording.message("credit_unknown", locale)
     embed.set_thumbnail(url=url)
     if category:
         embed.set_footer(text=clip(category, EMBED_FOOTER))
-    view = _view([_link_button(wording.message("label_source"), credit.source_url)])
+    view = _view([_link_button(wording.message("label_source", locale), credit.source_url)])
     return Reply(embeds=[embed], view=view)
 
 
-def credits(entries: Sequence[tuple[str, Credit | None, str | None]]) -> Reply:
+def credits(
+    entries: Sequence[tuple[str, Credit | None, str | None]], locale: str = ENGLISH
+) -> Reply:
     """Several credits (the "Image credit" menu on a message with several links)."""
     replies = [
-        credit(credit=c, url=url, category=cat) if c is not None else None
+        credit(credit=c, url=url, category=cat, locale=locale) if c is not None else None
         for url, c, cat in entries[:EMBEDS_PER_MESSAGE]
     ]
     embeds: list[discord.Embed] = []
     for (url, _c, _cat), reply in zip(entries, replies, strict=False):
         if reply is None:
             embeds.append(
-                discord.Embed(description=wording.message("error_asset_missing"), url=url)
+                discord.Embed(description=wording.message("error_asset_missing", locale), url=url)
             )
         else:
             embeds.extend(reply.embeds)
@@ -439,11 +383,12 @@ def help_page(
     categories: Sequence[Category],
     command_names: dict[str, str],
     invite_url: str | None,
+    locale: str = ENGLISH,
 ) -> Reply:
     """What the bot does, the categories grouped by kind, the fixed commands, the invite."""
     embed = discord.Embed(
-        title=wording.message("help_title"),
-        description=clip(wording.message("help_intro"), EMBED_DESCRIPTION),
+        title=wording.message("help_title", locale),
+        description=clip(wording.message("help_intro", locale), EMBED_DESCRIPTION),
         colour=GIF_COLOUR,
     )
     for kind, key in ((Kind.GIF, "help_actions"), (Kind.IMAGE, "help_images")):
@@ -454,18 +399,18 @@ def help_page(
         ]
         if names:
             embed.add_field(
-                name=clip(f"{wording.message(key)} ({len(names)})", EMBED_FIELD_NAME),
+                name=clip(f"{wording.message(key, locale)} ({len(names)})", EMBED_FIELD_NAME),
                 value=clip(" ".join(names), EMBED_FIELD_VALUE),
                 inline=False,
             )
     embed.add_field(
-        name=wording.message("help_other"),
-        value=clip(wording.message("help_commands"), EMBED_FIELD_VALUE),
+        name=wording.message("help_other", locale),
+        value=clip(wording.message("help_commands", locale), EMBED_FIELD_VALUE),
         inline=False,
     )
-    view = _view([_link_button(wording.message("label_invite"), invite_url)])
+    view = _view([_link_button(wording.message("label_invite", locale), invite_url)])
     if invite_url:
-        embed.set_footer(text=clip(wording.message("help_footer"), EMBED_FOOTER))
+        embed.set_footer(text=clip(wording.message("help_footer", locale), EMBED_FOOTER))
     return Reply(embeds=[embed], view=view, ephemeral=True)
 
 
@@ -474,34 +419,70 @@ def stats(
     user: Person,
     lines: Sequence[ActionStat],
     partners: Sequence[tuple[str, int]],
+    locale: str = ENGLISH,
 ) -> Reply:
     """Given and received per action in this server, and the top partners."""
     embed = discord.Embed(
-        title=clip(wording.message("stats_title", name=display_name(user)), EMBED_TITLE),
+        title=clip(wording.message("stats_title", locale, name=display_name(user)), EMBED_TITLE),
         colour=GIF_COLOUR,
     )
     if not lines:
-        embed.description = wording.message("stats_empty")
+        embed.description = wording.message("stats_empty", locale)
     else:
         rows = [
             f"**{safe_name(line.action)}** · "
-            + wording.message("stats_row", given=line.given, received=line.received)
+            + wording.message("stats_row", locale, given=line.given, received=line.received)
             for line in lines
         ]
         embed.add_field(
-            name=wording.message("stats_actions"),
+            name=wording.message("stats_actions", locale),
             value=clip("\n".join(rows), EMBED_FIELD_VALUE),
             inline=False,
         )
     if partners:
         embed.add_field(
-            name=wording.message("stats_partners"),
+            name=wording.message("stats_partners", locale),
             value=clip(
                 "\n".join(f"{name} · {count}" for name, count in partners), EMBED_FIELD_VALUE
             ),
             inline=False,
         )
     return Reply(embeds=[embed])
+
+
+def config_page(
+    settings: GuildSettings, *, default_cooldown: str | None, locale: str = ENGLISH
+) -> Reply:
+    """A server's settings (/config show): what is disabled, where, how often, pings."""
+
+    def say(key: str, **fields: Any) -> str:
+        return wording.message(key, locale, **fields)
+
+    embed = discord.Embed(title=say("config_title"), colour=GIF_COLOUR)
+    disabled = sorted(settings.disabled)
+    shown = [say(f"kind_{n}") if n in ("gif", "image") else safe_name(n) for n in disabled]
+    embed.add_field(
+        name=say("config_disabled"),
+        value=clip(", ".join(shown) or say("config_nothing_disabled"), EMBED_FIELD_VALUE),
+        inline=False,
+    )
+    channels = wording.join_names([f"<#{c}>" for c in settings.channels], locale)
+    where = (
+        say("config_channels_only", channels=channels) if channels else say("config_channels_any")
+    )
+    embed.add_field(name=say("config_channels"), value=where, inline=False)
+    if settings.cooldown is None:
+        value = default_cooldown or say("config_cooldown_off")
+        cooldown = say("config_cooldown_default", value=value)
+    elif settings.cooldown[0] == 0:
+        cooldown = say("config_cooldown_off")
+    else:
+        count, seconds = settings.cooldown
+        cooldown = say("config_cooldown_value", count=count, seconds=seconds)
+    embed.add_field(name=say("config_cooldown"), value=cooldown, inline=False)
+    pings = say("config_pings_on" if settings.pings else "config_pings_off")
+    embed.add_field(name=say("config_pings"), value=pings, inline=False)
+    return Reply(embeds=[embed], ephemeral=True)
 
 
 def _fit(embeds: list[discord.Embed]) -> list[discord.Embed]:

@@ -53,53 +53,63 @@ class UserError(app_commands.AppCommandError):
         self.key = key
         self.fields = fields
 
-    @property
-    def text(self) -> str:
-        return wording.message(self.key, **self.fields)
+    def text(self, locale: str = wording.ENGLISH) -> str:
+        return wording.message(self.key, locale, **wording.resolved(self.fields, locale))
 
 
-def describe(error: BaseException) -> tuple[str, bool]:
+def describe(error: BaseException, locale: str = wording.ENGLISH) -> tuple[str, bool]:
     """The user-facing text for an error, and whether it is a bug worth a traceback."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
     if isinstance(error, app_commands.TransformerError):
-        return wording.message("error_bad_option"), False
+        return wording.message("error_bad_option", locale), False
     if isinstance(error, UserError):
-        return error.text, False
+        return error.text(locale), False
     if isinstance(error, RateLimited):
         return wording.message(
-            "error_rate_limited", seconds=max(1, round(error.retry_after))
+            "error_rate_limited", locale, seconds=max(1, round(error.retry_after))
         ), False
     if isinstance(error, UnknownCategory):  # nekos.best dropped it
         category = render.safe_name(error.category[:64])
-        return wording.message("error_category_gone", category=category), False
+        return wording.message("error_category_gone", locale, category=category), False
     if isinstance(error, NoSuchCategory):  # never was one: don't echo what the user typed
-        return wording.message("error_unknown_category"), False
+        return wording.message("error_unknown_category", locale), False
     if isinstance(error, WrongKind):
         category = render.safe_name(error.category[:64])
-        return wording.message("error_wrong_kind", category=category), False
+        return wording.message("error_wrong_kind", locale, category=category), False
     if isinstance(error, StoreError):
-        return wording.message("error_store"), False
+        return wording.message("error_store", locale), False
     if isinstance(error, NotFound):
-        return wording.message("error_asset_missing"), False
+        return wording.message("error_asset_missing", locale), False
     if isinstance(error, BadRequest):
-        return wording.message("error_bad_input", detail=str(error)), False
+        return wording.message("error_bad_input", locale, detail=str(error)), False
     if isinstance(error, NekosError | TimeoutError):  # Unavailable, and any other upstream error
-        return wording.message("error_unavailable"), False
+        return wording.message("error_unavailable", locale), False
     if isinstance(error, app_commands.CommandSignatureMismatch):
         # A stale client or a forged payload (check_options catches most before this).
-        return wording.message("error_command_gone"), False
+        return wording.message("error_command_gone", locale), False
     if isinstance(error, app_commands.CommandNotFound):
-        return wording.message("error_command_gone"), False
+        return wording.message("error_command_gone", locale), False
     if isinstance(error, app_commands.CommandOnCooldown):
         return wording.message(
-            "error_rate_limited", seconds=max(1, round(error.retry_after))
+            "error_rate_limited", locale, seconds=max(1, round(error.retry_after))
         ), False
     if isinstance(error, app_commands.NoPrivateMessage):
-        return wording.message("error_guild_only"), False
+        return wording.message("error_guild_only", locale), False
     if isinstance(error, app_commands.CheckFailure):
-        return wording.message("error_not_allowed"), False
-    return wording.message("error_internal"), True
+        return wording.message("error_not_allowed", locale), False
+    return wording.message("error_internal", locale), True
+
+
+def public_locale(interaction: discord.Interaction[Any]) -> str:
+    """The language of a public answer: the server's when it has one, else the member's."""
+    chosen = interaction.guild_locale or interaction.locale
+    return wording.message_locale(chosen.value)
+
+
+def private_locale(interaction: discord.Interaction[Any]) -> str:
+    """The language of an ephemeral answer: the member's own."""
+    return wording.message_locale(interaction.locale.value)
 
 
 def custom_id(interaction: discord.Interaction[Any]) -> str:
@@ -255,13 +265,14 @@ async def send_error(interaction: discord.Interaction[Any], error: BaseException
         _log_refused(interaction, original)
         if isinstance(original, discord.NotFound) or original.code == ALREADY_ACKNOWLEDGED:
             return  # gone or already answered: another attempt would fail the same way
-        await send_ephemeral(interaction, render.error(wording.message("error_internal")))
+        reply = render.error(wording.message("error_internal", private_locale(interaction)))
+        await send_ephemeral(interaction, reply)
         return
     if _client_closed(interaction):
         # Stopping: the HTTP session is gone, so neither the error nor an answer can be sent.
         log.info("%s not answered: the bot is stopping (%s)", _what(interaction), error)
         return
-    text, is_bug = describe(error)
+    text, is_bug = describe(error, private_locale(interaction))
     if is_bug:
         log.error(
             "Unhandled error in %s",

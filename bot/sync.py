@@ -67,6 +67,9 @@ class CommandSync:
         self.guild_id = guild_id
         self.names: dict[str, str] = {}  # category → its own command, when it has one
         self.generated: list[GeneratedCommands] = []
+        # False when the application does not allow user installs: every command is then
+        # offered for servers only (Discord would refuse user installs it does not allow).
+        self.user_installs = True
         self._lock = asyncio.Lock()
 
     async def apply(self, live: Sequence[Category], *, application_id: int) -> None:
@@ -81,6 +84,10 @@ class CommandSync:
             self.names = naming.plan([c.name for c in live], fixed, naming.MAX_CHAT_COMMANDS)
             for generated in self.generated:
                 generated.apply(self.tree, self.names, live)
+            if not self.user_installs:
+                servers_only = app_commands.AppInstallationType(guild=True, user=False)
+                for command in _every_command(self.tree):
+                    command.allowed_installs = servers_only
             await self._register(application_id)
 
     async def _register(self, application_id: int) -> None:
@@ -106,10 +113,27 @@ class CommandSync:
             log.info("Registered %d commands %s", synced, scope)
 
 
-def payload_hash(tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None) -> str:
-    commands = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
-    commands.sort(key=lambda c: (c.get("type", 1), c["name"]))
-    blob = json.dumps(commands, sort_keys=True, separators=(",", ":"), default=str)
+def _every_command(tree: app_commands.CommandTree[Any]) -> list[Any]:
+    types = (
+        discord.AppCommandType.chat_input,
+        discord.AppCommandType.user,
+        discord.AppCommandType.message,
+    )
+    return [command for kind in types for command in tree.get_commands(type=kind)]
+
+
+async def payload_hash(
+    tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None
+) -> str:
+    """The hash of exactly what `tree.sync` sends: the translated payload."""
+    commands = tree.get_commands(guild=guild)
+    translator = tree.translator
+    if translator is not None:
+        payload = [await command.get_translated_payload(tree, translator) for command in commands]
+    else:
+        payload = [command.to_dict(tree) for command in commands]
+    payload.sort(key=lambda c: (c.get("type", 1), c["name"]))
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -128,7 +152,7 @@ async def sync_if_changed(
     """Sync when the payload differs from the last one registered; returns how many commands
     were registered, or None when nothing changed."""
     guild = discord.Object(guild_id) if guild_id else None
-    digest = payload_hash(tree, guild)
+    digest = await payload_hash(tree, guild)
     path = _hash_file(data_dir, application_id, guild_id)
     try:
         if path.read_text().strip() == digest:

@@ -13,13 +13,15 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
 
-from bot import responding, validation
-from bot.nekos import UnknownCategory
+from bot import render, responding, validation, wording
+from bot.cooldown import DEFAULT, Rate
+from bot.nekos import Kind, UnknownCategory
 from bot.store import StoreError
 
 if TYPE_CHECKING:
@@ -27,9 +29,39 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Keys of a command's `extras`: it fetches from nekos.best (COOLDOWN applies), it is /search.
+
+def _option(interaction: discord.Interaction[Any], name: str) -> Any:
+    """A top-level option's raw value (already checked against the declaration)."""
+    data = cast(dict[str, Any], interaction.data or {})
+    for option in data.get("options") or []:
+        if isinstance(option, dict) and option.get("name") == name:
+            return option.get("value")
+    return None
+
+
+def _kind(value: Any) -> Kind | None:
+    return Kind(value) if value in ("gif", "image") else None
+
+
+def _rate(count: int, seconds: int) -> Rate | None:
+    return Rate(count, float(seconds)) if count > 0 else None
+
+
+def _in_channels(interaction: discord.Interaction[Any], channels: Sequence[int]) -> bool:
+    """In one of `channels`, or in a thread whose parent is."""
+    channel = interaction.channel
+    parent = getattr(channel, "parent_id", None)
+    return interaction.channel_id in channels or (parent is not None and parent in channels)
+
+
+# Keys of a command's `extras`: it fetches from nekos.best (cooldowns apply), it is /search, it
+# answers in public (the server's channel rule applies), its category and kind.
 FETCHES = "fetches"
 SEARCH = "search"
+PUBLIC = "public"
+CATEGORY = "category"
+KIND = "kind"
+_SEARCH_KINDS = {1: "image", 2: "gif"}
 # Interaction ids remembered to drop gateway redeliveries (a replay comes within minutes).
 SEEN_INTERACTIONS = 10_000
 
@@ -80,17 +112,48 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
             raise responding.UserError("error_restarting")
         command = interaction.command
         extras = command.extras if command is not None else {}
-        if extras.get(FETCHES) and (
-            wait := self.cooldown(interaction, search=bool(extras.get(SEARCH)))
-        ):
-            raise responding.UserError("error_cooldown", seconds=math.ceil(wait))
+        if extras.get(PUBLIC) or extras.get(FETCHES):
+            await self.enforce(
+                interaction,
+                category=extras.get(CATEGORY) or _option(interaction, "category"),
+                kind=_kind(extras.get(KIND) or _SEARCH_KINDS.get(_option(interaction, "type"))),
+                public=bool(extras.get(PUBLIC)),
+                fetches=bool(extras.get(FETCHES)),
+                search=bool(extras.get(SEARCH)),
+            )
         return True
 
-    def cooldown(self, interaction: discord.Interaction[Any], *, search: bool = False) -> float:
-        """0.0 and a use recorded, or the seconds this member must wait (before any cost)."""
-        return self.client.cooldowns.try_use(
-            interaction.guild_id, interaction.user.id, search=search
-        )
+    async def enforce(
+        self,
+        interaction: discord.Interaction[Any],
+        *,
+        category: str | None,
+        kind: Kind | None,
+        public: bool,
+        fetches: bool,
+        search: bool = False,
+    ) -> None:
+        """The server's rules, before anything that costs: where the bot answers in public,
+        what is disabled, and the cooldowns (a refused attempt uses no slot)."""
+        settings = await self.client.settings(interaction.guild_id)
+        if public and settings.channels and not _in_channels(interaction, settings.channels):
+            channels = wording.NameList(tuple(f"<#{c}>" for c in settings.channels))
+            raise responding.UserError("error_wrong_channel", channels=channels)
+        if category is not None:
+            known = self.client.catalog.get(category)
+            kind = kind or (known.kind if known is not None else None)
+            if category in settings.disabled:
+                name = render.safe_name(category[:64])
+                raise responding.UserError("error_category_disabled", category=name)
+        if kind is not None and kind.value in settings.disabled:
+            raise responding.UserError("error_kind_disabled", kind=wording.Phrase(f"kind_{kind}"))
+        if not fetches:
+            return
+        server = DEFAULT if settings.cooldown is None else _rate(*settings.cooldown)
+        user_id = interaction.user.id
+        cooldowns = self.client.cooldowns
+        if wait := cooldowns.try_use(interaction.guild_id, user_id, search=search, server=server):
+            raise responding.UserError("error_cooldown", seconds=math.ceil(wait))
 
     async def drain(self, grace: float) -> int:
         """Stop admitting interactions and wait up to `grace` s for those being answered.

@@ -40,7 +40,15 @@ def _data(interaction: discord.Interaction[Any]) -> dict[str, Any]:
 
 
 def _options(interaction: discord.Interaction[Any]) -> list[Any]:
+    """The options of the command that runs (below its subcommand group and subcommand)."""
     options = _data(interaction).get("options") or []
+    while (
+        isinstance(options, list)
+        and len(options) == 1
+        and isinstance(options[0], dict)
+        and options[0].get("type") in (1, 2)
+    ):
+        options = options[0].get("options") or []
     return options if isinstance(options, list) else [None]
 
 

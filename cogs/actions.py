@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -14,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, responding, wording
+from bot import custom_ids, render, responding, tree, wording
 from bot.app import NekoBot
 from bot.buttons import PersistentButton, bot_of
 from bot.nekos import Kind
@@ -27,6 +28,10 @@ from cogs.common import FETCHES, Note, category_choices, category_command, conte
 log = logging.getLogger(__name__)
 
 REROLL_WINDOW = 15 * 60.0
+# Up to five targets: `user` and four more.
+TARGET_TEXTS = {"user": wording.message("option_user")} | {
+    f"user{n}": wording.message("option_more_users") for n in range(2, 6)
+}
 RETURNED_MEMORY = 10_000
 
 
@@ -51,7 +56,7 @@ class Actions(commands.Cog):
             menu = app_commands.ContextMenu(
                 name=wording.message("menu_action", action=wording.noun(name, 1).capitalize()),
                 callback=self._menu_callback(name),
-                extras=FETCHES,
+                extras=FETCHES | {tree.CATEGORY: name},
             )
             contexts(menu)
             self.bot.tree.add_command(menu)
@@ -69,31 +74,41 @@ class Actions(commands.Cog):
     def _make_command(self, category: str, name: str) -> app_commands.Command[Any, ..., Any]:
         cog = self
 
-        @app_commands.describe(
-            user=wording.message("option_user"), message=wording.message("option_message")
-        )
+        @app_commands.describe(**TARGET_TEXTS, message=wording.message("option_message"))
         async def callback(
             interaction: discord.Interaction[Any],
             user: discord.User | None = None,
+            user2: discord.User | None = None,
+            user3: discord.User | None = None,
+            user4: discord.User | None = None,
+            user5: discord.User | None = None,
             message: Note | None = None,
         ) -> None:
-            await cog.perform(interaction, category, user, message)
+            targets = [user, user2, user3, user4, user5]
+            await cog.perform(interaction, category, targets, message)
 
         return category_command(category, name, Kind.GIF, callback)
 
     @app_commands.command(
-        name="action", description=wording.message("command_action"), extras=FETCHES
+        name="action",
+        description=wording.message("command_action"),
+        extras=FETCHES | {tree.KIND: Kind.GIF.value},
     )
-    @app_commands.describe(**wording.option_texts("action", "category", "user", "message"))
+    @app_commands.describe(**wording.option_texts("action", "category", "message"), **TARGET_TEXTS)
     @contexts
     async def action_command(
         self,
         interaction: discord.Interaction[Any],
         category: str,
         user: discord.User | None = None,
+        user2: discord.User | None = None,
+        user3: discord.User | None = None,
+        user4: discord.User | None = None,
+        user5: discord.User | None = None,
         message: Note | None = None,
     ) -> None:
-        await self.perform(interaction, category.strip().lower(), user, message)
+        targets = [user, user2, user3, user4, user5]
+        await self.perform(interaction, category.strip().lower(), targets, message)
 
     @action_command.autocomplete("category")
     async def action_autocomplete(
@@ -103,7 +118,7 @@ class Actions(commands.Cog):
 
     def _menu_callback(self, category: str) -> Any:
         async def callback(interaction: discord.Interaction[Any], user: discord.User) -> None:
-            await self.perform(interaction, category, user, None)
+            await self.perform(interaction, category, [user], None)
 
         return callback
 
@@ -111,53 +126,81 @@ class Actions(commands.Cog):
         self,
         interaction: discord.Interaction[Any],
         name: str,
-        target: render.Person | None,
+        given: Sequence[render.Person | None],
         note: str | None,
     ) -> None:
         """Cheap checks first (they can still answer ephemerally), then fetch, count, send."""
         category = self.bot.catalog.require(name, Kind.GIF)
         actor = interaction.user
-        case = self.case_of(actor, target)
-        if case is Case.OTHER and target is not None and await self.opted_out(target.id):
-            raise UserError("error_target_opted_out", name=render.display_name(target))
-        guild_id = interaction.guild_id
+        case, named = self.targets(actor, given)
+        counted = [p for p in named if not self.is_me(p)]
+        await self.check_consent(actor, counted)
+        settings = await self.bot.settings(interaction.guild_id)
+        # Counted only where the bot is installed in the server (not a user install, not DMs).
+        guild_id = interaction.guild_id if interaction.is_guild_integration() else None
+        reciprocal = wording.is_reciprocal(category.name)
 
         async def work() -> render.Reply:
             result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
             counts = None
-            if case is Case.OTHER and target is not None and guild_id is not None:
-                counts = await self.count(interaction.id, guild_id, category.name, actor, target)
+            if counted and guild_id is not None:
+                counts = await self.count(interaction.id, guild_id, category.name, actor, counted)
             return render.action(
                 category=category.name,
                 result=result,
                 actor=actor,
-                target=target,
+                targets=named,
                 case=case,
                 note=note,
                 counts=counts,
                 action_id=interaction.id,
-                returnable=guild_id is not None and wording.is_reciprocal(category.name),
+                returnable=[p.id for p in counted] if reciprocal else (),
+                pings=settings.pings,
+                locale=responding.public_locale(interaction),
             )
 
         await responding.answer(interaction, work())
 
-    def case_of(self, actor: render.Person, target: render.Person | None) -> Case:
-        if target is None:
-            return Case.NONE
-        if target.id == actor.id:
-            return Case.SELF
-        if self.bot.user is not None and target.id == self.bot.user.id:
-            return Case.BOT
-        return Case.OTHER
+    def targets(
+        self, actor: render.Person, given: Sequence[render.Person | None]
+    ) -> tuple[Case, list[render.Person]]:
+        """Who is named: the distinct targets other than the actor (at most 5), and the case."""
+        distinct = list({p.id: p for p in given if p is not None}.values())
+        named = [p for p in distinct if p.id != actor.id]
+        if not named:
+            return (Case.SELF if distinct else Case.NONE), []
+        if len(named) == 1:
+            return (Case.BOT if self.is_me(named[0]) else Case.OTHER), named
+        return Case.SEVERAL, named
+
+    def is_me(self, person: render.Person) -> bool:
+        return self.bot.user is not None and person.id == self.bot.user.id
+
+    async def check_consent(self, actor: render.Person, targets: Sequence[render.Person]) -> None:
+        """Consent holds both ways: nobody targets a member who opted out, a member who opted out
+        targets nobody (nobody could answer in kind), and other bots take no part."""
+        if not targets:
+            return
+        if await self.opted_out(actor.id):
+            raise UserError("error_actor_opted_out")
+        bots = [p for p in targets if getattr(p, "bot", False)]
+        if bots:
+            raise _refusal("error_target_other_bot", "error_targets_other_bots", bots)
+        opted_out = await self.opted_out_among([p.id for p in targets])
+        if refused := [p for p in targets if p.id in opted_out]:
+            raise _refusal("error_target_opted_out", "error_targets_opted_out", refused)
 
     # -- the store, where an action carries on without it on purpose ---------------------------
 
     async def opted_out(self, user_id: int) -> bool:
+        return user_id in await self.opted_out_among([user_id])
+
+    async def opted_out_among(self, user_ids: Sequence[int]) -> set[int]:
         try:
-            return await self.bot.store.is_opted_out(user_id)
+            return await self.bot.store.opted_out_among(user_ids)
         except StoreError as exc:
             self.bot.store_errors.error("read", "Could not read opt-outs: %s", exc)
-            return False
+            return set()
 
     async def count(
         self,
@@ -165,26 +208,27 @@ class Actions(commands.Cog):
         guild_id: int,
         category: str,
         actor: render.Person,
-        target: render.Person,
-    ) -> ActionCounts | None:
-        """Commit the count before the answer that shows it; a failing database lets the
+        targets: Sequence[render.Person],
+    ) -> dict[int, ActionCounts] | None:
+        """Commit the counts before the answer that shows them; a failing database lets the
         action through without figures."""
         try:
-            return await self.bot.store.record_action(
+            counts = await self.bot.store.record_action(
                 action_id=action_id,
                 guild_id=guild_id,
                 action=category,
                 actor_id=actor.id,
-                target_id=target.id,
+                target_ids=[p.id for p in targets],
             )
         except StoreError as exc:
             self.bot.store_errors.error("write", "Could not record an action: %s", exc)
             return None
+        return {p.id: c for p, c in zip(targets, counts, strict=True)}
 
     # -- buttons (checks common to every press: bot.buttons.PersistentButton) -----------------
 
     async def on_return(
-        self, interaction: discord.Interaction[Any], button: render.ReturnId
+        self, interaction: discord.Interaction[Any], button: custom_ids.ReturnId
     ) -> None:
         """ "Hug back": only the target, once. The claim is keyed by the button's action and
         target, so nobody else can use a return up; a press that cannot win it is refused before
@@ -192,8 +236,11 @@ class Actions(commands.Cog):
         if interaction.user.id != button.target_id:
             raise UserError("error_not_your_button", name=f"<@{button.target_id}>")
         category = self.bot.catalog.require(button.category, Kind.GIF)
+        if await self.opted_out(interaction.user.id):
+            raise UserError("error_actor_opted_out")
         if await self.opted_out(button.actor_id):
             raise UserError("error_target_opted_out", name=f"<@{button.actor_id}>")
+        settings = await self.bot.settings(interaction.guild_id)
         claim = (button.action_id, button.target_id)
         if claim in self._returned or claim in self._returning:
             raise UserError("error_already_returned")
@@ -216,21 +263,24 @@ class Actions(commands.Cog):
             actor = interaction.user
             target = await self.resolve_user(interaction, button.actor_id)
             counts = None
-            if interaction.guild_id is not None:
+            if interaction.guild_id is not None and interaction.is_guild_integration():
                 counts = await self.count(
-                    interaction.id, interaction.guild_id, category.name, actor, target
+                    interaction.id, interaction.guild_id, category.name, actor, [target]
                 )
+            locale = responding.public_locale(interaction)
             then = render.action(
                 category=category.name,
                 result=result,
                 actor=actor,
-                target=target,
+                targets=[target],
                 case=Case.OTHER,
                 counts=counts,
                 action_id=interaction.id,
-                returnable=True,
+                returnable=[target.id],
+                pings=settings.pings,
+                locale=locale,
             )
-            return render.returned(interaction.message, custom_id, then)
+            return render.returned(interaction.message, custom_id, then, locale)
 
         await responding.answer(interaction, work(), update=True)
 
@@ -275,7 +325,7 @@ class Actions(commands.Cog):
             return UnknownUser(user_id)
 
     async def on_reroll(
-        self, interaction: discord.Interaction[Any], button: render.RerollId
+        self, interaction: discord.Interaction[Any], button: custom_ids.RerollId
     ) -> None:
         """ "Another": only the invoker, within 15 minutes; edits a fresh GIF in."""
         if interaction.user.id != button.actor_id:
@@ -290,7 +340,7 @@ class Actions(commands.Cog):
 
         async def work() -> render.Reply:
             result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
-            return render.rerolled(message, result)
+            return render.rerolled(message, result, responding.public_locale(interaction))
 
         await responding.answer(interaction, work(), update=True)
 
@@ -308,6 +358,14 @@ class UnknownUser:
         return f"<@{self.id}>"
 
 
+def _refusal(one: str, several: str, people: Sequence[render.Person]) -> UserError:
+    """ "Bob has opted out" / "Bob and Carol have opted out" (names escaped)."""
+    names = [render.display_name(p) for p in people]
+    if len(names) == 1:
+        return UserError(one, name=names[0])
+    return UserError(several, names=wording.NameList(tuple(names)))
+
+
 def _cog(interaction: discord.Interaction[Any]) -> Actions:
     cog = bot_of(interaction).get_cog(Actions.__cog_name__)
     if cog is None:  # unloaded: nothing answers these presses now
@@ -315,17 +373,17 @@ def _cog(interaction: discord.Interaction[Any]) -> Actions:
     return cast(Actions, cog)
 
 
-class ReturnButton(PersistentButton, template=render.ReturnId.TEMPLATE):
-    codec = render.ReturnId
-    value: render.ReturnId
+class ReturnButton(PersistentButton, template=custom_ids.ReturnId.TEMPLATE):
+    codec = custom_ids.ReturnId
+    value: custom_ids.ReturnId
 
     async def press(self, interaction: discord.Interaction[Any]) -> None:
         await _cog(interaction).on_return(interaction, self.value)
 
 
-class RerollButton(PersistentButton, template=render.RerollId.TEMPLATE):
-    codec = render.RerollId
-    value: render.RerollId
+class RerollButton(PersistentButton, template=custom_ids.RerollId.TEMPLATE):
+    codec = custom_ids.RerollId
+    value: custom_ids.RerollId
 
     async def press(self, interaction: discord.Interaction[Any]) -> None:
         await _cog(interaction).on_reroll(interaction, self.value)

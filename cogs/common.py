@@ -11,18 +11,21 @@ from bot import render, tree, wording
 from bot.nekos import Category, Kind
 
 AUTOCOMPLETE_MAX = 25
-# `extras` of the commands that fetch from nekos.best: the tree applies the cooldowns to them.
-FETCHES = {tree.FETCHES: True}
-SEARCHES = {tree.FETCHES: True, tree.SEARCH: True}
+# `extras` the gate (bot.tree) reads: commands that answer in public (the server's channel rule
+# applies), that fetch from nekos.best (cooldowns apply, disabled categories are refused).
+PUBLIC = {tree.PUBLIC: True}
+FETCHES = {tree.FETCHES: True, tree.PUBLIC: True}
+SEARCHES = {tree.FETCHES: True, tree.PUBLIC: True, tree.SEARCH: True}
 # Option types shared by several commands (declared once: the tree checks them, bot.validation).
 Note = app_commands.Range[str, 1, render.NOTE_MAX]
 Amount = app_commands.Range[int, 1, render.IMAGES_PER_MESSAGE]
 
 
 def contexts(command: Any) -> Any:
-    """Usable in servers and in DMs with the bot (no counters there)."""
-    command = app_commands.allowed_installs(guilds=True, users=False)(command)
-    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)(command)
+    """Installable to a server or to a member's own account, and usable in servers, in DMs with
+    the bot and in private channels (counted only where the bot is installed in the server)."""
+    command = app_commands.allowed_installs(guilds=True, users=True)(command)
+    return app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)(command)
 
 
 def category_command(
@@ -33,7 +36,7 @@ def category_command(
         name=name,
         description=wording.description(category, kind.value),
         callback=callback,
-        extras=FETCHES,
+        extras=FETCHES | {tree.CATEGORY: category, tree.KIND: kind.value},
     )
     return contexts(command)
 

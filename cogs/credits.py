@@ -11,11 +11,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, responding, wording
+from bot import render, responding, tree, wording
 from bot.app import NekoBot
 from bot.config import without_credentials
 from bot.nekos import Credit, NekosError
 from bot.responding import UserError
+from bot.translator import MENU
 from cogs.common import FETCHES, contexts
 
 URL = re.compile(r"https?://[^\s<>()\"']+")
@@ -26,7 +27,9 @@ class Credits(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(
-            name=wording.message("menu_image_credit"), callback=self.image_credit, extras=FETCHES
+            name=wording.message("menu_image_credit"),
+            callback=self.image_credit,
+            extras={tree.FETCHES: True, MENU: "menu_image_credit"},  # its answer is ephemeral
         )
         contexts(self.menu)
 

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, responding, wording
+from bot import render, responding, tree, wording
 from bot.app import NekoBot
 from bot.nekos import Kind
 from bot.sync import GeneratedCommands
@@ -40,7 +40,9 @@ class Images(commands.Cog):
         return category_command(category, name, Kind.IMAGE, callback)
 
     @app_commands.command(
-        name="image", description=wording.message("command_image"), extras=FETCHES
+        name="image",
+        description=wording.message("command_image"),
+        extras=FETCHES | {tree.KIND: Kind.IMAGE.value},
     )
     @app_commands.describe(**wording.option_texts("image", "category", "amount"))
     @contexts

@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.responding import UserError
-from cogs.common import contexts
+from cogs.common import PUBLIC, contexts
 
 
 class Meta(commands.Cog):
@@ -28,7 +28,7 @@ class Meta(commands.Cog):
         )
         await interaction.response.send_message(**reply.send_kwargs())
 
-    @app_commands.command(name="stats", description=wording.message("command_stats"))
+    @app_commands.command(name="stats", description=wording.message("command_stats"), extras=PUBLIC)
     @app_commands.describe(user=wording.message("command_stats_user"))
     @app_commands.guild_only()
     async def stats(

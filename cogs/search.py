@@ -17,6 +17,11 @@ from cogs.common import SEARCHES, Amount, category_choices, contexts
 TYPES = {1: Kind.IMAGE, 2: Kind.GIF}
 
 
+def _text(key: str) -> app_commands.locale_str:
+    """A choice name the translator finds by its message key."""
+    return app_commands.locale_str(wording.message(key), key=key)
+
+
 class Search(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
@@ -27,8 +32,8 @@ class Search(commands.Cog):
     @app_commands.describe(**wording.option_texts("search", "query", "type", "category", "amount"))
     @app_commands.choices(
         type=[
-            app_commands.Choice(name=wording.message("command_search_type_image"), value=1),
-            app_commands.Choice(name=wording.message("command_search_type_gif"), value=2),
+            app_commands.Choice(name=_text("command_search_type_image"), value=1),
+            app_commands.Choice(name=_text("command_search_type_gif"), value=2),
         ]
     )
     @contexts

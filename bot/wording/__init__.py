@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bot.wording.tables import (
@@ -44,6 +45,8 @@ __all__ = [
     "LOCALES",
     "RETURN_LABEL_MAX",
     "Case",
+    "NameList",
+    "Phrase",
     "WordingError",
     "action_sentence",
     "available_locales",
@@ -59,6 +62,7 @@ __all__ = [
     "message_locale",
     "noun",
     "option_texts",
+    "resolved",
     "return_label",
 ]
 
@@ -257,6 +261,33 @@ def join_names(names: Sequence[str], locale: str = ENGLISH) -> str:
         return "".join(names)
     first = message("list_separator", locale).join(names[:-1])
     return message("list_last", locale, first=first, last=names[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """A message put into another one, in the other one's language (an error's field)."""
+
+    key: str
+
+    def resolve(self, locale: str) -> str:
+        return message(self.key, locale)
+
+
+@dataclass(frozen=True, slots=True)
+class NameList:
+    """Names joined in the language of the message they go into ("A, B and C")."""
+
+    names: tuple[str, ...]
+
+    def resolve(self, locale: str) -> str:
+        return join_names(self.names, locale)
+
+
+def resolved(fields: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """`fields` with every `Phrase` and `NameList` put into words for `locale`."""
+    return {
+        k: v.resolve(locale) if isinstance(v, Phrase | NameList) else v for k, v in fields.items()
+    }
 
 
 def option_texts(command: str, *options: str) -> dict[str, str]:

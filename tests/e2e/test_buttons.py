@@ -8,7 +8,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from bot.render import ReturnId
+from bot.custom_ids import ReturnId
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.harness import RunningBot, running_bot
 from tests.helpers import buttons, is_ephemeral, text_of

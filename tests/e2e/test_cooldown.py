@@ -7,7 +7,7 @@ import asyncio
 import re
 from typing import Any
 
-from bot.render import ReturnId
+from bot.custom_ids import ReturnId
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import RunningBot, running_bot

@@ -284,11 +284,15 @@ class InteractionBuilders:
         *,
         user: dict[str, Any] | None = None,
         guild_id: Any = FIRST_GUILD,
+        subcommand: str | None = None,
+        **context: Any,
     ) -> dict[str, Any]:
-        """A chat-input command (type 2, data.type 1)."""
+        """A chat-input command (type 2, data.type 1); with `subcommand`, `options` are that
+        subcommand's. `context`: see `_base_payload` (locale, guild_locale, permissions,
+        user_install, channel_id)."""
         gid = self._default_guild(guild_id)
-        data, _ = self._chat_input_data(name, options, gid)
-        return self._base_payload(2, data, user=user, guild_id=gid)
+        data, _ = self._chat_input_data(name, options, gid, subcommand=subcommand)
+        return self._base_payload(2, data, user=user, guild_id=gid, **context)
 
     def autocomplete(
         self,
@@ -413,8 +417,16 @@ class InteractionBuilders:
         user: dict[str, Any] | None,
         guild_id: int | None,
         channel_id: int | str | None = None,
+        locale: str = "en-US",
+        guild_locale: str | None = "en-US",
+        permissions: int | None = None,
+        user_install: bool = False,
+        parent_id: int | str | None = None,
     ) -> dict[str, Any]:
-        """What every INTERACTION_CREATE carries that discord.py 2.7 reads."""
+        """What every INTERACTION_CREATE carries that discord.py 2.7 reads. `locale` is the
+        member's, `guild_locale` the server's; `permissions` the member's (all by default);
+        `user_install`: the command comes through the member's own install of the app (the
+        server may not have the bot); `parent_id`: the channel is a thread of that channel."""
         invoker = self._remember(user or self.default_user)
         payload: dict[str, Any] = {
             "id": snowflake(),
@@ -424,27 +436,47 @@ class InteractionBuilders:
             "token": interaction_token(),
             "version": 1,
             "app_permissions": ALL_PERMISSIONS,
-            "locale": "en-US",
+            "locale": locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
         }
         if guild_id is not None:
-            if guild_id not in self.guilds:
+            if guild_id not in self.guilds and not user_install:
                 raise ValueError(f"unknown guild {guild_id}")
-            channel = text_channel(guild_id, self.channel_ids[guild_id])
+            channel = text_channel(guild_id, self.channel_ids.get(guild_id, guild_id + 1))
             if channel_id is not None:
                 channel["id"] = str(channel_id)
+            if parent_id is not None:  # a public thread in that channel
+                channel.update(
+                    type=11,
+                    parent_id=str(parent_id),
+                    owner_id=invoker["id"],
+                    message_count=0,
+                    member_count=1,
+                    rate_limit_per_user=0,
+                    thread_metadata={
+                        "archived": False,
+                        "auto_archive_duration": 1440,
+                        "archive_timestamp": now_iso(),
+                        "locked": False,
+                    },
+                )
+            invoker_member = member(invoker)
+            if permissions is not None:
+                invoker_member["permissions"] = str(permissions)
+            owners = {"1": invoker["id"]} if user_install else {"0": str(guild_id)}
             payload.update(
                 guild_id=str(guild_id),
-                guild={"id": str(guild_id), "locale": "en-US", "features": []},
-                guild_locale="en-US",
+                guild={"id": str(guild_id), "locale": guild_locale or "en-US", "features": []},
                 channel=channel,
                 channel_id=channel["id"],
-                member=member(invoker),
-                authorizing_integration_owners={"0": str(guild_id)},
+                member=invoker_member,
+                authorizing_integration_owners=owners,
                 context=0,
             )
+            if guild_locale is not None:
+                payload["guild_locale"] = guild_locale
         else:
             channel = dm_channel(self.dm_channel_id, invoker)
             if channel_id is not None:
@@ -487,12 +519,19 @@ class InteractionBuilders:
         options: dict[str, Any] | list[dict[str, Any]] | None,
         guild_id: int | None,
         focused: str | None = None,
+        *,
+        subcommand: str | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         data, cmd = self._command_data(name, 1, guild_id)
         schema: list[dict[str, Any]] = (cmd or {}).get("options") or []
+        if subcommand is not None:
+            sub = next((o for o in schema if o.get("name") == subcommand), None) or {}
+            schema = sub.get("options") or []
         resolved: dict[str, dict[str, Any]] = {}
         opts = self._options(options, schema, guild_id, resolved, focused)
-        if opts:
+        if subcommand is not None:
+            data["options"] = [{"name": subcommand, "type": 1, "options": opts}]
+        elif opts:
             data["options"] = opts
         if resolved:
             data["resolved"] = resolved
@@ -544,4 +583,16 @@ class InteractionBuilders:
             if guild_id is not None:
                 resolved.setdefault("members", {})[user["id"]] = member()
             return user["id"]
+        if otype == 7:  # a CHANNEL option: the id, with the channel in ``resolved``
+            channel_id = str(value)
+            channel = {
+                "id": channel_id,
+                "type": 0,
+                "name": f"channel-{channel_id[-4:]}",
+                "permissions": ALL_PERMISSIONS,
+            }
+            if guild_id is not None:
+                channel["guild_id"] = str(guild_id)
+            resolved.setdefault("channels", {})[channel_id] = channel
+            return channel_id
         return value

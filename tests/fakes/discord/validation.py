@@ -123,8 +123,10 @@ def check_commands(commands: list[dict[str, Any]]) -> web.Response | None:
         if ctype == 1:
             _check_chat_names(errors, str(i), cmd)
             _check_options(errors, f"{i}.options", cmd.get("options") or [], 0)
-        elif not 1 <= len(name) <= 32:
-            set_path(errors, f"{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be 1-32 long.")
+        else:
+            if not 1 <= len(name) <= 32:
+                set_path(errors, f"{i}.name", "BASE_TYPE_BAD_LENGTH", "Must be 1-32 long.")
+            check_localizations(errors, str(i), cmd, chat=False)
     for ctype, limit in ((1, 100), (2, 15), (3, 15)):
         if counts.get(ctype, 0) > limit:
             set_path(
@@ -136,15 +138,83 @@ def check_commands(commands: list[dict[str, Any]]) -> web.Response | None:
     return form_error(errors) if errors else None
 
 
+# The locales Discord accepts in name_localizations / description_localizations.
+DISCORD_LOCALES = frozenset(
+    {
+        "id",
+        "da",
+        "de",
+        "en-GB",
+        "en-US",
+        "es-ES",
+        "es-419",
+        "fr",
+        "hr",
+        "it",
+        "lt",
+        "hu",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "ro",
+        "fi",
+        "sv-SE",
+        "vi",
+        "tr",
+        "cs",
+        "el",
+        "bg",
+        "ru",
+        "uk",
+        "hi",
+        "th",
+        "zh-CN",
+        "ja",
+        "zh-TW",
+        "ko",
+    }
+)
+
+
+def _valid_chat_name(name: str) -> bool:
+    return bool(_COMMAND_NAME.match(name)) and name == name.lower()
+
+
 def _check_chat_names(errors: dict[str, Any], path: str, obj: dict[str, Any]) -> None:
     name = str(obj.get("name", ""))
-    if not _COMMAND_NAME.match(name) or name != name.lower():
+    if not _valid_chat_name(name):
         set_path(
             errors, f"{path}.name", "APPLICATION_COMMAND_INVALID_NAME", f"Invalid name {name!r}"
         )
     desc = obj.get("description")
     if desc is None or not 1 <= len(str(desc)) <= 100:
         set_path(errors, f"{path}.description", "BASE_TYPE_BAD_LENGTH", "Must be 1-100 in length.")
+    check_localizations(errors, path, obj, chat=True)
+
+
+def check_localizations(
+    errors: dict[str, Any], path: str, obj: dict[str, Any], *, chat: bool
+) -> None:
+    """Like Discord: known locales only; a chat-input or option name follows the name rule in
+    every language (one bad entry fails the whole registration); lengths as for English."""
+    for field, limit in (("name_localizations", 32), ("description_localizations", 100)):
+        localized = obj.get(field)
+        if localized is None:
+            continue
+        if not isinstance(localized, dict):
+            set_path(errors, f"{path}.{field}", "DICT_TYPE_CONVERT", "Must be a dict.")
+            continue
+        for locale, value in localized.items():
+            spot = f"{path}.{field}.{locale}"
+            if locale not in DISCORD_LOCALES:
+                set_path(errors, spot, "LOCALE_INVALID", f"Invalid locale {locale!r}")
+            elif not isinstance(value, str) or not 1 <= len(value) <= limit:
+                set_path(errors, spot, "BASE_TYPE_BAD_LENGTH", f"Must be 1-{limit} in length.")
+            elif field == "name_localizations" and chat and not _valid_chat_name(value):
+                set_path(
+                    errors, spot, "APPLICATION_COMMAND_INVALID_NAME", f"Invalid name {value!r}"
+                )
 
 
 def _check_options(
@@ -153,6 +223,7 @@ def _check_options(
     if len(options) > 25:
         _too_long(errors, path, 25)
     names: set[str] = set()
+    names_by_locale: set[tuple[str, str]] = set()
     optional_seen = False
     for i, opt in enumerate(options):
         p = f"{path}.{i}"
@@ -160,6 +231,10 @@ def _check_options(
         if opt.get("name") in names:
             set_path(errors, f"{p}.name", "DUPLICATE", "Option names must be unique.")
         names.add(str(opt.get("name")))
+        for locale, localized in (opt.get("name_localizations") or {}).items():
+            if (locale, localized) in names_by_locale:
+                set_path(errors, f"{p}.name_localizations.{locale}", "DUPLICATE", "Not unique.")
+            names_by_locale.add((locale, localized))
         otype = int(opt.get("type", 3))
         if otype in (1, 2):  # subcommand (group): at most two levels below the command
             if depth >= 2 or (otype == 2 and depth >= 1):
@@ -181,3 +256,5 @@ def _check_options(
             _too_long(errors, f"{p}.choices", 25)
         if choices and opt.get("autocomplete"):
             set_path(errors, f"{p}.autocomplete", "INVALID", "Autocomplete cannot have choices.")
+        for j, choice in enumerate(choices):
+            check_localizations(errors, f"{p}.choices.{j}", choice, chat=False)

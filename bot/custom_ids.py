@@ -1,0 +1,90 @@
+"""The custom_ids of the persistent buttons: a pure codec, no Discord import.
+
+A custom_id carries everything a press needs, so buttons survive restarts. IDs are written in
+base 36 to stay far below Discord's 100-character limit. The format never changes: buttons
+posted by earlier releases keep working (tests/e2e/test_buttons.py presses some).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
+from bot.nekos.limits import CATEGORY_NAME_PATTERN
+
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_ID = r"[0-9a-z]{1,14}"
+_CATEGORY = CATEGORY_NAME_PATTERN
+
+
+def b36(number: int) -> str:
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = _B36[rest] + out
+        if not number:
+            return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnId:
+    """ "Hug back" on an action from `actor_id` to `target_id`."""
+
+    TEMPLATE: ClassVar[str] = (
+        rf"nc:r:(?P<category>{_CATEGORY}):(?P<action>{_ID}):(?P<actor>{_ID}):(?P<target>{_ID})"
+    )
+    category: str
+    action_id: int
+    actor_id: int
+    target_id: int
+
+    @property
+    def custom_id(self) -> str:
+        ids = (self.action_id, self.actor_id, self.target_id)
+        return f"nc:r:{self.category}:" + ":".join(map(b36, ids))
+
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.action_id, self.actor_id, self.target_id)
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> ReturnId:
+        return cls(
+            match["category"],
+            int(match["action"], 36),
+            int(match["actor"], 36),
+            int(match["target"], 36),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RerollId:
+    """ "Another" on an action by `actor_id`."""
+
+    TEMPLATE: ClassVar[str] = rf"nc:a:(?P<category>{_CATEGORY}):(?P<action>{_ID}):(?P<actor>{_ID})"
+    category: str
+    action_id: int
+    actor_id: int
+
+    @property
+    def custom_id(self) -> str:
+        return f"nc:a:{self.category}:{b36(self.action_id)}:{b36(self.actor_id)}"
+
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.action_id, self.actor_id)
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> RerollId:
+        return cls(match["category"], int(match["action"], 36), int(match["actor"], 36))
+
+
+ButtonId = ReturnId | RerollId
+
+# Every custom_id the bot's persistent buttons answer (a press on anything else has expired).
+PERSISTENT_IDS = (re.compile(ReturnId.TEMPLATE), re.compile(RerollId.TEMPLATE))
+
+
+def is_persistent_id(custom_id: str) -> bool:
+    return any(pattern.fullmatch(custom_id) for pattern in PERSISTENT_IDS)
