@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bot.store import ActionCounts, ActionStat, UserStats
 from bot.store.sqlite import SqliteStore
+from tests.helpers import record_one
 
 USERS = st.integers(1, 3)
 GUILDS = st.integers(1, 2)
@@ -119,7 +120,8 @@ async def _check(ops: list[Record | ForgetUser | ForgetGuild]) -> None:
     async with await SqliteStore.open(":memory:") as store:
         for op in ops:
             if isinstance(op, Record):
-                got = await store.record_action(
+                got = await record_one(
+                    store,
                     action_id=op.action_id,
                     guild_id=op.guild,
                     action=op.action,
