@@ -19,6 +19,7 @@ from bot.store.base import (
     Partner,
     Store,
     StoreError,
+    TargetIds,
     UserStats,
 )
 from bot.store.sqlite import SqliteStore
@@ -32,6 +33,7 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "TargetIds",
     "UserStats",
     "default_database_url",
     "open_store",

@@ -22,6 +22,7 @@ __all__ = [
     "Partner",
     "Store",
     "StoreError",
+    "TargetIds",
     "UserStats",
     "check_action",
     "check_id",
@@ -30,6 +31,9 @@ __all__ = [
 # Discord snowflakes are unsigned 64-bit in theory but stay below 2**63 in practice; both SQLite
 # and PostgreSQL store signed 64-bit integers, so that is the range every backend accepts.
 MAX_ID = 2**63 - 1
+
+# The members one action is aimed at, in the order its answer names them.
+TargetIds = Sequence[int]
 
 
 class StoreError(Exception):
@@ -129,13 +133,7 @@ class Store(ABC):
 
     @abstractmethod
     async def record_action(
-        self,
-        *,
-        action_id: int,
-        guild_id: int,
-        action: str,
-        actor_id: int,
-        target_ids: Sequence[int],
+        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
     ) -> list[ActionCounts]:
         """Count one action aimed at `target_ids` and return one `ActionCounts` per given
         target, in order, each including this action. Every target's pair count, received total

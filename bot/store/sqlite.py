@@ -35,6 +35,7 @@ from bot.store.base import (
     GuildSettings,
     Store,
     StoreError,
+    TargetIds,
     UserStats,
     check_action,
     check_id,
@@ -201,13 +202,7 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ counters
 
     async def record_action(
-        self,
-        *,
-        action_id: int,
-        guild_id: int,
-        action: str,
-        actor_id: int,
-        target_ids: Sequence[int],
+        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
     ) -> list[ActionCounts]:
         targets = [check_id("target_id", target_id) for target_id in target_ids]
         body = partial(
