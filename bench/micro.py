@@ -225,7 +225,7 @@ async def store_figures(n: int = 2000) -> list[tuple[str, float]]:
                     guild_id=1,
                     action=CATEGORY,
                     actor_id=ACTOR_ID + i % 24,
-                    target_id=TARGET_ID + i % 23,
+                    target_ids=[TARGET_ID + i % 23],
                 )
             per_action = (time.perf_counter() - started) / n * 1e6
         raw = sqlite3.connect(f"{tmp}/bench.db")

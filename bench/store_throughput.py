@@ -1,5 +1,6 @@
 """`python -m bench.store_throughput`: the store's own record_action rate, one caller after
-another and from concurrent tasks, on a fresh SQLite file (public API only).
+another and from concurrent tasks (one target each), and of actions with five targets, on a
+fresh SQLite file (public API only).
 
 Usage: python -m bench.store_throughput [--actions 2000] [--tasks 8] [--rounds 3]
 """
@@ -15,20 +16,20 @@ from pathlib import Path
 from bot.store import Store, open_store
 
 
-async def record(store: Store, action_ids: range) -> None:
+async def record(store: Store, action_ids: range, targets: int) -> None:
     for action_id in action_ids:
         await store.record_action(
             action_id=action_id,
             guild_id=1 + action_id % 7,
             action="hug",
             actor_id=100 + action_id % 13,
-            target_id=200 + action_id % 11,
+            target_ids=[200 + (action_id + k) % 11 for k in range(targets)],
         )
 
 
-async def rate(path: Path, actions: int, tasks: int) -> tuple[float, float]:
+async def rate(path: Path, actions: int, tasks: int, targets: int = 1) -> tuple[float, float]:
     """(actions per second, CPU µs of the whole process per action) for `actions`
-    record_action calls split over `tasks` tasks."""
+    record_action calls of `targets` targets each, split over `tasks` tasks."""
     for leftover in path.parent.glob(path.name + "*"):
         leftover.unlink()
     store = await open_store(str(path))
@@ -36,7 +37,7 @@ async def rate(path: Path, actions: int, tasks: int) -> tuple[float, float]:
         share = actions // tasks
         start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(
-            *(record(store, range(k * share, (k + 1) * share)) for k in range(tasks))
+            *(record(store, range(k * share, (k + 1) * share), targets) for k in range(tasks))
         )
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
@@ -47,8 +48,12 @@ async def rate(path: Path, actions: int, tasks: int) -> tuple[float, float]:
 async def main(actions: int, tasks: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "throughput.db"
-        for label, n in (("sequential", 1), (f"{tasks} concurrent tasks", tasks)):
-            runs = [await rate(path, actions, n) for _ in range(rounds)]
+        for label, n, targets in (
+            ("sequential", 1, 1),
+            (f"{tasks} concurrent tasks", tasks, 1),
+            ("sequential, 5 targets", 1, 5),
+        ):
+            runs = [await rate(path, actions, n, targets) for _ in range(rounds)]
             best = max(r for r, _ in runs)
             cpu = min(c for _, c in runs)
             print(

@@ -17,6 +17,7 @@ from bot import wording
 from tests.fakes.discord import EPHEMERAL, FakeDiscord, InteractionRecord
 
 if TYPE_CHECKING:  # the harness starts the whole bot: tests of a part do not need it
+    from bot.store import ActionCounts, Store
     from tests.harness import RunningBot
 
 __all__ = ["EPHEMERAL"]
@@ -250,3 +251,20 @@ def assert_db_consistent(data_dir: Path) -> None:
 # Seconds the nekos.best breaker stays open in the fault tests (production: 30 s): tests that
 # heal nekos.best wait this long instead of reaching into the breaker.
 BREAKER_COOLDOWN = 1.0
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+async def record_one(
+    store: Store, *, action_id: int, guild_id: int, action: str, actor_id: int, target_id: int
+) -> ActionCounts:
+    """`Store.record_action` for an action with one target: the counts of that target."""
+    (counts,) = await store.record_action(
+        action_id=action_id,
+        guild_id=guild_id,
+        action=action,
+        actor_id=actor_id,
+        target_ids=[target_id],
+    )
+    return counts

@@ -1,4 +1,5 @@
-"""Storage for counters, hug-back markers and opt-outs, behind one small async interface.
+"""Storage for counters, hug-back markers, opt-outs and server settings, behind one small
+async interface.
 
 Callers use `open_store(DATABASE_URL)` and the `Store` methods only; SQLite (the standard
 library's `sqlite3`, on one database thread) is the embedded default and the only backend so far.
@@ -10,16 +11,29 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.store.base import ActionCounts, ActionStat, Partner, Store, StoreError, UserStats
+from bot.store.base import (
+    MAX_CHANNELS,
+    ActionCounts,
+    ActionStat,
+    GuildSettings,
+    Partner,
+    Store,
+    StoreError,
+    TargetIds,
+    UserStats,
+)
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
+    "MAX_CHANNELS",
     "ActionCounts",
     "ActionStat",
+    "GuildSettings",
     "Partner",
     "SqliteStore",
     "Store",
     "StoreError",
+    "TargetIds",
     "UserStats",
     "default_database_url",
     "open_store",

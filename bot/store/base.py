@@ -8,18 +8,21 @@ backend type (rows, cursors, sqlite3 errors) ever crosses this boundary.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 __all__ = [
+    "MAX_CHANNELS",
     "MAX_ID",
     "ActionCounts",
     "ActionStat",
+    "GuildSettings",
     "Partner",
     "Store",
     "StoreError",
+    "TargetIds",
     "UserStats",
     "check_action",
     "check_id",
@@ -28,6 +31,9 @@ __all__ = [
 # Discord snowflakes are unsigned 64-bit in theory but stay below 2**63 in practice; both SQLite
 # and PostgreSQL store signed 64-bit integers, so that is the range every backend accepts.
 MAX_ID = 2**63 - 1
+
+# The members one action is aimed at, in the order its answer names them.
+TargetIds = Sequence[int]
 
 
 class StoreError(Exception):
@@ -75,6 +81,49 @@ class UserStats:
     top_partners: list[Partner]
 
 
+# At most this many channels a guild may restrict the commands to.
+MAX_CHANNELS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """A guild's server settings; `GuildSettings()` is what a guild that set nothing gets.
+
+    `disabled`: category names and the kinds "gif" / "image" that the guild turned off.
+    `channels`: the channels commands answer in, at most `MAX_CHANNELS` (empty: everywhere).
+    `cooldown`: (count, seconds) per member, None for the process default; count 0 is off.
+    `pings`: whether answers mention their targets.
+
+    Any iterable is accepted for `disabled` and `channels` (stored as a frozenset and an
+    ordered tuple without repeats); values no backend could store raise `ValueError`."""
+
+    disabled: frozenset[str] = field(default_factory=frozenset)
+    channels: tuple[int, ...] = ()
+    cooldown: tuple[int, int] | None = None
+    pings: bool = True
+
+    def __post_init__(self) -> None:
+        disabled = frozenset(self.disabled)
+        for name in disabled:
+            check_action(name)
+        channels = tuple(dict.fromkeys(check_id("channel id", c) for c in self.channels))
+        if len(channels) > MAX_CHANNELS:
+            raise ValueError(f"at most {MAX_CHANNELS} channels, not {len(channels)}")
+        cooldown = self.cooldown
+        if cooldown is not None:
+            count, seconds = cooldown
+            for name, value in (("cooldown count", count), ("cooldown seconds", seconds)):
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
+                    raise ValueError(f"{name} must be an int in 0..2**31-1, not {value!r}")
+            cooldown = (count, seconds)
+        if not isinstance(self.pings, bool):
+            raise ValueError(f"pings must be a bool, not {self.pings!r}")
+        # Frozen: normalised once here, so equal settings compare (and cache) equal.
+        object.__setattr__(self, "disabled", disabled)
+        object.__setattr__(self, "channels", channels)
+        object.__setattr__(self, "cooldown", cooldown)
+
+
 class Store(ABC):
     """Counters, hug-back markers and opt-outs. Every method is a coroutine, safe to call
     concurrently from many tasks; a method that returns has committed its write.
@@ -84,14 +133,19 @@ class Store(ABC):
 
     @abstractmethod
     async def record_action(
-        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_id: int
-    ) -> ActionCounts:
-        """Count one action and return the counts including it, atomically: the pair count, the
-        target's received total and the dedupe marker are written in one transaction.
+        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
+    ) -> list[ActionCounts]:
+        """Count one action aimed at `target_ids` and return one `ActionCounts` per given
+        target, in order, each including this action. Every target's pair count, received total
+        and dedupe marker are written in one transaction: all targets count, or none.
 
-        Idempotent by `action_id` (the interaction id): a replay (a gateway event redelivered
-        after a resume) returns the counts of the first call without counting again, whatever
-        the other arguments say. Dedupe markers are kept for at least a day."""
+        The caller drops the actor, bots and repeats; a target given twice still counts once
+        (both places get the same counts). No targets: nothing is counted, [] is returned.
+
+        Idempotent by (`action_id`, target): a replay (a gateway event redelivered after a
+        resume) returns, for a target already counted for this interaction, the counts of the
+        first call without counting again, whatever the other arguments say; a replay naming
+        further targets counts only those. Dedupe markers are kept for at least a day."""
 
     @abstractmethod
     async def counts(
@@ -135,7 +189,19 @@ class Store(ABC):
 
     @abstractmethod
     async def forget_guild(self, *, guild_id: int) -> None:
-        """Delete everything recorded in the guild (the bot was removed from it)."""
+        """Delete everything recorded in the guild (the bot was removed from it): counts,
+        dedupe and hug-back markers, and its settings."""
+
+    @abstractmethod
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        """The guild's settings (`GuildSettings()` when it saved none). Every command asks:
+        backends answer from memory for guilds asked recently, without a database trip."""
+
+    @abstractmethod
+    async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
+        """Store the guild's settings whole, replacing what was there (saving the defaults is
+        the same as saving nothing). `guild_settings` answers the new value once this returns;
+        `forget_guild` deletes them."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -9,7 +9,9 @@ transaction: it commits or rolls back whole.
 
 Opt-outs are read once at open and kept in memory in step with this store's own writes, so the
 check every action makes costs no database trip (another process writing opt-outs into the same
-file is seen after a restart).
+file is seen after a restart). Guild settings are cached the same way, read through a bounded
+least-recently-used cache (`bot.store.settings_cache`): there may be many more guilds than
+opted-out users, and settings of guilds nobody uses need not sit in memory.
 
 Durability: WAL with `synchronous=NORMAL` makes a commit survive a crash or `kill -9` of the
 process (the WAL is written before COMMIT returns); only an OS crash or power loss may drop the
@@ -30,12 +32,15 @@ from typing import Any, TypeVar
 from bot.store import sqlite_queries as queries
 from bot.store.base import (
     ActionCounts,
+    GuildSettings,
     Store,
     StoreError,
+    TargetIds,
     UserStats,
     check_action,
     check_id,
 )
+from bot.store.settings_cache import SETTINGS_CACHE_SIZE, SettingsCache
 from bot.store.sqlite_runner import BUSY_TIMEOUT, CHECKPOINT_EVERY, SqliteRunner
 from bot.store.sqlite_schema import (
     MIGRATIONS,
@@ -70,6 +75,7 @@ class SqliteStore(Store):
         clock: Callable[[], float],
         dedupe_ttl: float,
         returned_ttl: float,
+        settings_cache: int = SETTINGS_CACHE_SIZE,
     ) -> None:
         self._runner = runner
         self._where = where
@@ -81,6 +87,7 @@ class SqliteStore(Store):
         self._last_prune = float("-inf")
         # Every opted-out user id, read at open (None: not read, or unsure: ask the database).
         self._opt_outs: set[int] | None = None
+        self._settings = SettingsCache(settings_cache)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -107,13 +114,15 @@ class SqliteStore(Store):
         checkpoint_every: int = CHECKPOINT_EVERY,
         inline: bool = True,
         migrations: Sequence[Migration] = MIGRATIONS,
+        settings_cache: int = SETTINGS_CACHE_SIZE,
     ) -> SqliteStore:
         """Open (creating it and its directory if needed), set WAL, migrate, prune.
 
         `busy_timeout`: seconds the database thread waits for another process's lock.
         `checkpoint_every`: commits between two WAL checkpoints. `inline=False` runs every
         transaction on the database thread (as for databases not in WAL mode). `migrations`:
-        the schema steps (tests add steps of their own).
+        the schema steps (tests add steps of their own). `settings_cache`: how many guilds'
+        settings are kept in memory (least recently used out).
 
         Raises `StoreError` with one sentence if any of that fails."""
         if sqlite3.sqlite_version_info < MIN_SQLITE:
@@ -139,6 +148,7 @@ class SqliteStore(Store):
             clock=clock,
             dedupe_ttl=dedupe_ttl,
             returned_ttl=returned_ttl,
+            settings_cache=settings_cache,
         )
         try:
             await runner.connect(database, uri=not memory, memory=memory, read_only=read_only)
@@ -192,17 +202,21 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ counters
 
     async def record_action(
-        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_id: int
-    ) -> ActionCounts:
+        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
+    ) -> list[ActionCounts]:
+        targets = [check_id("target_id", target_id) for target_id in target_ids]
         body = partial(
             queries.record_action,
             action_id=check_id("action_id", action_id),
             guild_id=check_id("guild_id", guild_id),
             action=check_action(action),
             actor_id=check_id("actor_id", actor_id),
-            target_id=check_id("target_id", target_id),
+            target_ids=targets,
             now=int(self._clock()),
         )
+        if not targets:
+            self._runner.require_open()
+            return []
         counts = await self._runner.run("record_action", body, write=True)
         self._maybe_prune()
         return counts
@@ -311,7 +325,46 @@ class SqliteStore(Store):
     async def forget_guild(self, *, guild_id: int) -> None:
         body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
         # On the database thread: a whole guild's rows may take a while to delete.
-        await self._runner.run("forget_guild", body, write=True, inline=False)
+        await self._runner.run(
+            "forget_guild",
+            body,
+            write=True,
+            inline=False,
+            settle=lambda _committed: self._settings.forget(guild_id),
+        )
+
+    # ------------------------------------------------------------------ server settings
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        check_id("guild_id", guild_id)
+        self._runner.require_open()
+        cached = self._settings.get(guild_id)
+        if cached is not None:
+            return cached  # every command asks: no database trip
+        ticket = self._settings.ticket()
+        body = partial(queries.guild_settings, guild_id=guild_id)
+        settings = await self._runner.run("guild_settings", body, write=False)
+        self._settings.fill(guild_id, settings, ticket)
+        return settings
+
+    async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
+        if not isinstance(settings, GuildSettings):
+            raise ValueError(f"settings must be GuildSettings, not {type(settings).__name__}")
+        body = partial(
+            queries.save_guild_settings,
+            guild_id=check_id("guild_id", guild_id),
+            settings=settings,
+            now=int(self._clock()),
+        )
+
+        def settle(committed: bool) -> None:
+            # Also when the caller was cancelled meanwhile: the transaction went on.
+            if committed:
+                self._settings.store(guild_id, settings)
+            else:
+                self._settings.forget(guild_id)  # unsure what was committed
+
+        await self._runner.run("save_guild_settings", body, write=True, settle=settle)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -7,15 +7,22 @@ value types, never rows.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
-from bot.store.base import ActionCounts, ActionStat, Partner, UserStats
+from bot.store.base import ActionCounts, ActionStat, GuildSettings, Partner, UserStats
 
 __all__ = [
     "claim_return",
     "counts",
+    "decode_settings",
+    "encode_settings",
     "forget_guild",
     "forget_user",
+    "guild_settings",
     "is_opted_out",
     "is_returned",
     "opted_out_among",
@@ -23,11 +30,33 @@ __all__ = [
     "prune",
     "read_opt_outs",
     "record_action",
+    "save_guild_settings",
     "set_opt_out",
     "user_stats",
 ]
 
+log = logging.getLogger(__name__)
+
 _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
+
+
+_SEEN = "SELECT target_id, pair_count, received_total FROM processed_actions WHERE action_id = ?"
+_COUNT_PAIR = (
+    "INSERT INTO action_counts (guild_id, actor_id, target_id, action, count)"
+    " VALUES (?, ?, ?, ?, 1)"
+    " ON CONFLICT (guild_id, actor_id, target_id, action)"
+    " DO UPDATE SET count = count + 1 RETURNING count"
+)
+_COUNT_RECEIVED = (
+    "INSERT INTO received_totals (guild_id, target_id, action, count)"
+    " VALUES (?, ?, ?, 1)"
+    " ON CONFLICT (guild_id, target_id, action)"
+    " DO UPDATE SET count = count + 1 RETURNING count"
+)
+_MARK_PROCESSED = (
+    "INSERT INTO processed_actions (action_id, target_id, guild_id, actor_id, action,"
+    " pair_count, received_total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def record_action(
@@ -37,37 +66,27 @@ def record_action(
     guild_id: int,
     action: str,
     actor_id: int,
-    target_id: int,
+    target_ids: Sequence[int],
     now: int,
-) -> ActionCounts:
-    seen = conn.execute(
-        "SELECT pair_count, received_total FROM processed_actions WHERE action_id = ?",
-        (action_id,),
-    ).fetchall()
-    if seen:  # a replay: answer what the first delivery answered
-        ((pair_count, received_total),) = seen
-        return ActionCounts(pair=int(pair_count), received_total=int(received_total))
-    # fetchall() steps each RETURNING statement to its end before the next one.
-    ((pair,),) = conn.execute(
-        "INSERT INTO action_counts (guild_id, actor_id, target_id, action, count)"
-        " VALUES (?, ?, ?, ?, 1)"
-        " ON CONFLICT (guild_id, actor_id, target_id, action)"
-        " DO UPDATE SET count = count + 1 RETURNING count",
-        (guild_id, actor_id, target_id, action),
-    ).fetchall()
-    ((total,),) = conn.execute(
-        "INSERT INTO received_totals (guild_id, target_id, action, count)"
-        " VALUES (?, ?, ?, 1)"
-        " ON CONFLICT (guild_id, target_id, action)"
-        " DO UPDATE SET count = count + 1 RETURNING count",
-        (guild_id, target_id, action),
-    ).fetchall()
-    conn.execute(
-        "INSERT INTO processed_actions (action_id, guild_id, actor_id, target_id, action,"
-        " pair_count, received_total, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (action_id, guild_id, actor_id, target_id, action, pair, total, now),
-    )
-    return ActionCounts(pair=int(pair), received_total=int(total))
+) -> list[ActionCounts]:
+    # One read finds every target this interaction already counted (a replay answers what
+    # the first delivery answered); the key's prefix makes it one index range.
+    counted = {
+        int(target): ActionCounts(pair=int(pair), received_total=int(total))
+        for target, pair, total in conn.execute(_SEEN, (action_id,)).fetchall()
+    }
+    for target_id in target_ids:
+        if target_id in counted:
+            continue
+        # fetchall() steps each RETURNING statement to its end before the next one.
+        ((pair,),) = conn.execute(_COUNT_PAIR, (guild_id, actor_id, target_id, action)).fetchall()
+        ((total,),) = conn.execute(_COUNT_RECEIVED, (guild_id, target_id, action)).fetchall()
+        conn.execute(
+            _MARK_PROCESSED,
+            (action_id, target_id, guild_id, actor_id, action, pair, total, now),
+        )
+        counted[target_id] = ActionCounts(pair=int(pair), received_total=int(total))
+    return [counted[target_id] for target_id in target_ids]
 
 
 def counts(
@@ -94,9 +113,10 @@ def claim_return(conn: sqlite3.Connection, *, action_id: int, target_id: int, no
     # WHERE true: SQLite's required disambiguation for INSERT … SELECT … ON CONFLICT.
     rows = conn.execute(
         "INSERT INTO returned_actions (action_id, target_id, guild_id, actor_id, created_at)"
-        " SELECT :a, :t, p.guild_id, p.actor_id, :now"
-        " FROM (SELECT 1) LEFT JOIN processed_actions AS p ON p.action_id = :a"
-        " WHERE true ON CONFLICT (action_id, target_id) DO NOTHING RETURNING action_id",
+        " SELECT :a, :t, p.guild_id, p.actor_id, :now FROM (SELECT 1) LEFT JOIN"
+        # Every target of one action shares its guild and actor: any one row tells them.
+        " (SELECT guild_id, actor_id FROM processed_actions WHERE action_id = :a LIMIT 1)"
+        " AS p WHERE true ON CONFLICT (action_id, target_id) DO NOTHING RETURNING action_id",
         {"a": action_id, "t": target_id, "now": now},
     ).fetchall()
     return bool(rows)
@@ -198,6 +218,60 @@ def forget_guild(conn: sqlite3.Connection, *, guild_id: int) -> None:
     # Markers claimed after their action's dedupe row was pruned have no guild: they name
     # nobody and expire with the other markers.
     conn.execute("DELETE FROM returned_actions WHERE guild_id = ?", (guild_id,))
+    conn.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+
+
+def encode_settings(settings: GuildSettings) -> str:
+    """The JSON stored for `settings` (keys sorted, so equal settings store equal text)."""
+    document: dict[str, Any] = {
+        "disabled": sorted(settings.disabled),
+        "channels": list(settings.channels),
+        "cooldown": list(settings.cooldown) if settings.cooldown is not None else None,
+        "pings": settings.pings,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def decode_settings(text: str, *, guild_id: int) -> GuildSettings:
+    """Settings from stored JSON. A key that is missing (written by an older release) takes
+    its default; unreadable settings (edited by hand) are logged and read as the defaults
+    rather than breaking every command in the guild."""
+    try:
+        document = json.loads(text)
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        cooldown = document.get("cooldown")
+        return GuildSettings(
+            disabled=frozenset(document.get("disabled", ())),
+            channels=tuple(document.get("channels", ())),
+            cooldown=tuple(cooldown) if cooldown is not None else None,
+            pings=document.get("pings", True),
+        )
+    except (ValueError, TypeError) as exc:
+        log.warning("Unreadable settings of guild %d, using the defaults: %s", guild_id, exc)
+        return GuildSettings()
+
+
+def guild_settings(conn: sqlite3.Connection, *, guild_id: int) -> GuildSettings:
+    rows = conn.execute(
+        "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
+    ).fetchall()
+    return decode_settings(str(rows[0][0]), guild_id=guild_id) if rows else GuildSettings()
+
+
+def save_guild_settings(
+    conn: sqlite3.Connection, *, guild_id: int, settings: GuildSettings, now: int
+) -> None:
+    if settings == GuildSettings():
+        # The defaults need no row: most guilds never change anything.
+        conn.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        return
+    conn.execute(
+        "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (guild_id) DO UPDATE SET"
+        " settings = excluded.settings, updated_at = excluded.updated_at",
+        (guild_id, encode_settings(settings), now),
+    )
 
 
 def prune(conn: sqlite3.Connection, *, processed_before: int, returned_before: int) -> None:

@@ -127,6 +127,46 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX returned_actions_by_target ON returned_actions (target_id)",
         ),
     ),
+    Migration(
+        3,
+        "dedupe per (action, target): one action may count several targets",
+        (
+            # Keyed by action_id alone, the second target of one interaction would read as a
+            # replay of the first. Version-2 rows each name their action's one target.
+            """CREATE TABLE processed_actions_v3 (
+                action_id      INTEGER NOT NULL,
+                target_id      INTEGER NOT NULL,
+                guild_id       INTEGER NOT NULL,
+                actor_id       INTEGER NOT NULL,
+                action         TEXT    NOT NULL,
+                pair_count     INTEGER NOT NULL,
+                received_total INTEGER NOT NULL,
+                created_at     INTEGER NOT NULL,
+                PRIMARY KEY (action_id, target_id)
+            ) WITHOUT ROWID""",
+            """INSERT INTO processed_actions_v3 (action_id, target_id, guild_id, actor_id,
+                action, pair_count, received_total, created_at)
+                SELECT action_id, target_id, guild_id, actor_id, action, pair_count,
+                received_total, created_at FROM processed_actions""",
+            "DROP TABLE processed_actions",
+            "ALTER TABLE processed_actions_v3 RENAME TO processed_actions",
+            "CREATE INDEX processed_actions_by_age ON processed_actions (created_at)",
+        ),
+    ),
+    Migration(
+        4,
+        "server settings per guild",
+        (
+            # One JSON object per guild, read and written whole (see queries.encode_settings):
+            # two of the four settings are sets, which columns would need side tables for, and
+            # nothing ever filters on a setting. Guilds with default settings have no row.
+            """CREATE TABLE guild_settings (
+                guild_id   INTEGER PRIMARY KEY,
+                settings   TEXT    NOT NULL,
+                updated_at INTEGER NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

@@ -19,8 +19,8 @@ TIME_LIMIT = 30.0  # a safety net if the test dies before it can kill us
 
 async def one(store: Store, action_id: int) -> None:
     actor, target = 1 + action_id % 3, 10 + action_id % 2
-    counts = await store.record_action(
-        action_id=action_id, guild_id=GUILD, action="hug", actor_id=actor, target_id=target
+    (counts,) = await store.record_action(
+        action_id=action_id, guild_id=GUILD, action="hug", actor_id=actor, target_ids=[target]
     )
     # Printed only once record_action returned, i.e. once the action is committed.
     sys.stdout.write(f"{actor} {target} {counts.pair} {counts.received_total}\n")

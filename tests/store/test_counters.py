@@ -10,35 +10,33 @@ import pytest
 
 from bot.store import ActionCounts, StoreError
 from bot.store.sqlite import SqliteStore
-from tests.helpers import assert_consistent
+from tests.helpers import assert_consistent, record_one
 
 HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
 
 
 async def test_first_action_counts_one(store: SqliteStore) -> None:
     assert await store.counts(**HUG) == ActionCounts(0, 0)
-    assert await store.record_action(action_id=1, **HUG) == ActionCounts(1, 1)
-    assert await store.record_action(action_id=2, **HUG) == ActionCounts(2, 2)
+    assert await record_one(store, action_id=1, **HUG) == ActionCounts(1, 1)
+    assert await record_one(store, action_id=2, **HUG) == ActionCounts(2, 2)
     assert await store.counts(**HUG) == ActionCounts(2, 2)
 
 
 async def test_pair_and_received_total_are_separate(store: SqliteStore) -> None:
-    await store.record_action(action_id=1, **HUG)
+    await record_one(store, action_id=1, **HUG)
     other_actor = {**HUG, "actor_id": 11}
-    assert await store.record_action(action_id=2, **other_actor) == ActionCounts(1, 2)
+    assert await record_one(store, action_id=2, **other_actor) == ActionCounts(1, 2)
     # Another action, guild or direction is another counter.
-    assert await store.record_action(action_id=3, **{**HUG, "action": "pat"}) == ActionCounts(1, 1)
-    assert await store.record_action(action_id=4, **{**HUG, "guild_id": 2}) == ActionCounts(1, 1)
+    assert await record_one(store, action_id=3, **{**HUG, "action": "pat"}) == ActionCounts(1, 1)
+    assert await record_one(store, action_id=4, **{**HUG, "guild_id": 2}) == ActionCounts(1, 1)
     back = {**HUG, "actor_id": 20, "target_id": 10}
-    assert await store.record_action(action_id=5, **back) == ActionCounts(1, 1)
+    assert await record_one(store, action_id=5, **back) == ActionCounts(1, 1)
     assert await store.counts(**HUG) == ActionCounts(1, 2)
 
 
 async def test_100_concurrent_record_action_are_exact(store: SqliteStore, db_path: Path) -> None:
     started = time.perf_counter()
-    results = await asyncio.gather(
-        *(store.record_action(action_id=i, **HUG) for i in range(1, 101))
-    )
+    results = await asyncio.gather(*(record_one(store, action_id=i, **HUG) for i in range(1, 101)))
     elapsed = time.perf_counter() - started
     print(f"100 concurrent record_action: {elapsed * 1000:.1f} ms")
     # Each call saw a consistent state of its own: the returned counts are exactly 1..100.
@@ -49,9 +47,7 @@ async def test_100_concurrent_record_action_are_exact(store: SqliteStore, db_pat
 
 
 async def test_concurrent_actions_on_several_pairs(store: SqliteStore, db_path: Path) -> None:
-    calls = [
-        store.record_action(action_id=i, **{**HUG, "actor_id": 100 + i % 5}) for i in range(100)
-    ]
+    calls = [record_one(store, action_id=i, **{**HUG, "actor_id": 100 + i % 5}) for i in range(100)]
     results = await asyncio.gather(*calls)
     assert sorted(r.received_total for r in results) == list(range(1, 101))
     for actor in range(100, 105):
@@ -60,15 +56,15 @@ async def test_concurrent_actions_on_several_pairs(store: SqliteStore, db_path: 
 
 
 async def test_replay_returns_the_same_counts_without_counting(store: SqliteStore) -> None:
-    first = await store.record_action(action_id=7, **HUG)
-    await store.record_action(action_id=8, **HUG)
+    first = await record_one(store, action_id=7, **HUG)
+    await record_one(store, action_id=8, **HUG)
     # A redelivered event: same id, answered as the first time, nothing counted.
-    assert await store.record_action(action_id=7, **HUG) == first == ActionCounts(1, 1)
+    assert await record_one(store, action_id=7, **HUG) == first == ActionCounts(1, 1)
     assert await store.counts(**HUG) == ActionCounts(2, 2)
 
 
 async def test_concurrent_replays_count_once(store: SqliteStore) -> None:
-    results = await asyncio.gather(*(store.record_action(action_id=42, **HUG) for _ in range(50)))
+    results = await asyncio.gather(*(record_one(store, action_id=42, **HUG) for _ in range(50)))
     assert set(results) == {ActionCounts(1, 1)}
     assert await store.counts(**HUG) == ActionCounts(1, 1)
 
@@ -76,17 +72,17 @@ async def test_concurrent_replays_count_once(store: SqliteStore) -> None:
 async def test_counts_survive_close_and_reopen(db_path: Path) -> None:
     store = await SqliteStore.open(db_path)
     try:
-        await asyncio.gather(*(store.record_action(action_id=i, **HUG) for i in range(30)))
+        await asyncio.gather(*(record_one(store, action_id=i, **HUG) for i in range(30)))
     finally:
         await store.close()
     store = await SqliteStore.open(db_path)
     try:
         assert await store.counts(**HUG) == ActionCounts(30, 30)
         # Dedupe markers survive too: a replay after a restart is still not counted.
-        assert await store.record_action(action_id=0, **HUG) in {
+        assert await record_one(store, action_id=0, **HUG) in {
             ActionCounts(n, n) for n in range(1, 31)
         }
-        assert await store.record_action(action_id=30, **HUG) == ActionCounts(31, 31)
+        assert await record_one(store, action_id=30, **HUG) == ActionCounts(31, 31)
     finally:
         await store.close()
     assert_consistent(db_path)
@@ -96,7 +92,7 @@ async def test_cancelled_caller_does_not_leave_a_half_transaction(db_path: Path)
     # On the database thread (the path taken while another process holds the lock), a call
     # runs whole once queued: a cancelled caller cannot interrupt it.
     async with await SqliteStore.open(db_path, inline=False) as store:
-        tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
+        tasks = [asyncio.create_task(record_one(store, action_id=i, **HUG)) for i in range(40)]
         await asyncio.sleep(0)  # every call has queued its transaction on the database thread
         for task in tasks[::2]:
             task.cancel()
@@ -104,7 +100,7 @@ async def test_cancelled_caller_does_not_leave_a_half_transaction(db_path: Path)
         assert all(isinstance(o, asyncio.CancelledError) for o in outcomes[::2])
         # A cancelled caller loses the answer, not the write: each queued action commits whole.
         assert await store.counts(**HUG) == ActionCounts(40, 40)
-        assert await store.record_action(action_id=99, **HUG) == ActionCounts(41, 41)
+        assert await record_one(store, action_id=99, **HUG) == ActionCounts(41, 41)
     assert_consistent(db_path)
 
 
@@ -113,7 +109,7 @@ async def test_inline_calls_are_all_or_nothing_under_cancellation(
 ) -> None:
     # On the loop's thread a transaction runs in one synchronous step: a call cancelled before
     # it starts writes nothing, one that started has committed.
-    tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(40)]
+    tasks = [asyncio.create_task(record_one(store, action_id=i, **HUG)) for i in range(40)]
     for task in tasks[::2]:
         task.cancel()  # before they start
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -126,7 +122,7 @@ async def test_inline_calls_are_all_or_nothing_under_cancellation(
 @pytest.mark.parametrize("inline", [True, False], ids=["inline", "database-thread"])
 async def test_close_waits_for_calls_in_flight(db_path: Path, inline: bool) -> None:
     store = await SqliteStore.open(db_path, inline=inline)
-    tasks = [asyncio.create_task(store.record_action(action_id=i, **HUG)) for i in range(20)]
+    tasks = [asyncio.create_task(record_one(store, action_id=i, **HUG)) for i in range(20)]
     await asyncio.sleep(0)
     await store.close()
     assert sorted(r.pair for r in await asyncio.gather(*tasks)) == list(range(1, 21))
@@ -149,13 +145,13 @@ async def test_close_waits_for_calls_in_flight(db_path: Path, inline: bool) -> N
 )
 async def test_unstorable_arguments_are_value_errors(store: SqliteStore, bad: dict) -> None:
     with pytest.raises(ValueError):
-        await store.record_action(**{"action_id": 1, **HUG, **bad})
+        await record_one(store, **{"action_id": 1, **HUG, **bad})
 
 
 async def test_largest_snowflake_round_trips(store: SqliteStore) -> None:
     big = 2**63 - 1
     args = {"guild_id": big, "action": "hug", "actor_id": big - 1, "target_id": big - 2}
-    assert await store.record_action(action_id=big, **args) == ActionCounts(1, 1)
+    assert await record_one(store, action_id=big, **args) == ActionCounts(1, 1)
     assert await store.claim_return(action_id=big, target_id=big)
     stats = await store.user_stats(guild_id=big, user_id=big - 1)
     assert stats.top_partners[0].user_id == big - 2

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bot.store import open_store
-from tests.helpers import assert_consistent
+from tests.helpers import assert_consistent, record_one
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ async def test_kill_9_mid_burst_loses_no_acknowledged_write(tmp_path: Path) -> N
     # The store opens normally afterwards and carries on counting from there.
     async with await open_store(url) as store:
         before = await store.counts(guild_id=7, action="hug", actor_id=1, target_id=10)
-        after = await store.record_action(
-            action_id=1, guild_id=7, action="hug", actor_id=1, target_id=10
+        after = await record_one(
+            store, action_id=1, guild_id=7, action="hug", actor_id=1, target_id=10
         )
         assert after.pair == before.pair + 1

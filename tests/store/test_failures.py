@@ -10,7 +10,7 @@ import pytest
 
 from bot.store import ActionCounts, StoreError, open_store
 from bot.store.sqlite import SqliteStore
-from tests.helpers import assert_consistent
+from tests.helpers import assert_consistent, record_one
 
 HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
 
@@ -22,38 +22,38 @@ def set_max_page_count(pages: int) -> Callable[[sqlite3.Connection], object]:
 async def test_full_database_raises_store_error_and_reads_keep_working(
     store: SqliteStore, db_path: Path
 ) -> None:
-    assert await store.record_action(action_id=1, **HUG) == ActionCounts(1, 1)
+    assert await record_one(store, action_id=1, **HUG) == ActionCounts(1, 1)
     # max_page_count below the current size clamps to it: the file may not grow any more,
     # so SQLite itself reports SQLITE_FULL, as on a full disk.
     await store.run_on_connection(set_max_page_count(1))
 
     with pytest.raises(StoreError, match="database or disk is full") as caught:
         for i in range(2, 5000):  # a new pair each time needs new pages sooner or later
-            await store.record_action(action_id=i, **{**HUG, "guild_id": i})
+            await record_one(store, action_id=i, **{**HUG, "guild_id": i})
     assert isinstance(caught.value.__cause__, Exception)
     failed_guild = i
 
     # The failed action left nothing behind, earlier ones are intact, reads work.
     assert await store.counts(**{**HUG, "guild_id": failed_guild}) == ActionCounts(0, 0)
     assert await store.counts(**HUG) == ActionCounts(1, 1)
-    assert await store.record_action(action_id=1, **HUG) == ActionCounts(1, 1)  # replay: a read
+    assert await record_one(store, action_id=1, **HUG) == ActionCounts(1, 1)  # replay: a read
     await store.ping()
     assert not await store.is_opted_out(10)
 
     # Once there is room again, writes resume on the same store.
     await store.run_on_connection(set_max_page_count(1073741823))
-    assert await store.record_action(action_id=failed_guild, **HUG) == ActionCounts(2, 2)
+    assert await record_one(store, action_id=failed_guild, **HUG) == ActionCounts(2, 2)
     await store.close()
     assert_consistent(db_path)
 
 
 async def test_read_only_database_write_raises_store_error(db_path: Path) -> None:
     async with await SqliteStore.open(db_path) as store:
-        await store.record_action(action_id=1, **HUG)
+        await record_one(store, action_id=1, **HUG)
 
     async with await open_store(f"sqlite:///{db_path}?mode=ro") as store:
         with pytest.raises(StoreError, match="readonly"):
-            await store.record_action(action_id=2, **HUG)
+            await record_one(store, action_id=2, **HUG)
         with pytest.raises(StoreError, match="readonly"):
             await store.claim_return(action_id=1, target_id=1)
         with pytest.raises(StoreError, match="readonly"):

@@ -12,15 +12,15 @@ import pytest
 from bot.store import ActionCounts, ActionStat, Partner, UserStats
 from bot.store.sqlite import DEDUPE_TTL, RETURNED_TTL, SqliteStore
 from bot.store.sqlite_schema import MIGRATIONS
-from tests.helpers import assert_consistent
+from tests.helpers import assert_consistent, record_one
 
 A, B, C = 1001, 1002, 1003
 G1, G2 = 1, 2
 
 
 async def act(store: SqliteStore, action_id: int, guild: int, action: str, actor: int, target: int):
-    return await store.record_action(
-        action_id=action_id, guild_id=guild, action=action, actor_id=actor, target_id=target
+    return await record_one(
+        store, action_id=action_id, guild_id=guild, action=action, actor_id=actor, target_id=target
     )
 
 

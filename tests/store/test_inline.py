@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.store.sqlite import SqliteStore
-from tests.helpers import assert_consistent
+from tests.helpers import assert_consistent, record_one
 
 KW = {"guild_id": 1, "action": "hug", "actor_id": 2, "target_id": 3}
 COUNTER_TRANSACTION = ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"]
@@ -49,7 +49,7 @@ def first_words(statements: list[tuple[int, str]]) -> list[str]:
 async def test_inline_commit_runs_on_the_loop_thread(store: SqliteStore) -> None:
     loop_thread = threading.get_ident()
     async with traced(store) as statements:
-        counts = await store.record_action(action_id=10, **KW)
+        counts = await record_one(store, action_id=10, **KW)
         on_loop = [s for s in statements if s[0] == loop_thread]
     assert counts.pair == 1
     # The whole transaction, and nothing else (no busy_timeout switching on the hot path).
@@ -73,7 +73,7 @@ async def test_a_locked_database_goes_to_the_thread_and_the_loop_keeps_running(
     tick_task = asyncio.create_task(ticker())
     try:
         async with traced(store) as statements:
-            pending = asyncio.create_task(store.record_action(action_id=11, **KW))
+            pending = asyncio.create_task(record_one(store, action_id=11, **KW))
             await asyncio.sleep(0.3)
             assert not pending.done()  # waiting on the database thread, not on the loop
             assert ticks >= 15  # the loop went on meanwhile
@@ -88,7 +88,7 @@ async def test_a_locked_database_goes_to_the_thread_and_the_loop_keeps_running(
             assert [w for w in first_words(on_thread) if w != "PRAGMA"] == COUNTER_TRANSACTION
             statements.clear()
             # After the lock: inline again.
-            assert (await store.record_action(action_id=12, **KW)).pair == 2
+            assert (await record_one(store, action_id=12, **KW)).pair == 2
             assert first_words(statements) == COUNTER_TRANSACTION
             assert {thread for thread, _ in statements} == {loop_thread}
     finally:
@@ -108,10 +108,10 @@ async def test_wal_is_checkpointed_in_the_background(
     try:
         async with traced(store) as statements:
             for i in range(19):
-                await store.record_action(action_id=100 + i, **KW)
+                await record_one(store, action_id=100 + i, **KW)
             await store.run_on_connection(lambda conn: None)  # the database thread is idle
             assert not checkpoints()
-            await store.record_action(action_id=200, **KW)  # the 20th queues one
+            await record_one(store, action_id=200, **KW)  # the 20th queues one
             await store.run_on_connection(lambda conn: None)  # the database thread runs in order
             (checkpoint,) = checkpoints()
             assert checkpoint.threadName.startswith("nekocord-store")  # not the loop's thread

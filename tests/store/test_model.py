@@ -1,5 +1,6 @@
-"""Property test: any sequence of records, replays and forgets agrees with a plain-Python model,
-and received totals always equal the sums of pair counts."""
+"""Property test: any sequence of records (of one or several targets, repeats included), replays
+and forgets agrees with a plain-Python model, and received totals always equal the sums of pair
+counts."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Record:
     guild: int
     action: str
     actor: int
-    target: int
+    targets: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class ForgetGuild:
     guild: int
 
 
-RECORDS = st.builds(Record, st.integers(1, 40), GUILDS, ACTIONS, USERS, USERS)
+TARGETS = st.lists(USERS, min_size=1, max_size=4).map(tuple)
+RECORDS = st.builds(Record, st.integers(1, 40), GUILDS, ACTIONS, USERS, TARGETS)
 # Mostly records (ids repeat, so replays happen), with an occasional forget.
 OPS = st.lists(
     st.one_of(
@@ -57,28 +59,34 @@ OPS = st.lists(
 class Model:
     def __init__(self) -> None:
         self.pairs: Counter[tuple[int, str, int, int]] = Counter()
-        self.processed: dict[int, tuple[Record, ActionCounts]] = {}
+        # (action id, target) -> (the record that counted it, the counts it answered)
+        self.processed: dict[tuple[int, int], tuple[Record, ActionCounts]] = {}
 
     def total(self, guild: int, action: str, target: int) -> int:
         return sum(
             n for (g, a, _, t), n in self.pairs.items() if (g, a, t) == (guild, action, target)
         )
 
-    def record(self, op: Record) -> ActionCounts:
-        if op.action_id in self.processed:
-            return self.processed[op.action_id][1]
-        self.pairs[(op.guild, op.action, op.actor, op.target)] += 1
-        counts = ActionCounts(
-            self.pairs[(op.guild, op.action, op.actor, op.target)],
-            self.total(op.guild, op.action, op.target),
-        )
-        self.processed[op.action_id] = (op, counts)
-        return counts
+    def record(self, op: Record) -> list[ActionCounts]:
+        answers: dict[int, ActionCounts] = {}
+        for target in op.targets:
+            if target in answers:
+                continue  # a repeated target counts once
+            if (op.action_id, target) in self.processed:
+                answers[target] = self.processed[(op.action_id, target)][1]
+                continue
+            self.pairs[(op.guild, op.action, op.actor, target)] += 1
+            answers[target] = ActionCounts(
+                self.pairs[(op.guild, op.action, op.actor, target)],
+                self.total(op.guild, op.action, target),
+            )
+            self.processed[(op.action_id, target)] = (op, answers[target])
+        return [answers[target] for target in op.targets]
 
     def forget_user(self, user: int) -> None:
         self.pairs = Counter({k: n for k, n in self.pairs.items() if user not in (k[2], k[3])})
         self.processed = {
-            i: (r, c) for i, (r, c) in self.processed.items() if user not in (r.actor, r.target)
+            (i, t): (r, c) for (i, t), (r, c) in self.processed.items() if user not in (r.actor, t)
         }
 
     def forget_guild(self, guild: int) -> None:
@@ -124,7 +132,7 @@ async def _check(ops: list[Record | ForgetUser | ForgetGuild]) -> None:
                     guild_id=op.guild,
                     action=op.action,
                     actor_id=op.actor,
-                    target_id=op.target,
+                    target_ids=op.targets,
                 )
                 assert got == model.record(op)
             elif isinstance(op, ForgetUser):

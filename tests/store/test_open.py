@@ -11,6 +11,7 @@ import pytest
 from bot.store import StoreError, default_database_url, open_store, url_scheme
 from bot.store.sqlite import SqliteStore
 from bot.store.sqlite_schema import MIGRATIONS, Migration, SqliteTarget, parse_sqlite_url
+from tests.helpers import record_one
 
 HUG = {"guild_id": 1, "action": "hug", "actor_id": 10, "target_id": 20}
 
@@ -80,21 +81,21 @@ async def test_relative_url_is_relative_to_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     async with await open_store("sqlite:///data/nekocord.db") as store:
-        await store.record_action(action_id=1, **HUG)
+        await record_one(store, action_id=1, **HUG)
     assert (tmp_path / "data" / "nekocord.db").is_file()  # the directory was created
 
 
 async def test_absolute_url_and_plain_path_name_the_same_file(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "n.db"
     async with await open_store(f"sqlite:///{path}") as store:  # → sqlite:////tmp/…
-        await store.record_action(action_id=1, **HUG)
+        await record_one(store, action_id=1, **HUG)
     async with await open_store(str(path)) as store:
         assert (await store.counts(**HUG)).pair == 1
 
 
 async def test_memory_database_works() -> None:
     async with await open_store("sqlite:///:memory:") as store:
-        assert (await store.record_action(action_id=1, **HUG)).pair == 1
+        assert (await record_one(store, action_id=1, **HUG)).pair == 1
 
 
 async def test_wal_and_synchronous_normal(store: SqliteStore, db_path: Path) -> None:
@@ -165,7 +166,7 @@ async def test_fresh_database_is_at_the_latest_version_and_reopen_is_a_no_op(
     db_path: Path,
 ) -> None:
     async with await SqliteStore.open(db_path) as store:
-        await store.record_action(action_id=1, **HUG)
+        await record_one(store, action_id=1, **HUG)
     latest = MIGRATIONS[-1].version
     assert user_version(db_path) == latest == len(MIGRATIONS)
     # v1 has plain CREATE TABLEs: running it again would fail, so opening twice proves it
@@ -181,7 +182,7 @@ def _with_v2(statements: tuple[str, ...]) -> tuple[Migration, ...]:
 
 async def test_an_older_database_is_migrated_forward_once(db_path: Path) -> None:
     async with await SqliteStore.open(db_path) as store:  # today's schema, with data
-        await store.record_action(action_id=1, **HUG)
+        await record_one(store, action_id=1, **HUG)
     v1 = user_version(db_path)
 
     migrations = _with_v2(

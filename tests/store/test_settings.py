@@ -1,0 +1,218 @@
+"""Server settings: stored per guild, cached in memory (bounded), kept across restarts, deleted
+with the guild's data."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from bot.store import MAX_CHANNELS, GuildSettings, StoreError
+from bot.store.settings_cache import SettingsCache
+from bot.store.sqlite import SqliteStore
+from bot.store.sqlite_queries import decode_settings, encode_settings
+
+G1, G2, G3 = 1, 2, 3
+CUSTOM = GuildSettings(
+    disabled=frozenset({"kiss", "gif"}), channels=(500, 400), cooldown=(3, 60), pings=False
+)
+
+
+def stored_rows(path: Path) -> list[tuple[int, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT guild_id, settings FROM guild_settings ORDER BY 1").fetchall()
+    finally:
+        conn.close()
+
+
+@asynccontextmanager
+async def statements_run(store: SqliteStore) -> AsyncIterator[list[str]]:
+    """The SQL the store runs meanwhile (run_on_connection's own PRAGMAs left out)."""
+    seen: list[str] = []
+    await store.run_on_connection(lambda conn: conn.set_trace_callback(seen.append))
+    try:
+        yield seen
+    finally:
+        await store.run_on_connection(lambda conn: conn.set_trace_callback(None))
+    seen[:] = [sql for sql in seen if not sql.startswith("PRAGMA")]
+
+
+# ---------------------------------------------------------------- the value
+
+
+def test_defaults() -> None:
+    assert GuildSettings() == GuildSettings(frozenset(), (), None, True)
+
+
+def test_settings_are_normalised_so_equal_settings_compare_equal() -> None:
+    settings = GuildSettings(disabled={"pat", "gif"}, channels=[7, 8, 7])  # type: ignore[arg-type]
+    assert settings.disabled == frozenset({"pat", "gif"})
+    assert settings.channels == (7, 8)
+    assert settings == GuildSettings(disabled=frozenset({"gif", "pat"}), channels=(7, 8))
+    assert hash(settings) == hash(
+        GuildSettings(disabled=frozenset({"gif", "pat"}), channels=(7, 8))
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"channels": tuple(range(1, MAX_CHANNELS + 2))},
+        {"channels": (-1,)},
+        {"channels": (True,)},
+        {"disabled": frozenset({""})},
+        {"cooldown": (-1, 60)},
+        {"cooldown": (3,)},
+        {"cooldown": (3, 2**31)},
+        {"pings": "yes"},
+    ],
+)
+def test_unstorable_settings_are_value_errors(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        GuildSettings(**bad)
+
+
+def test_cooldown_off_is_count_zero() -> None:
+    assert GuildSettings(cooldown=(0, 0)).cooldown == (0, 0)
+
+
+def test_json_round_trip_and_tolerant_reading(caplog: pytest.LogCaptureFixture) -> None:
+    assert decode_settings(encode_settings(CUSTOM), guild_id=G1) == CUSTOM
+    assert decode_settings(encode_settings(GuildSettings()), guild_id=G1) == GuildSettings()
+    # A key an older release did not write takes its default.
+    assert decode_settings('{"pings": false}', guild_id=G1) == GuildSettings(pings=False)
+    with caplog.at_level(logging.WARNING, logger="bot.store.sqlite_queries"):
+        for garbage in ("[1]", "{", '{"channels": [1, 2, 3, 4]}', '{"cooldown": "x"}'):
+            assert decode_settings(garbage, guild_id=G1) == GuildSettings()
+    assert len(caplog.records) == 4
+    assert "guild 1" in caplog.records[0].getMessage()
+
+
+# ---------------------------------------------------------------- the store
+
+
+async def test_nothing_stored_reads_as_the_defaults(store: SqliteStore, db_path: Path) -> None:
+    assert await store.guild_settings(G1) == GuildSettings()
+    assert stored_rows(db_path) == []
+
+
+async def test_saved_settings_are_per_guild_and_survive_a_restart(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.save_guild_settings(G1, CUSTOM)
+        await store.save_guild_settings(G2, GuildSettings(pings=False))
+        assert await store.guild_settings(G1) == CUSTOM
+    async with await SqliteStore.open(db_path) as store:
+        assert await store.guild_settings(G1) == CUSTOM
+        assert await store.guild_settings(G2) == GuildSettings(pings=False)
+        assert await store.guild_settings(G3) == GuildSettings()
+
+
+async def test_a_save_replaces_and_saving_the_defaults_deletes_the_row(
+    store: SqliteStore, db_path: Path
+) -> None:
+    await store.save_guild_settings(G1, CUSTOM)
+    await store.save_guild_settings(G1, GuildSettings(channels=(9,)))
+    assert await store.guild_settings(G1) == GuildSettings(channels=(9,))
+    assert [guild for guild, _ in stored_rows(db_path)] == [G1]
+    await store.save_guild_settings(G1, GuildSettings())
+    assert stored_rows(db_path) == []
+    assert await store.guild_settings(G1) == GuildSettings()
+
+
+async def test_cached_reads_cost_no_database_trip(store: SqliteStore) -> None:
+    await store.save_guild_settings(G1, CUSTOM)
+    async with statements_run(store) as seen:
+        assert await store.guild_settings(G1) == CUSTOM  # cached by the save
+        assert await store.guild_settings(G2) == GuildSettings()  # read once…
+        assert await store.guild_settings(G2) == GuildSettings()  # …then cached, defaults too
+    assert [sql for sql in seen if "guild_settings" in sql] == [
+        f"SELECT settings FROM guild_settings WHERE guild_id = {G2}"
+    ]
+
+
+async def test_the_cache_is_bounded(db_path: Path) -> None:
+    async with await SqliteStore.open(db_path, settings_cache=2) as store:
+        for guild in (G1, G2, G3):
+            await store.save_guild_settings(guild, GuildSettings(channels=(guild,)))
+        async with statements_run(store) as seen:
+            assert await store.guild_settings(G3) == GuildSettings(channels=(G3,))
+            assert await store.guild_settings(G2) == GuildSettings(channels=(G2,))
+            assert await store.guild_settings(G1) == GuildSettings(channels=(G1,))  # evicted
+        assert len([sql for sql in seen if sql.startswith("SELECT")]) == 1
+
+
+async def test_forget_guild_deletes_the_settings(store: SqliteStore, db_path: Path) -> None:
+    await store.save_guild_settings(G1, CUSTOM)
+    await store.save_guild_settings(G2, CUSTOM)
+    await store.forget_guild(guild_id=G1)
+    assert await store.guild_settings(G1) == GuildSettings()  # not from the cache
+    assert await store.guild_settings(G2) == CUSTOM
+    assert [guild for guild, _ in stored_rows(db_path)] == [G2]
+
+
+async def test_a_failed_save_keeps_the_old_settings(store: SqliteStore) -> None:
+    await store.save_guild_settings(G1, CUSTOM)
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TEMP TRIGGER refuse BEFORE UPDATE ON main.guild_settings"
+            " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+
+    await store.run_on_connection(refuse)
+    with pytest.raises(StoreError):
+        await store.save_guild_settings(G1, GuildSettings(pings=False))
+    assert await store.guild_settings(G1) == CUSTOM
+
+
+async def test_closed_store_refuses_even_cached_reads(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.save_guild_settings(G1, CUSTOM)
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.guild_settings(G1)
+    with pytest.raises(ValueError):
+        await SqliteStore.guild_settings(store, -1)
+
+
+# ---------------------------------------------------------------- the cache
+
+
+@contextmanager
+def cache_of(capacity: int) -> Iterator[SettingsCache]:
+    cache = SettingsCache(capacity)
+    yield cache
+    assert len(cache) <= capacity
+
+
+def test_cache_evicts_the_least_recently_used() -> None:
+    with cache_of(2) as cache:
+        cache.store(G1, CUSTOM)
+        cache.store(G2, GuildSettings())
+        assert cache.get(G1) == CUSTOM  # G1 is now the most recent
+        cache.store(G3, GuildSettings())
+        assert cache.get(G2) is None
+        assert cache.get(G1) == CUSTOM
+
+
+def test_a_read_older_than_a_write_does_not_overwrite_it() -> None:
+    with cache_of(10) as cache:
+        ticket = cache.ticket()  # a read of G1 starts…
+        cache.store(G1, CUSTOM)  # …a save commits meanwhile…
+        cache.fill(G1, GuildSettings(), ticket)  # …and the read's older answer arrives
+        assert cache.get(G1) == CUSTOM
+        ticket = cache.ticket()
+        cache.fill(G2, GuildSettings(), ticket)
+        assert cache.get(G2) == GuildSettings()
+        cache.forget(G2)
+        assert cache.get(G2) is None
+
+
+def test_cache_needs_room() -> None:
+    with pytest.raises(ValueError):
+        SettingsCache(0)
