@@ -1,6 +1,6 @@
 """Helpers shared by the test suites: reading what the bot answered, the 3 s rule, log capture,
-looking into the database. Fixtures live in the ``conftest.py`` files; everything a test imports
-lives here."""
+looking into the database and the files on disk. Fixtures live in the ``conftest.py`` files;
+everything a test imports lives here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,3 +251,26 @@ def assert_db_consistent(data_dir: Path) -> None:
 # Seconds the nekos.best breaker stays open in the fault tests (production: 30 s): tests that
 # heal nekos.best wait this long instead of reaching into the breaker.
 BREAKER_COOLDOWN = 1.0
+
+
+# -- files on disk ----------------------------------------------------------------------------
+
+
+def id_encodings(number: int) -> dict[str, bytes]:
+    """The ways a stored id could appear in a file's bytes."""
+    return {
+        "int64 little-endian": struct.pack("<q", number),
+        "int64 big-endian": struct.pack(">q", number),
+        "decimal text": str(number).encode(),
+    }
+
+
+def traces(directory: Path, number: int) -> list[str]:
+    """Every (file, encoding) under `directory` whose raw bytes hold `number`."""
+    found = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        found += [
+            f"{path.name}: {how}" for how, blob in id_encodings(number).items() if blob in raw
+        ]
+    return found

@@ -8,7 +8,6 @@ import itertools
 import logging
 import os
 import stat
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import TOKEN, BotProcess, bot_process, running_bot
-from tests.helpers import db_path, db_rows, is_ephemeral
+from tests.helpers import db_path, db_rows, is_ephemeral, traces
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -116,23 +115,6 @@ async def test_an_existing_directory_keeps_its_mode_and_a_shared_database_is_rep
 
 
 # -- no trace of forgotten ids ----------------------------------------------------------------
-
-
-def encodings(number: int) -> dict[str, bytes]:
-    return {
-        "int64 little-endian": struct.pack("<q", number),
-        "int64 big-endian": struct.pack(">q", number),
-        "decimal text": str(number).encode(),
-    }
-
-
-def traces(data_dir: Path, number: int) -> list[str]:
-    """Every (file, encoding) under `data_dir` whose raw bytes hold `number`."""
-    found = []
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
-        raw = path.read_bytes()
-        found += [f"{path.name}: {how}" for how, blob in encodings(number).items() if blob in raw]
-    return found
 
 
 async def hug_around(discord_api: FakeDiscord, rounds: int, guild_id: int) -> None:
