@@ -92,6 +92,7 @@ class SqliteRunner:
         self._checkpoint_every = checkpoint_every
         self._inline_allowed = inline
         self._inline = False  # decided at connect: WAL (or in-memory) databases only
+        self._on_disk = False  # a writable database file: scrubbing applies
         # WAL with checkpoints of our own (wal_autocheckpoint = 0), on this second connection.
         self._checkpointer: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nekocord-store")
@@ -118,6 +119,7 @@ class SqliteRunner:
         try:
             wal = self._configure(conn, memory=memory, read_only=read_only)
             self._inline = self._inline_allowed and (wal or memory)
+            self._on_disk = not (memory or read_only)
             # At rest the connection never waits (inline use); the database thread allows
             # waiting for the length of each job (`_waiting_allowed`).
             conn.execute(f"PRAGMA busy_timeout = {0 if self._inline else self._busy_ms}")
@@ -275,7 +277,7 @@ class SqliteRunner:
 
     def _scrubbed(self, transact: Callable[[], T], conn: sqlite3.Connection) -> T:
         result = transact()
-        if self._checkpointer is not None:  # WAL mode (else in memory or not ours to scrub)
+        if self._on_disk:
             self._scrub(conn)
         return result
 
@@ -284,7 +286,8 @@ class SqliteRunner:
         the deleted rows. secure_delete is not enough: when SQLite rebalances a b-tree it moves
         cells between pages and leaves stale copies in the pages' unused space, which no later
         deletion zeroes. VACUUM rewrites every page whole (≈ 10 ms per MB); then the WAL, which
-        holds the older versions of every page, is copied in and truncated (`_empty_wal`)."""
+        holds the older versions of every page, is copied in and truncated (`_empty_wal`). Without
+        WAL, the rollback journal is deleted at each commit."""
         try:
             with self._waiting_allowed(conn):
                 conn.execute("VACUUM")
@@ -295,7 +298,8 @@ class SqliteRunner:
                 self._where,
                 exc,
             )
-        self._empty_wal(conn)
+        if self._checkpointer is not None:  # WAL mode
+            self._empty_wal(conn)
 
     def _empty_wal(self, conn: sqlite3.Connection) -> None:
         """Copy the WAL into the database and truncate it to zero bytes. Nothing of ours runs

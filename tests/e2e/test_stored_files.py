@@ -3,12 +3,8 @@ member (or a server it left) in any file of DATA_DIR while it keeps running."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,7 @@ import pytest
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import TOKEN, BotProcess, bot_process, running_bot
-from tests.helpers import db_path, db_rows, is_ephemeral, traces
+from tests.helpers import db_path, db_rows, is_ephemeral, mode_of, traces, umask
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -27,20 +23,6 @@ MEMBERS = (ALICE, BOB, CAROL)
 
 
 # -- file modes -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def umask(mask: int) -> Iterator[None]:
-    """The umask a child process inherits when it is started inside this block."""
-    previous = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-def mode_of(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def modes(directory: Path) -> dict[str, str]:

@@ -4,38 +4,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import random
 import sqlite3
-import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.store import sqlite_runner
 from bot.store.sqlite import SqliteStore
-from tests.helpers import traces
+from tests.helpers import mode_of, traces, umask
 
 GUILD = 400_000_000_000_000_001
 OTHER_GUILD = 400_000_000_000_000_002
 USERS = [500_000_000_000_000_000 + i for i in range(40)]
-
-
-@contextlib.contextmanager
-def umask(mask: int) -> Iterator[None]:
-    previous = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(previous)
-
-
-def mode_of(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 async def fill(store: SqliteStore, actions: int, *, seed: int = 7, first_id: int = 1) -> None:
