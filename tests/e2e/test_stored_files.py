@@ -42,23 +42,23 @@ async def test_files_and_directory_the_bot_creates_are_private_under_umask_022(
 ) -> None:
     data = tmp_path / "run" / "fresh" / "data"  # neither it nor its parent exists yet
     async with FakeDiscord(token=TOKEN) as discord_api, FakeNekos() as nekos:
+        # The child process inherits the umask at its start.
         with umask(0o022):
-            started = bot_process(discord_api, nekos, tmp_path / "run", DATA_DIR=str(data))
-            proc = await started.__aenter__()
-        try:
-            await hug_and_wait_for_files(discord_api, proc, data)
-            assert any(data.glob("commands-*.sha256")) and (data / "categories.json").exists()
-            running = modes(data)
-            code, _ = await proc.terminate()
-            assert code == 0, proc.output
-            stopped = modes(data)
-        finally:
-            await started.__aexit__(None, None, None)
+            async with bot_process(
+                discord_api, nekos, tmp_path / "run", DATA_DIR=str(data)
+            ) as proc:
+                await hug_and_wait_for_files(discord_api, proc, data)
+                assert any(data.glob("commands-*.sha256")) and (data / "categories.json").exists()
+                running = modes(data)
+                code, _ = await proc.terminate()
+                assert code == 0, proc.output
+                stopped = modes(data)
+                output = proc.output
     assert mode_of(data) == 0o700
     assert mode_of(data.parent) == 0o700  # created by the bot as well
     for name, mode in {**running, **stopped}.items():
         assert int(mode, 8) & 0o077 == 0, (name, running, stopped)
-    assert "readable" not in proc.output
+    assert "readable by" not in output
 
 
 async def test_an_existing_directory_keeps_its_mode_and_a_shared_database_is_reported(
@@ -69,27 +69,18 @@ async def test_an_existing_directory_keeps_its_mode_and_a_shared_database_is_rep
     data.chmod(0o755)
     async with FakeDiscord(token=TOKEN) as discord_api, FakeNekos() as nekos:
         with umask(0o022):
-            first = bot_process(discord_api, nekos, data)
-            proc = await first.__aenter__()
-        try:
-            await hug_and_wait_for_files(discord_api, proc, data)
-            assert (await proc.terminate())[0] == 0, proc.output
-        finally:
-            await first.__aexit__(None, None, None)
-        assert mode_of(data) == 0o755
-        assert mode_of(db_path(data)) == 0o600
-        assert "readable" not in proc.output
+            async with bot_process(discord_api, nekos, data) as proc:
+                await hug_and_wait_for_files(discord_api, proc, data)
+                assert (await proc.terminate())[0] == 0, proc.output
+                assert "readable by" not in proc.output
+            assert mode_of(data) == 0o755
+            assert mode_of(db_path(data)) == 0o600
 
-        db_path(data).chmod(0o644)  # as an older nekocord (or a copy) left it
-        with umask(0o022):
-            second = bot_process(discord_api, nekos, data)
-            proc = await second.__aenter__()
-        try:
-            await proc.wait_for_output("Ready as", timeout=30)
-            output = proc.output
-            assert (await proc.terminate())[0] == 0, proc.output
-        finally:
-            await second.__aexit__(None, None, None)
+            db_path(data).chmod(0o644)  # as an older nekocord (or a copy) left it
+            async with bot_process(discord_api, nekos, data) as proc:
+                await proc.wait_for_output("Ready as", timeout=30)
+                assert (await proc.terminate())[0] == 0, proc.output
+                output = proc.output
     assert mode_of(data) == 0o755  # left alone
     warnings = [line for line in output.splitlines() if "readable by" in line]
     assert len(warnings) == 1, output
