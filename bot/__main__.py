@@ -28,6 +28,7 @@ from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
 from bot.store import StoreError, open_store
+from bot.store.files import make_private_dir, write_private
 
 log = logging.getLogger("bot")
 
@@ -46,10 +47,11 @@ class StartupError(Exception):
 
 
 def data_dir_ready(path: Path) -> None:
-    """Create the data directory, or explain why it cannot be used."""
-    path.mkdir(parents=True, exist_ok=True)
+    """Create the data directory (0700, see `bot.store.files`), or explain why it cannot be
+    used."""
+    make_private_dir(path)
     probe = path / ".write-test"
-    probe.write_text("ok")
+    write_private(probe, "ok")
     probe.unlink()
 
 

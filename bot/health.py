@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.store.files import write_private
+
 INTERVAL = 10.0
 STALE_AFTER = 45.0
 
@@ -38,14 +40,11 @@ class Heartbeat:
             await asyncio.sleep(self.interval)
 
     def beat(self, *, latency: float) -> None:
-        tmp = self.path.with_suffix(".tmp")
         latency_ms = (
             round(latency * 1000) if latency == latency and latency != float("inf") else None
         )
-        tmp.write_text(
-            json.dumps({"time": time.time(), "pid": os.getpid(), "latency_ms": latency_ms})
-        )
-        os.replace(tmp, self.path)
+        beat = {"time": time.time(), "pid": os.getpid(), "latency_ms": latency_ms}
+        write_private(self.path, json.dumps(beat))
 
     def stop(self) -> None:
         if self._task is not None:

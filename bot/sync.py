@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from discord import app_commands
 
 from bot import naming
 from bot.nekos import Category, Kind
+from bot.store.files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,5 @@ async def sync_if_changed(
     except OSError:
         pass
     registered = await tree.sync(guild=guild)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(digest)
-    os.replace(tmp, path)
+    write_private(path, digest)
     return len(registered)

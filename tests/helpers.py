@@ -1,14 +1,18 @@
 """Helpers shared by the test suites: reading what the bot answered, the 3 s rule, log capture,
-looking into the database. Fixtures live in the ``conftest.py`` files; everything a test imports
-lives here."""
+looking into the database and the files on disk. Fixtures live in the ``conftest.py`` files;
+everything a test imports lives here."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
 import sqlite3
-from collections.abc import Iterable
+import stat
+import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,3 +272,40 @@ async def record_one(
         target_ids=[target_id],
     )
     return counts
+
+
+# -- files on disk ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask inside the block (a child process started there inherits it)."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def id_encodings(number: int) -> dict[str, bytes]:
+    """The ways a stored id could appear in a file's bytes."""
+    return {
+        "int64 little-endian": struct.pack("<q", number),
+        "int64 big-endian": struct.pack(">q", number),
+        "decimal text": str(number).encode(),
+    }
+
+
+def traces(directory: Path, number: int) -> list[str]:
+    """Every (file, encoding) under `directory` whose raw bytes hold `number`."""
+    found = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        found += [
+            f"{path.name}: {how}" for how, blob in id_encodings(number).items() if blob in raw
+        ]
+    return found

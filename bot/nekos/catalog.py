@@ -197,7 +197,9 @@ class Catalog:
             return
         # Atomic: a crash mid-write must not leave a truncated file for the next start-up.
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Private, as the bot's other files (bot.store.files; this package imports nothing
+            # of bot): a directory it creates is 0700, and mkstemp creates the file 0600.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{FILENAME}.", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:

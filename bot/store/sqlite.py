@@ -318,18 +318,23 @@ class SqliteStore(Store):
         body = partial(
             queries.forget_user, user_id=check_id("user_id", user_id), keep_opt_out=keep_opt_out
         )
-        # On the database thread: a long-time user's rows may take a while to delete.
+        # On the database thread: a long-time user's rows may take a while to delete. Scrubbed:
+        # once this returns, no file holds the user's id (unless another process blocks it).
         settle = None if keep_opt_out else self._opt_out_settler(user_id, False)
-        await self._runner.run("forget_user", body, write=True, inline=False, settle=settle)
+        await self._runner.run(
+            "forget_user", body, write=True, inline=False, settle=settle, scrub=True
+        )
 
     async def forget_guild(self, *, guild_id: int) -> None:
         body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
-        # On the database thread: a whole guild's rows may take a while to delete.
+        # On the database thread: a whole guild's rows may take a while to delete. Scrubbed,
+        # as forget_user.
         await self._runner.run(
             "forget_guild",
             body,
             write=True,
             inline=False,
+            scrub=True,
             settle=lambda _committed: self._settings.forget(guild_id),
         )
 

@@ -12,6 +12,10 @@ own, so no inline commit does one or waits for one (a PASSIVE checkpoint blocks 
 Whatever runs on the database thread runs there whole and in order: once submitted, a caller's
 cancellation only loses the answer, never half a transaction. Calls made while anything is queued
 go to the thread too, so calls are applied in the order they were made.
+
+Deleted data leaves no copy behind: `secure_delete` zeroes the cells and pages a deletion
+frees, and a run with `scrub=True` (forgetting a member or a server) also rewrites the database
+and empties the WAL before it returns (see `_scrub`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -35,6 +40,7 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT = 5.0  # how long the database thread waits for another process's lock
 CHECKPOINT_EVERY = 500  # callers' commits between two background WAL checkpoints
+SCRUB_WAIT = 1.0  # how long a scrub waits for another process's readers to leave the WAL
 _BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
@@ -86,6 +92,7 @@ class SqliteRunner:
         self._checkpoint_every = checkpoint_every
         self._inline_allowed = inline
         self._inline = False  # decided at connect: WAL (or in-memory) databases only
+        self._on_disk = False  # a writable database file: scrubbing applies
         # WAL with checkpoints of our own (wal_autocheckpoint = 0), on this second connection.
         self._checkpointer: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nekocord-store")
@@ -94,6 +101,8 @@ class SqliteRunner:
         self._background: set[asyncio.Future[Any]] = set()  # checkpoints: close() waits for them
         self._closing = False
         self._commits = 0
+        # A scrub met a reader: every commit retries emptying the WAL until one succeeds.
+        self._scrub_pending = False
 
     # ------------------------------------------------------------------ opening
 
@@ -110,12 +119,17 @@ class SqliteRunner:
         try:
             wal = self._configure(conn, memory=memory, read_only=read_only)
             self._inline = self._inline_allowed and (wal or memory)
+            self._on_disk = not (memory or read_only)
             # At rest the connection never waits (inline use); the database thread allows
             # waiting for the length of each job (`_waiting_allowed`).
             conn.execute(f"PRAGMA busy_timeout = {0 if self._inline else self._busy_ms}")
             if wal:
                 self._checkpointer = self._connect(database, uri)
                 self._checkpointer.execute("PRAGMA synchronous = NORMAL")
+                self._checkpointer.execute("PRAGMA secure_delete = ON")
+                # Its retries of a scrub hold up the database thread only briefly (our own
+                # commits take well under this; another process's reader may stay for long).
+                self._checkpointer.execute("PRAGMA busy_timeout = 50")
         except BaseException as exc:
             conn.close()
             if self._checkpointer is not None:
@@ -156,6 +170,9 @@ class SqliteRunner:
                 log.warning("SQLite refused WAL mode for %s (got %s)", self._where, journal)
         # NORMAL is durable against process crashes in WAL mode, and saves an fsync per commit.
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Freed pages and cells are zeroed: deleted rows leave no trace in the database file or
+        # its freelist (some builds default to it, not all).
+        conn.execute("PRAGMA secure_delete = ON")
         if wal:
             # Ours, on the database thread (see CHECKPOINT_EVERY), never inside a commit.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -176,13 +193,16 @@ class SqliteRunner:
         write: bool,
         inline: bool = True,
         settle: Callable[[bool], None] | None = None,
+        scrub: bool = False,
     ) -> T:
         """Run `body` in one transaction and return its result once committed; sqlite3 errors
         come out as `StoreError` naming `what`. `inline=False` keeps long transactions off the
         loop's thread. `settle(committed)`, if given, is called on the loop's thread when the
-        transaction is over, also if the caller was cancelled meanwhile."""
+        transaction is over, also if the caller was cancelled meanwhile. `scrub`: once
+        committed, empty the WAL so no file keeps what `body` deleted (on the database thread,
+        in the same job: a cancelled caller does not skip it)."""
         conn = self.require_open()
-        if inline and self._inline and not self._queued:
+        if inline and not scrub and self._inline and not self._queued:
             # Nothing else is using the connection and this runs to its end without yielding,
             # so nothing can interleave.
             try:
@@ -199,7 +219,10 @@ class SqliteRunner:
                 if settle is not None:
                     settle(True)
                 return result
-        future = self._submit(partial(self._transaction, conn, what, body, write, True))
+        job = partial(self._transaction, conn, what, body, write, True)
+        if scrub:
+            job = partial(self._scrubbed, job, conn)
+        future = self._submit(job)
         if write:
             future.add_done_callback(self._committed_on_thread)
         if settle is not None:
@@ -252,6 +275,59 @@ class SqliteRunner:
         except sqlite3.Error as exc:
             raise self._failure(what, exc) from exc
 
+    def _scrubbed(self, transact: Callable[[], T], conn: sqlite3.Connection) -> T:
+        result = transact()
+        if self._on_disk:
+            self._scrub(conn)
+        return result
+
+    def _scrub(self, conn: sqlite3.Connection) -> None:
+        """On the database thread, after a deletion committed, so that no file keeps a copy of
+        the deleted rows. secure_delete is not enough: when SQLite rebalances a b-tree it moves
+        cells between pages and leaves stale copies in the pages' unused space, which no later
+        deletion zeroes. VACUUM rewrites every page whole (≈ 10 ms per MB); then the WAL, which
+        holds the older versions of every page, is copied in and truncated (`_empty_wal`). Without
+        WAL, the rollback journal is deleted at each commit."""
+        try:
+            with self._waiting_allowed(conn):
+                conn.execute("VACUUM")
+        except sqlite3.Error as exc:  # e.g. a full disk: VACUUM needs the database's size again
+            log.warning(
+                "Could not rewrite %s after deleting data (%s): stale copies of deleted rows "
+                "may stay in unused space of its pages until the next deletion's rewrite",
+                self._where,
+                exc,
+            )
+        if self._checkpointer is not None:  # WAL mode
+            self._empty_wal(conn)
+
+    def _empty_wal(self, conn: sqlite3.Connection) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes. Nothing of ours runs
+        meanwhile; another process's reader can block it: retried for up to SCRUB_WAIT, then
+        logged and retried after each later commit (the rows are deleted either way; only old
+        copies remain in the -wal file meanwhile)."""
+        ((previous,),) = conn.execute("PRAGMA busy_timeout").fetchall()
+        conn.execute("PRAGMA busy_timeout = 100")
+        deadline = time.monotonic() + SCRUB_WAIT
+        try:
+            while True:
+                problem = _truncate_wal(conn)
+                if problem is None:
+                    self._scrub_pending = False
+                    return
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
+        self._scrub_pending = True
+        log.warning(
+            "Could not empty the WAL of %s after deleting data (%s): old copies of the deleted "
+            "rows stay in its -wal file until a later commit can empty it",
+            self._where,
+            problem,
+        )
+
     @contextlib.contextmanager
     def _waiting_allowed(self, conn: sqlite3.Connection) -> Iterator[None]:
         """On the database thread: wait up to busy_timeout for another process's lock."""
@@ -286,11 +362,23 @@ class SqliteRunner:
     def _committed(self) -> None:
         self._commits += 1
         checkpointer = self._checkpointer
-        if checkpointer and self._commits >= self._checkpoint_every and not self._closing:
+        if not checkpointer or self._closing:
+            return
+        if self._scrub_pending and not self._background:
+            # One retry at a time, each waiting at most the checkpointer's busy_timeout.
+            retry = self._submit(partial(self._retry_scrub, checkpointer), uses_connection=False)
+            retry.add_done_callback(_log_failure("Emptying the WAL"))
+        elif self._commits >= self._checkpoint_every:
             self._commits = 0
             job = partial(_checkpoint, checkpointer)
             checkpoint = self._submit(job, uses_connection=False)
             checkpoint.add_done_callback(_log_failure("WAL checkpoint"))
+
+    def _retry_scrub(self, checkpointer: sqlite3.Connection) -> None:
+        if self._scrub_pending and _truncate_wal(checkpointer) is None:
+            self._scrub_pending = False
+            self._commits = 0
+            log.info("Emptied the WAL of %s: no old copy of deleted data is left", self._where)
 
     # ------------------------------------------------------------------ closing
 
@@ -324,6 +412,18 @@ def _checkpoint(checkpointer: sqlite3.Connection) -> None:
     connection go on meanwhile)."""
     ((_busy, frames, copied),) = checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     log.debug("WAL checkpoint: %s of %s frames in the database", copied, frames)
+
+
+def _truncate_wal(conn: sqlite3.Connection) -> str | None:
+    """A TRUNCATE checkpoint: None once the WAL is in the database and zero bytes long, else
+    what stopped it."""
+    try:
+        ((busy, frames, copied),) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.Error as exc:
+        return str(exc)
+    if busy:
+        return f"another connection is using it ({copied} of {frames} frames copied)"
+    return None
 
 
 def _close_connections(

@@ -6,6 +6,7 @@ its own migrations beside its own store module.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
 from bot.store.base import StoreError
+from bot.store.files import create_private_file, make_private_dir, readable_by_others
 from bot.store.sqlite_runner import transaction
 
 __all__ = [
@@ -209,16 +211,33 @@ def parse_sqlite_url(url: str) -> SqliteTarget:
 
 
 def prepare_file(path: str | Path, mode: str) -> tuple[str, str]:
-    """(absolute path for messages, SQLite URI), creating the parent directory for rwc."""
+    """(absolute path for messages, SQLite URI). For rwc, creates the missing directories 0700
+    and the database file 0600: SQLite gives its -wal and -shm files the database file's mode.
+    Warns once if an existing database is readable by others (its mode is the operator's)."""
     file = Path(path).expanduser().absolute()
     where = str(file)
+    created = False
     if mode == "rwc":
         try:
-            file.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(file.parent)
         except OSError as exc:
             raise StoreError(
                 f"Cannot create the directory for the database {where!r}: {exc.strerror or exc}"
             ) from exc
+        try:
+            created = create_private_file(file)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the database {where!r}: {exc.strerror or exc}"
+            ) from exc
+    if not created:
+        with contextlib.suppress(OSError):  # a missing file is SQLite's to report
+            if file.is_file() and readable_by_others(file):
+                log.warning(
+                    "The database %s is readable by group or others: it holds who did what to "
+                    "whom, so consider chmod 600 on it and its -wal and -shm files",
+                    where,
+                )
     # A URI so `mode` is honoured; quote() keeps '?', '#' and '%' in a path literal.
     return where, f"file:{quote(where)}?mode={mode}"
 
