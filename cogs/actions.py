@@ -138,7 +138,8 @@ class Actions(commands.Cog):
         settings = await self.bot.settings(interaction.guild_id)
         # Counted only where the bot is installed in the server (not a user install, not DMs).
         guild_id = interaction.guild_id if interaction.is_guild_integration() else None
-        reciprocal = wording.is_reciprocal(category.name)
+        # Returns wherever the targets can see the message (not in a DM with the bot).
+        reciprocal = wording.is_reciprocal(category.name) and not interaction.context.dm_channel
 
         async def work() -> render.Reply:
             result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)

@@ -15,7 +15,18 @@ from tests.fakes.nekos import FakeNekos
 from tests.harness import running_bot
 from tests.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
 
-FIXED = {"action", "image", "search", "source", "help", "stats", "optout", "optin", "forgetme"}
+FIXED = {
+    "action",
+    "image",
+    "search",
+    "source",
+    "help",
+    "stats",
+    "optout",
+    "optin",
+    "forgetme",
+    "config",
+}
 
 
 def registered(discord_api: FakeDiscord) -> dict[str, dict]:
@@ -31,7 +42,14 @@ async def test_one_command_per_category_including_new_ones(discord_api, nekos, d
     assert chat == expected
     assert len(nekos.categories) == 64
     glomp = commands["glomp"]
-    assert [o["name"] for o in glomp["options"]] == ["user", "message"]
+    assert [o["name"] for o in glomp["options"]] == [
+        "user",
+        "user2",
+        "user3",
+        "user4",
+        "user5",
+        "message",
+    ]
     neko = commands["neko"]
     assert [o["name"] for o in neko["options"]] == ["amount"]
     assert neko["options"][0]["max_value"] == 10

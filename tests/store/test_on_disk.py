@@ -29,7 +29,7 @@ async def fill(store: SqliteStore, actions: int, *, seed: int = 7, first_id: int
         guild = rng.choice((GUILD, OTHER_GUILD))
         action = rng.choice(("hug", "pat", "kiss"))
         await store.record_action(
-            action_id=action_id, guild_id=guild, action=action, actor_id=actor, target_id=target
+            action_id=action_id, guild_id=guild, action=action, actor_id=actor, target_ids=[target]
         )
         if action_id % 5 == 0:
             await store.claim_return(action_id=action_id, target_id=target)

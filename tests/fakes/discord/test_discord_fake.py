@@ -448,3 +448,31 @@ async def test_many_guilds_start_fast() -> None:
         async with server.run_bot(client, timeout=10):
             assert len(client.guilds) == 300
             assert all(not g.unavailable for g in client.guilds)
+
+
+async def test_invalid_localizations_fail_the_whole_registration(
+    fake: FakeDiscord, bot: commands.Bot
+) -> None:
+    """As Discord: one bad localized name (or an unknown locale) refuses the bulk overwrite."""
+
+    class Localizer(app_commands.Translator):
+        def __init__(self, name: str, locale: discord.Locale) -> None:
+            self.name, self.locale = name, locale
+
+        async def translate(self, string, locale, context):  # type: ignore[no-untyped-def]
+            if locale is self.locale and context.location.name == "command_name":
+                return self.name
+            return None
+
+    before = len(fake.commands[None])
+    for bad in ("Große Umarmung", "Umarmen", "x" * 33, "a.b"):
+        await bot.tree.set_translator(Localizer(bad, discord.Locale.german))
+        with pytest.raises(discord.HTTPException) as refused:
+            await bot.tree.sync()
+        assert refused.value.status == 400, bad
+    assert len(fake.commands[None]) == before  # nothing was replaced
+    await bot.tree.set_translator(Localizer("umarmen", discord.Locale.german))
+    await bot.tree.sync()
+    assert all(
+        c["name_localizations"]["de"] == "umarmen" for c in fake.commands[None] if c["type"] == 1
+    )
