@@ -84,10 +84,10 @@ class NekoBot(commands.Bot):
         self.config = config
         self.nekos = nekos
         self.pool = pool
+        self.initial_extensions = tuple(extensions)
         self.catalog = catalog
         self.store = store
         self.heartbeat = heartbeat
-        self.initial_extensions = tuple(extensions)
         # A failing database is logged at most once a minute per kind of failure, not per command.
         self.store_errors = store_errors or ThrottledLog(logging.getLogger("bot.store"))
         self.cooldowns = MemberCooldowns(config.cooldown, config.search_cooldown)

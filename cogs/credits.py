@@ -54,7 +54,8 @@ class Credits(commands.Cog):
 
         async def work() -> render.Reply:
             credit = await self.bot.nekos.credit(url, budget=responding.WORK_BUDGET)
-            return render.credit(credit=credit, url=url, category=category)
+            locale = responding.public_locale(interaction)
+            return render.credit(credit=credit, url=url, category=category, locale=locale)
 
         await responding.answer(interaction, work())
 
@@ -85,7 +86,7 @@ class Credits(commands.Cog):
             entries = await asyncio.gather(*(one(url, category) for url, category in links))
             if errors and all(credit is None for _, credit, _ in entries):
                 raise errors[0]  # every lookup failed: say why, as for /source
-            return render.credits(entries)
+            return render.credits(entries, responding.private_locale(interaction))
 
         await responding.answer(interaction, work())
 

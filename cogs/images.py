@@ -67,7 +67,12 @@ class Images(commands.Cog):
             results = await self.bot.pool.take_many(
                 category.name, amount, budget=responding.WORK_BUDGET
             )
-            return render.images(category=category.name, results=results, actor=interaction.user)
+            return render.images(
+                category=category.name,
+                results=results,
+                actor=interaction.user,
+                locale=responding.public_locale(interaction),
+            )
 
         await responding.answer(interaction, work())
 

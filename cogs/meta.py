@@ -25,6 +25,7 @@ class Meta(commands.Cog):
             categories=self.bot.catalog.live(),
             command_names=self.bot.commands_sync.names,
             invite_url=self.bot.invite_url,
+            locale=responding.private_locale(interaction),
         )
         await interaction.response.send_message(**reply.send_kwargs())
 
@@ -45,7 +46,8 @@ class Meta(commands.Cog):
         partners = [
             (f"<@{p.user_id}>", p.count) for p in stats.top_partners if p.user_id not in hidden
         ]
-        reply = render.stats(user=who, lines=stats.actions, partners=partners)
+        locale = responding.public_locale(interaction)
+        reply = render.stats(user=who, lines=stats.actions, partners=partners, locale=locale)
         await interaction.response.send_message(**reply.send_kwargs())
 
     @app_commands.command(name="optout", description=wording.message("command_optout"))
@@ -62,7 +64,8 @@ class Meta(commands.Cog):
         self, interaction: discord.Interaction[Any], value: bool, key: str
     ) -> None:
         await self.bot.store.set_opt_out(user_id=interaction.user.id, opted_out=value)
-        await responding.send_ephemeral(interaction, render.notice(wording.message(key)))
+        locale = responding.private_locale(interaction)
+        await responding.send_ephemeral(interaction, render.notice(wording.message(key, locale)))
 
     @app_commands.command(name="forgetme", description=wording.message("command_forgetme"))
     @app_commands.describe(keep_optout=wording.message("command_forgetme_keep_optout"))
@@ -70,8 +73,14 @@ class Meta(commands.Cog):
     async def forgetme(
         self, interaction: discord.Interaction[Any], keep_optout: bool = False
     ) -> None:
-        await self.bot.store.forget_user(user_id=interaction.user.id, keep_opt_out=keep_optout)
-        await responding.send_ephemeral(interaction, render.notice(wording.message("forget_done")))
+
+        async def work() -> render.Reply:
+            # Scrubbing the files can take a moment on a big database: answer() defers then.
+            await self.bot.store.forget_user(user_id=interaction.user.id, keep_opt_out=keep_optout)
+            return render.notice(wording.message("forget_done", locale))
+
+        locale = responding.private_locale(interaction)
+        await responding.answer(interaction, work())
 
 
 async def setup(bot: NekoBot) -> None:

@@ -59,10 +59,11 @@ class Search(commands.Cog):
                 text, kind, category=category_name, amount=amount, budget=responding.WORK_BUDGET
             )
             if not results:
-                return render.notice(
-                    wording.message("search_no_results", query=render.safe_name(text))
-                )
-            return render.search(results=results, query=text, kind=kind)
+                private = responding.private_locale(interaction)
+                query = render.safe_name(text)
+                return render.notice(wording.message("search_no_results", private, query=query))
+            locale = responding.public_locale(interaction)
+            return render.search(results=results, query=text, kind=kind, locale=locale)
 
         await responding.answer(interaction, work())
 

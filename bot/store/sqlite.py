@@ -80,10 +80,10 @@ class SqliteStore(Store):
         self._runner = runner
         self._where = where
         self._read_only = read_only
+        self._closed = False
         self._clock = clock
         self._dedupe_ttl = dedupe_ttl
         self._returned_ttl = returned_ttl
-        self._closed = False
         self._last_prune = float("-inf")
         # Every opted-out user id, read at open (None: not read, or unsure: ask the database).
         self._opt_outs: set[int] | None = None
@@ -141,14 +141,14 @@ class SqliteStore(Store):
         runner = SqliteRunner(
             where=where, busy_timeout=busy_timeout, checkpoint_every=checkpoint_every, inline=inline
         )
+        lifetimes = {"dedupe_ttl": dedupe_ttl, "returned_ttl": returned_ttl}
         store = cls(
             runner,
             where=where,
             read_only=read_only,
             clock=clock,
-            dedupe_ttl=dedupe_ttl,
-            returned_ttl=returned_ttl,
             settings_cache=settings_cache,
+            **lifetimes,
         )
         try:
             await runner.connect(database, uri=not memory, memory=memory, read_only=read_only)

@@ -236,3 +236,52 @@ async def test_public_answers_follow_the_server_and_private_ones_the_member(
         assert text_of(answer) == wording.message(
             "error_target_opted_out", expected, name="Carol"
         ), locale
+
+
+async def test_a_changed_translation_registers_again(discord_api, nekos, data_dir) -> None:
+    async with running_bot(discord_api, nekos, data_dir):
+        pass
+    async with running_bot(discord_api, nekos, data_dir):
+        pass
+    assert discord_api.command_puts == 1  # nothing changed: nothing registered
+    german = wording._TABLES["de"].messages
+    original = german["command_help"]
+    german["command_help"] = original + " (neu)"
+    try:
+        async with running_bot(discord_api, nekos, data_dir):
+            pass
+    finally:
+        german["command_help"] = original
+    assert discord_api.command_puts == 2
+    help_command = {c["name"]: c for c in discord_api.commands[None]}["help"]
+    assert help_command["description_localizations"]["de"].endswith("(neu)")
+
+
+async def test_without_user_install_commands_are_for_servers_only(
+    discord_api, nekos, data_dir, caplog
+) -> None:
+    discord_api.application["integration_types_config"] = {"0": {}}
+    async with running_bot(discord_api, nekos, data_dir):
+        registered = {c["name"]: c for c in discord_api.commands[None]}
+    assert {tuple(c["integration_types"]) for c in registered.values()} == {(0,)}
+    assert "enable User Install in the developer portal" in caplog.text
+
+
+async def test_more_paths_respect_a_disabled_category(bot, discord_api, nekos) -> None:
+    await config(discord_api, "disable", {"category": "bonk"})
+    search = discord_api.slash("search", {"query": "Senko", "type": 2, "category": "bonk"})
+    assert "disabled" in text_of(await send(discord_api, search))
+    await config(discord_api, "disable", {"category": "pat"})
+    menu = await send(discord_api, discord_api.user_command("Pat", BOB, user=ALICE))
+    assert is_ephemeral(menu) and "disabled" in text_of(menu)
+    assert len(nekos.requests_to("/search")) == 0
+
+
+async def test_several_targets_cost_one_cooldown_slot(discord_api, nekos, data_dir) -> None:
+    async with running_bot(discord_api, nekos, data_dir, COOLDOWN="2/60"):
+        three = {"user": BOB, "user2": CAROL, "user3": DAVE}
+        for _ in range(2):
+            message = await send(discord_api, discord_api.slash("hug", three, user=ALICE))
+            assert not is_ephemeral(message)
+        refused = await send(discord_api, discord_api.slash("hug", three, user=ALICE))
+        assert text_of(refused).startswith("Slow down")
