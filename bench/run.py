@@ -115,6 +115,9 @@ def bot_env(
         "DISCORD_GATEWAY_URL": discord.gateway_url,
         "NEKOS_API_BASE": nekos.base_url,
         "NEKOS_CONTACT": "https://example.invalid/nekocord-bench",
+        # One simulated member sends every command: per-member limits would refuse most.
+        "COOLDOWN": "0",
+        "SEARCH_COOLDOWN": "0",
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "INFO",
         LOOP_ENV: spec.loop or settings.loop,
