@@ -43,6 +43,16 @@ def test_missing_token_exits_2_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_an_in_memory_database_is_refused(tmp_path: Path) -> None:
+    """Opt-outs must survive a restart: an opted-out member must never be pinged again."""
+    env = {"DISCORD_TOKEN": TOKEN, "DATABASE_URL": "sqlite:///:memory:", "DATA_DIR": str(tmp_path)}
+    result = run_bot_sync(env, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_malformed_setting_exits_2_naming_it(tmp_path: Path) -> None:
     result = run_bot_sync({"DISCORD_TOKEN": TOKEN, "DEV_GUILD_ID": "nope"}, tmp_path)
     assert result.returncode == 2

@@ -219,6 +219,8 @@ async def test_public_answers_follow_the_server_and_private_ones_the_member(
         ("ja", "fr", "ja"),
         ("en-US", "de", "en"),  # strictly the server's language when it has one
         ("pt-BR", "pt-BR", "pt-BR"),
+        ("es-ES", "en-US", "es-ES"),
+        ("fr", "ja", "fr"),
     ):
         hug = discord_api.slash(
             "hug", {"user": BOB}, user=ALICE, guild_locale=guild_locale, locale=locale
