@@ -1,9 +1,10 @@
 """The door every interaction passes: the command tree, and the checks buttons share with it.
 
 Like Red-DiscordBot's `RedTree`, the tree owns what is common to every command: dropping a
-gateway replay, refusing malformed options, refusing new work while the bot stops, and the one
-error handler. It also knows which interactions are still being answered, so a clean shutdown
-can let them finish. Persistent buttons (`bot.buttons`) pass the same gate.
+gateway replay, refusing malformed options, refusing new work while the bot stops, the server's
+rules and the cooldowns (before anything that costs), and the one error handler. It also knows
+which interactions are still being answered, so a clean shutdown can let them finish.
+Persistent buttons (`bot.buttons`) pass the same gate.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def _option(interaction: discord.Interaction[Any], name: str) -> Any:
         if isinstance(option, dict) and option.get("name") == name:
             return option.get("value")
     return None
+
+
+def _searched_kind(interaction: discord.Interaction[Any], extras: dict[Any, Any]) -> str | None:
+    """What /search looks for: its `type` option (GIFs when left out)."""
+    return _SEARCH_KINDS.get(_option(interaction, "type") or 2) if extras.get(SEARCH) else None
 
 
 def _kind(value: Any) -> Kind | None:
@@ -116,7 +122,7 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
             await self.enforce(
                 interaction,
                 category=extras.get(CATEGORY) or _option(interaction, "category"),
-                kind=_kind(extras.get(KIND) or _SEARCH_KINDS.get(_option(interaction, "type"))),
+                kind=_kind(extras.get(KIND) or _searched_kind(interaction, extras)),
                 public=bool(extras.get(PUBLIC)),
                 fetches=bool(extras.get(FETCHES)),
                 search=bool(extras.get(SEARCH)),

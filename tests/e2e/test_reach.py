@@ -287,3 +287,13 @@ async def test_several_targets_cost_one_cooldown_slot(discord_api, nekos, data_d
             assert not is_ephemeral(message)
         refused = await send(discord_api, discord_api.slash("hug", three, user=ALICE))
         assert text_of(refused).startswith("Slow down")
+
+
+async def test_a_disabled_kind_covers_searches_of_that_kind(bot, discord_api, nekos) -> None:
+    await config(discord_api, "disable", {"category": "gif"})
+    search = discord_api.slash("search", {"query": "Senko"})  # GIFs when the type is left out
+    answer = await send(discord_api, search)
+    assert is_ephemeral(answer) and "GIFs are disabled" in text_of(answer)
+    images = discord_api.slash("search", {"query": "Senko", "type": 1})
+    assert "disabled" not in text_of(await send(discord_api, images))
+    assert len(nekos.requests_to("/search")) == 1
