@@ -166,7 +166,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"nekocord: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level, secrets=config.secrets())
+    setup_logging(config.log_level, secrets=config.secrets(), fmt=config.log_format)
     try:
         return asyncio.run(run(config))
     except StartupError as exc:

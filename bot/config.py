@@ -25,6 +25,7 @@ from bot.nekos.limits import CATEGORY_NAME
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 # A default computed from the settings read before it (keyed by `Config` field name).
 DerivedDefault = Callable[[Mapping[str, Any]], str]
@@ -186,6 +187,13 @@ def _log_level(text: str) -> str:
     return level
 
 
+def _log_format(text: str) -> str:
+    log_format = text.lower()
+    if log_format not in LOG_FORMATS:
+        raise Invalid(f"must be {' or '.join(LOG_FORMATS)}")
+    return log_format
+
+
 def _category_names(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
     if len(names) > 5 or any(not CATEGORY_NAME.fullmatch(n) for n in names):
@@ -310,6 +318,13 @@ class Config:
         _log_level,
         default="INFO",
         help=f"One of {', '.join(LOG_LEVELS)}.",
+    )
+    log_format: str = setting(
+        "LOG_FORMAT",
+        _log_format,
+        default="text",
+        help="`text`, or `json` for one JSON object per line (time, level, logger, message, "
+        "shard).",
     )
     context_menu_actions: tuple[str, ...] = setting(
         "CONTEXT_MENU_ACTIONS",

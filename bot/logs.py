@@ -8,10 +8,12 @@ filter redacts the *formatted* message and the exception text, not only URLs.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 import discord
 
@@ -60,9 +62,38 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
-    """Log through discord.py's own setup (coloured when on a terminal) with redaction."""
-    discord.utils.setup_logging(level=getattr(logging, level), root=True)
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (newlines in a message or a traceback are
+    escaped by JSON): time (ISO 8601, UTC), level, logger, message, shard.
+
+    `shard` is the record's `shard` attribute (set by `extra=` or a filter), else null. The
+    redacting filter has already run on the handler, so the message and exception text it reads
+    are redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for extra in (record.exc_text, record.stack_info):
+            if extra:
+                message = f"{message}\n{extra}"
+        created = datetime.fromtimestamp(record.created, tz=UTC)
+        entry = {
+            "time": created.isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+            "shard": getattr(record, "shard", None),
+        }
+        # ASCII escapes keep U+2028 and the like from splitting the line for line-based readers.
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(level: str, secrets: Iterable[str] = (), fmt: str = "text") -> RedactingFilter:
+    """Log through discord.py's own setup with redaction: text (coloured when on a terminal)
+    or, with `fmt="json"`, one JSON object per line."""
+    formatter = JsonFormatter() if fmt == "json" else discord.utils.MISSING
+    discord.utils.setup_logging(level=getattr(logging, level), formatter=formatter, root=True)
     redactor = RedactingFilter(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redactor)

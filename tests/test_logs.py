@@ -4,10 +4,15 @@ each recurring failure once per interval, with an honest count of what it left o
 from __future__ import annotations
 
 import io
+import json
 import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
 
 from bot.config import load_config
-from bot.logs import REDACTED, RedactingFilter, ThrottledLog
+from bot.logs import REDACTED, JsonFormatter, RedactingFilter, ThrottledLog, setup_logging
 
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
 ITOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4OmFiY2RlZmdoaWprbG1ub3A"
@@ -138,3 +143,117 @@ def test_url_credentials_from_the_configuration_are_redacted() -> None:
     for secret in ("p%40ss-word", "p@ss-word", "bmVrbzpwQHNzLXdvcmQ="):
         assert secret not in out, out
     assert out.count(REDACTED) == 3
+
+
+# -- LOG_FORMAT=json ---------------------------------------------------------------------------
+
+JSON_KEYS = {"time", "level", "logger", "message", "shard"}
+
+
+def capture_json(secrets: list[str]) -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter(secrets))
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger(f"test.json.{id(stream)}")
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    entries = []
+    for line in stream.getvalue().splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict) and set(entry) == JSON_KEYS, line
+        entries.append(entry)
+    return entries
+
+
+def test_json_lines_carry_time_level_logger_message_and_shard() -> None:
+    logger, stream = capture_json([TOKEN])
+    logger.info("Ready as %s", "nekocord#0001")
+    logger.warning("Shard is slow", extra={"shard": 3})
+    first, second = json_lines(stream)
+    assert first["level"] == "INFO" and second["level"] == "WARNING"
+    assert first["logger"] == logger.name
+    assert first["message"] == "Ready as nekocord#0001"
+    assert first["shard"] is None and second["shard"] == 3
+    assert isinstance(first["time"], str)
+    when = datetime.fromisoformat(first["time"])
+    assert when.utcoffset() == timedelta(0)
+    assert abs(datetime.now(when.tzinfo) - when) < timedelta(minutes=1)
+
+
+def test_json_multiline_messages_and_tracebacks_stay_one_line() -> None:
+    logger, stream = capture_json([TOKEN])
+    logger.info("first line\nsecond line\u2028third")
+    try:
+        raise RuntimeError(f"failed at /webhooks/1/{ITOKEN} with {TOKEN}")
+    except RuntimeError:
+        logger.exception("boom\nagain")
+    logger.info("stack", stack_info=True)
+    assert len(stream.getvalue().splitlines()) == 3
+    multiline, failure, stack = json_lines(stream)
+    assert multiline["message"] == "first line\nsecond line\u2028third"
+    assert isinstance(failure["message"], str)
+    assert failure["message"].startswith("boom\nagain\nTraceback (most recent call last):")
+    assert "RuntimeError: failed at /webhooks/1/" + REDACTED in failure["message"]
+    assert isinstance(stack["message"], str) and "Stack (most recent call last)" in stack["message"]
+    assert TOKEN not in stream.getvalue() and ITOKEN not in stream.getvalue()
+
+
+def test_json_redacts_the_token_and_url_credentials() -> None:
+    config = load_config(
+        {
+            "DISCORD_TOKEN": TOKEN,
+            "NEKOS_API_BASE": "http://neko:p%40ss-word@proxy.example:8080/api/v2",
+            "LOG_FORMAT": "json",
+        },
+        dotenv_path=None,
+    )
+    logger, stream = capture_json(config.secrets())
+    logger.debug("token %s", config.discord_token)
+    logger.debug("GET %s/hug", config.nekos_api_base)
+    logger.debug("headers %s", {"Authorization": "Basic bmVrbzpwQHNzLXdvcmQ="})
+    logger.debug("event %s", {"d": {"token": ITOKEN}})
+    out = stream.getvalue()
+    for secret in (TOKEN, ITOKEN, "p%40ss-word", "p@ss-word", "bmVrbzpwQHNzLXdvcmQ="):
+        assert secret not in out, out
+    assert all(REDACTED in str(entry["message"]) for entry in json_lines(stream))
+
+
+@pytest.fixture
+def root_logging() -> Iterator[logging.Logger]:
+    """The root logger as it was, restored after `setup_logging` rewired it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    filters = {handler: handler.filters[:] for handler in handlers}
+    yield root
+    root.handlers, root.level = handlers, level
+    for handler, kept in filters.items():
+        handler.filters = kept
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_setup_logging_chooses_the_format_and_keeps_redacting(
+    root_logging: logging.Logger, fmt: str
+) -> None:
+    before = root_logging.handlers[:]
+    setup_logging("INFO", secrets=[TOKEN], fmt=fmt)
+    (handler,) = [h for h in root_logging.handlers if h not in before]
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    logging.getLogger("test.setup").info("token %s", TOKEN)
+    out = stream.getvalue()
+    assert TOKEN not in out and REDACTED in out
+    if fmt == "json":
+        (entry,) = json_lines(stream)
+        assert entry["logger"] == "test.setup" and entry["message"] == f"token {REDACTED}"
+        assert entry["level"] == "INFO"
+    else:
+        assert "INFO" in out and "test.setup" in out
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -58,6 +59,41 @@ def test_malformed_setting_exits_2_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "DEV_GUILD_ID" in result.stderr and TOKEN not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unknown_log_format_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = run_bot_sync({"DISCORD_TOKEN": TOKEN, "LOG_FORMAT": "xml"}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "LOG_FORMAT" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and TOKEN not in result.stderr
+
+
+async def test_json_logs_one_object_per_line_without_secrets(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with FakeDiscord(token=TOKEN) as discord_api, FakeNekos() as nekos:
+        async with bot_process(
+            discord_api, nekos, data, LOG_LEVEL="DEBUG", LOG_FORMAT="json"
+        ) as proc:
+            await proc.wait_for_output("Ready as", timeout=30)
+            handle = await discord_api.interact(discord_api.slash("hug", {"user": make_user()}))
+            await handle.wait_message(timeout=15)
+            code, _ = await proc.terminate(timeout=10)
+            output = proc.output
+    assert code == 0, output
+    entries = []
+    for line in output.splitlines():
+        entry = json.loads(line)
+        assert isinstance(entry, dict), line
+        assert set(entry) == {"time", "level", "logger", "message", "shard"}, line
+        entries.append(entry)
+    loggers = {entry["logger"] for entry in entries}
+    assert any(name.startswith("discord.") for name in loggers), loggers
+    assert any(entry["message"].startswith("Ready as") for entry in entries)
+    assert any(entry["message"] == "Stopped cleanly" for entry in entries)
+    assert all(entry["shard"] is None or isinstance(entry["shard"], int) for entry in entries)
+    assert TOKEN not in output and handle.token not in output
+    assert "[redacted]" in output  # DEBUG logging did include the redacted places
 
 
 async def test_rejected_token_exits_2(tmp_path: Path) -> None:
