@@ -99,9 +99,12 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         finished = self.on_finished
         started = asyncio.get_running_loop().time()
 
-        def done(_: asyncio.Task[Any]) -> None:
+        def done(ended: asyncio.Task[Any]) -> None:
             seconds = asyncio.get_running_loop().time() - started
-            finished(name, interaction.extras.get(FAILURE), seconds)
+            failure = interaction.extras.get(FAILURE)
+            if failure is None and ended.cancelled():  # cut short (the bot stopping): unanswered
+                failure = asyncio.CancelledError()
+            finished(name, failure, seconds)
 
         task.add_done_callback(done)
 

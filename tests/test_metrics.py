@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from types import SimpleNamespace
@@ -60,6 +61,7 @@ def http_error(status: int) -> discord.HTTPException:
         (invoke_error(StoreError("locked")), ERROR),
         (invoke_error(ZeroDivisionError()), ERROR),
         (KeyError("bug"), ERROR),
+        (asyncio.CancelledError(), ERROR),
         (http_error(404), ERROR),
     ],
     ids=repr,
