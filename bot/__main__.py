@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from bot.app import NekoBot
 from bot.config import Config, ConfigError, load_config
 from bot.health import Heartbeat
 from bot.logs import setup_logging
+from bot.metrics import Metrics
 from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
@@ -69,6 +71,22 @@ async def wait_for_discord(config: Config, stop: asyncio.Event) -> None:
         raise StartupError(str(exc), code=EXIT_ERROR) from None
 
 
+async def serve_metrics(config: Config) -> Metrics | None:
+    """Start `/metrics` and `/healthz` when METRICS_PORT is set (the bot is watched once built)."""
+    if config.metrics_port is None:
+        return None
+    metrics = Metrics()
+    host, port = config.metrics_host, config.metrics_port
+    try:
+        bound = await metrics.start(host, port)
+    except OSError as exc:
+        # asyncio words it "error while attempting to bind on address …": say just why.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StartupError(f"METRICS_PORT: cannot listen on {host}:{port}: {reason}") from None
+    log.info("Metrics on http://%s:%d/metrics", host, bound)
+    return metrics
+
+
 def apply_discord_endpoints(config: Config) -> None:
     """Point discord.py at the configured REST base and gateway (a proxy, or a test stand-in).
 
@@ -97,6 +115,21 @@ async def run(
                 loop.add_signal_handler(signum, stop.set)
 
     apply_discord_endpoints(config)
+    metrics = await serve_metrics(config)
+    try:
+        return await _run(config, stop, metrics, on_bot, breaker_cooldown)
+    finally:
+        if metrics is not None:
+            await metrics.stop()
+
+
+async def _run(
+    config: Config,
+    stop: asyncio.Event,
+    metrics: Metrics | None,
+    on_bot: Callable[[NekoBot], None] | None,
+    breaker_cooldown: float | None,
+) -> int:
     try:
         data_dir_ready(config.data_dir)
     except OSError as exc:
@@ -130,6 +163,8 @@ async def run(
             store=store,
             heartbeat=Heartbeat(config.data_dir),
         )
+        if metrics is not None:
+            metrics.watch(bot)
         if on_bot is not None:
             on_bot(bot)
         async with bot:

@@ -59,6 +59,8 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
             tree = bot_of(interaction).tree
             if not tree.first_delivery(interaction):
                 return False  # a gateway replay of a press already answered
+            name = type(self).__name__.removesuffix("Button").lower()  # ReturnButton: "return"
+            tree.observe(interaction, f"button:{name}")
             if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in self.value.snowflakes):
                 refusal = responding.UserError("error_button_expired")
             elif not tree.admit(interaction):
@@ -75,8 +77,7 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
                     return True
                 except responding.UserError as refused:
                     refusal = refused
-            locale = responding.private_locale(interaction)
-            await responding.send_ephemeral(interaction, render.error(refusal.text(locale)))
+            await responding.send_error(interaction, refusal)
         except Exception:
             log.exception("Checking a press of %s failed", type(self).__name__)
         return False

@@ -228,6 +228,19 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise Invalid("must be a port number from 0 to 65535 (0: any free port)")
+    return port
+
+
+def _host(text: str) -> str:
+    if any(c.isspace() or c in "/@" for c in text):
+        raise Invalid("must be an IP address or a host name")
+    return text
+
+
 def url_credentials(url: str) -> list[str]:
     """The secret forms of a URL's userinfo: the password, `user:password` and its base64 (the
     Basic auth header aiohttp builds from it), both as written and percent-decoded."""
@@ -359,6 +372,19 @@ class Config:
         _seconds,
         default="60",
         help="How long to keep retrying at start when Discord cannot be reached (then exit 1).",
+    )
+    metrics_port: int | None = setting(
+        "METRICS_PORT",
+        _port,
+        default=None,
+        help="Serve Prometheus `/metrics` and `/healthz` on this port (one per process); "
+        "unset: off.",
+    )
+    metrics_host: str = setting(
+        "METRICS_HOST",
+        _host,
+        default="127.0.0.1",
+        help="The address `METRICS_PORT` listens on (`0.0.0.0` to be scraped from outside).",
     )
 
     def secrets(self) -> list[str]:

@@ -118,8 +118,10 @@ class ThrottledLog:
         self._clock = clock
         self._last_logged: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self.count = 0  # every failure, logged or not (for metrics)
 
     def error(self, key: str, message: str, *args: object) -> None:
+        self.count += 1
         now = self._clock()
         last = self._last_logged.get(key)
         if last is not None and now - last < self._interval:

@@ -45,6 +45,11 @@ ALREADY_ACKNOWLEDGED = 40060  # a retried callback whose first attempt Discord d
 INVALID_FORM_BODY = 50035  # our message broke a Discord limit: a bug
 
 
+# The key of `Interaction.extras` where `send_error` leaves the error an interaction was answered
+# with (the tree reports it to metrics when the interaction's task ends).
+FAILURE = "nekocord.failure"
+
+
 class UserError(app_commands.AppCommandError):
     """Something the user can fix or should know; shown ephemerally, never logged as a bug."""
 
@@ -259,6 +264,7 @@ def _log_refused(interaction: discord.Interaction[Any], exc: discord.HTTPExcepti
 
 async def send_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally, whatever state the interaction is in."""
+    interaction.extras[FAILURE] = error
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, discord.HTTPException) and original.code != INVALID_FORM_BODY:
         # Discord refused or lost a response: explained in the log, not a bug of ours.

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -68,6 +68,8 @@ PUBLIC = "public"
 CATEGORY = "category"
 KIND = "kind"
 _SEARCH_KINDS = {1: "image", 2: "gif"}
+# Where `responding.send_error` leaves an interaction's failure (in `Interaction.extras`).
+FAILURE = responding.FAILURE
 # Interaction ids remembered to drop gateway redeliveries (a replay comes within minutes).
 SEEN_INTERACTIONS = 10_000
 
@@ -78,6 +80,9 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         self.accepting = True
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._working: set[asyncio.Task[Any]] = set()
+        # Told of every command and button press when its task ends: its name, the error it was
+        # answered with (None: success) and the seconds it took (set by `bot.metrics`).
+        self.on_finished: Callable[[str, BaseException | None, float], None] | None = None
 
     # -- the gate ----------------------------------------------------------------------------
 
@@ -90,6 +95,24 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         if len(self._seen) > SEEN_INTERACTIONS:
             self._seen.popitem(last=False)
         return True
+
+    def observe(self, interaction: discord.Interaction[Any], name: str) -> None:
+        """Report `interaction` to `on_finished` when its task ends (discord.py runs each
+        command and each button press, error answer included, in a task of its own)."""
+        task = asyncio.current_task()
+        if self.on_finished is None or task is None:
+            return
+        finished = self.on_finished
+        started = asyncio.get_running_loop().time()
+
+        def done(ended: asyncio.Task[Any]) -> None:
+            seconds = asyncio.get_running_loop().time() - started
+            failure = interaction.extras.get(FAILURE)
+            if failure is None and ended.cancelled():  # cut short (the bot stopping): unanswered
+                failure = asyncio.CancelledError()
+            finished(name, failure, seconds)
+
+        task.add_done_callback(done)
 
     def admit(self, interaction: discord.Interaction[Any]) -> bool:
         """Count the interaction as being answered until its task ends (discord.py runs each
@@ -112,11 +135,12 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
             with contextlib.suppress(discord.HTTPException):
                 await interaction.response.autocomplete([])
             return False
+        command = interaction.command
+        self.observe(interaction, command.qualified_name if command is not None else "unknown")
         if (problem := validation.check_options(interaction)) is not None:
             raise problem
         if not self.admit(interaction):
             raise responding.UserError("error_restarting")
-        command = interaction.command
         extras = command.extras if command is not None else {}
         if extras.get(PUBLIC) or extras.get(FETCHES):
             await self.enforce(

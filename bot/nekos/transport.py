@@ -78,6 +78,8 @@ class ClientStats:
 
     requests: Counter[str] = field(default_factory=Counter)  # sent, per bucket key
     statuses: Counter[int] = field(default_factory=Counter)  # answers, per HTTP status
+    # Attempts per (bucket, HTTP status), or "timeout" / "connection" when no answer came.
+    answers: Counter[tuple[str, str]] = field(default_factory=Counter)
     retries: int = 0
     failures: int = 0  # connection errors, timeouts, 5xx, garbage
     rate_limited: int = 0  # RateLimited raised, local refusals and 429s alike
@@ -91,6 +93,7 @@ class ClientStats:
         return {
             "requests": dict(self.requests),
             "statuses": dict(self.statuses),
+            "answers": {f"{bucket} {status}": n for (bucket, status), n in self.answers.items()},
             "retries": self.retries,
             "failures": self.failures,
             "rate_limited": self.rate_limited,
@@ -277,6 +280,7 @@ class Transport:
                 ):
                     status = resp.status
                     self.stats.statuses[status] += 1
+                    self.stats.answers[bucket, str(status)] += 1
                     reset = self.limiter.release(bucket, resp.headers, status=status)
                     released = True
                     if 200 <= status < 300:
@@ -294,7 +298,9 @@ class Transport:
                     outcome(True)
                     raise _client_error(bucket, status, reset, request.not_found)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                if not released:
+                if not released:  # no answer came, so no status was counted
+                    failure = "timeout" if isinstance(exc, TimeoutError) else "connection"
+                    self.stats.answers[bucket, failure] += 1
                     self.limiter.release(bucket, None)
                     released = True
                 if not reported:

@@ -30,6 +30,7 @@ async def test_5xx_retried_until_success(client: NekosClient, nekos: FakeNekos) 
     assert len(results) == 1
     assert [r.status for r in nekos.requests_to("/hug")] == [503, 503, 200]
     assert client.stats.retries == 2 and client.stats.failures == 2
+    assert client.stats.answers == {("category:hug", "503"): 2, ("category:hug", "200"): 1}
     assert client.breaker.state is BreakerState.CLOSED
     assert client.breaker.consecutive_failures == 0
 
@@ -82,6 +83,7 @@ async def test_per_attempt_timeout_then_retry(make_client: ClientFactory, nekos:
     assert len(await client.random("hug", budget=2.0)) == 1
     assert nekos.count("/hug") == 2
     assert client.stats.retries == 1
+    assert client.stats.answers == {("category:hug", "timeout"): 1, ("category:hug", "200"): 1}
 
 
 async def test_connection_refused_is_unavailable(
@@ -94,6 +96,7 @@ async def test_connection_refused_is_unavailable(
         await client.random("hug", budget=1.0)
     assert time.monotonic() - started < 1.2
     assert client.stats.requests["category:hug"] == client.transport.max_attempts
+    assert client.stats.answers == {("category:hug", "connection"): client.transport.max_attempts}
     await nekos.start()  # same port again
     assert len(await client.random("hug")) == 1
 
