@@ -5,6 +5,12 @@ starts when the pool runs low, and only because someone took from it: a category
 for costs no traffic, and an idle pool whose entries expired stays empty until used again.
 Entries live 10 minutes at most (nekos.best's terms allow private caching only, so keep it
 short-lived and used once).
+
+Refills may spend a category's whole per-window budget: nothing else sends on the category
+buckets (search, credits and /endpoints have buckets of their own), so sustained capacity is
+20 results per request nekos.best allows. The client's limiter is the gate: it tracks what
+the server reports left in the window minus the requests in flight, so a refill starts only
+when a slot is free and never runs into a 429.
 """
 
 from __future__ import annotations
@@ -46,7 +52,6 @@ class _CategoryPool:
     entries: deque[_Entry] = field(default_factory=deque)
     urls: set[str] = field(default_factory=set)
     refill: asyncio.Task[int] | None = None
-    refill_times: deque[float] = field(default_factory=deque)  # starts, for the refill quota
     hits: int = 0
     misses: int = 0
     refills: int = 0
@@ -76,9 +81,8 @@ class Pool:
     """Prefetched results per category, each handed out once.
 
     `low_watermark`: a refill starts when a take leaves this many entries or fewer (default
-    a quarter of a batch). `refill_share`: the share of a category's per-window budget (as
-    the client's bucket learned it) that refills may spend; default half.
-    `refill_budget`: seconds a background refill may take (rate-limit waits included).
+    a quarter of a batch). `refill_budget`: seconds a background refill may take (rate-limit
+    waits included).
     """
 
     def __init__(
@@ -90,7 +94,6 @@ class Pool:
         ttl: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
         refill_budget: float = 10.0,
-        refill_share: float = 0.5,
     ) -> None:
         if not 1 <= batch_size <= MAX_AMOUNT:
             raise ValueError(f"batch_size must be 1..{MAX_AMOUNT}")
@@ -100,7 +103,6 @@ class Pool:
         self.ttl = ttl
         self._clock = clock
         self.refill_budget = refill_budget
-        self.refill_share = refill_share
         self._pools: dict[str, _CategoryPool] = {}
         self._closed = False
 
@@ -183,8 +185,8 @@ class Pool:
             task = self._kick(category, state)
             if task is not None:
                 break
-            # No refill allowed now: the bucket is blocked or the refill quota is spent.
-            reset = self._blocked_reset(category, state)
+            # No refill allowed now: the bucket's window is spent (or a 429 blocks it).
+            reset = self._client.limiter.blocked_until(bucket) or time.time()
             wait = max(0.0, reset - time.time())
             if wait >= left:
                 raise RateLimited(bucket, reset)
@@ -223,26 +225,6 @@ class Pool:
         if len(state.entries) <= self.low_watermark:
             self._kick(category, state)
 
-    def _blocked_reset(self, category: str, state: _CategoryPool) -> float:
-        """When a refill could start again, as a `time.time()` instant."""
-        bucket = NekosClient.category_bucket(category)
-        blocked = self._client.limiter.blocked_until(bucket) or 0.0
-        quota = time.time() + self._quota_wait(category, state)
-        return max(blocked, quota)
-
-    def _quota_wait(self, category: str, state: _CategoryPool) -> float:
-        # Refills may spend only `refill_share` of the bucket's per-window budget, as the
-        # client learned it, leaving the rest for everything else.
-        bucket = NekosClient.category_bucket(category)
-        window = self._client.limiter.window(bucket)
-        allowed = max(1, int(self._client.limiter.limit(bucket) * self.refill_share))
-        now = self._clock()
-        while state.refill_times and now - state.refill_times[0] >= window:
-            state.refill_times.popleft()
-        if len(state.refill_times) < allowed:
-            return 0.0
-        return state.refill_times[0] + window - now
-
     def _kick(self, category: str, state: _CategoryPool) -> asyncio.Task[int] | None:
         """The running refill, or a new one; None when none may start now."""
         if state.refill is not None and not state.refill.done():
@@ -252,9 +234,6 @@ class Pool:
         reset = self._client.limiter.blocked_until(NekosClient.category_bucket(category))
         if reset is not None and reset > time.time():
             return None  # it would only wait (or fail) in the limiter
-        if self._quota_wait(category, state) > 0:
-            return None
-        state.refill_times.append(self._clock())
         task = asyncio.get_running_loop().create_task(
             self._refill(category, state), name=f"nekos-pool-refill:{category}"
         )

@@ -1,4 +1,4 @@
-"""The prefetch pool: answers from memory, one shared refill, expiry, quota, errors."""
+"""The prefetch pool: answers from memory, one shared refill, expiry, the budget, errors."""
 
 from __future__ import annotations
 
@@ -245,27 +245,55 @@ async def test_rate_limited_refill_and_no_request_until_reset(
     assert nekos.count("/hug") == sent  # nothing sent to the blocked bucket
 
 
-async def test_refills_spend_at_most_half_the_budget(
+async def test_refills_spend_the_whole_budget_and_no_more(
     make_client: ClientFactory, make_pool: PoolFactory
 ) -> None:
-    async with FakeNekos(category_limit=8, category_window=60.0) as nekos:
-        clock = Clock()
+    async with FakeNekos(category_limit=8, category_window=1.0) as nekos:
         client = make_client(base_url=nekos.base_url)
-        pool = make_pool(client, batch_size=1, low_watermark=0, clock=clock)
-        for _ in range(4):
-            await pool.take("hug", budget=1.0)
+        pool = make_pool(client, batch_size=1, low_watermark=0)
+        for _ in range(8):
+            await pool.take("hug", budget=0.5)
         assert client.limiter.limit("category:hug") == 8  # learned from the headers
         with pytest.raises(RateLimited) as info:
-            await pool.take("hug", budget=1.0)
+            await pool.take("hug", budget=0.05)
         assert info.value.bucket == "category:hug"
+        assert 0 < info.value.retry_after <= 1.0
         assert pool.take_nowait("hug") is None
         await pool.settle()
-        assert nekos.count("/hug") == 4  # half of 8 per window
-        # Direct calls still have the other half.
-        assert len(await client.random("hug")) == 1
-        clock.now += 60.0
-        await pool.take("hug", budget=1.0)
-        assert nekos.count("/hug") == 6
+        assert nekos.count("/hug") == 8  # all 8 of the window, nothing past it
+        assert not [r for r in nekos.requests if r.status == 429]
+        # The next window opens the bucket again.
+        await pool.take("hug", budget=2.0)
+        assert nekos.count("/hug") == 9
+        assert not [r for r in nekos.requests if r.status == 429]
+
+
+async def test_sustained_demand_gets_limit_times_20_per_window(
+    make_client: ClientFactory, make_pool: PoolFactory
+) -> None:
+    limit = 10
+    async with FakeNekos(category_limit=limit, category_window=60.0) as nekos:
+        client = make_client(base_url=nekos.base_url)
+        pool = make_pool(client)
+        answered: list[str] = []
+        refusals: list[RateLimited] = []
+
+        async def user() -> None:
+            while True:
+                try:
+                    answered.append((await pool.take("hug", budget=0.5)).url)
+                except RateLimited as exc:
+                    refusals.append(exc)
+                    return
+
+        await asyncio.gather(*(user() for _ in range(25)))
+        await pool.settle()
+        assert nekos.count("/hug") == limit
+        assert len(answered) == limit * 20  # the whole budget, not half of it
+        assert len(set(answered)) == len(answered)
+        assert not [r for r in nekos.requests if r.status == 429]
+        assert len(refusals) == 25
+        assert all(55.0 < exc.retry_after <= 60.0 for exc in refusals)
 
 
 async def test_warm_prefills(make_pool: PoolFactory, nekos: FakeNekos) -> None:
