@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import report
+from bench import overload, report
 from bench.procs import ROOT, kill_all
 from bench.run import (
     BOTS,
@@ -57,6 +57,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--skip-latency", action="store_true", help="only memory and start-up")
     p.add_argument("--skip-scale", action="store_true", help="only latency and throughput")
+    p.add_argument(
+        "--skip-overload",
+        action="store_true",
+        help="no sustained-overload run (one category at 2x its budget, about 6 s)",
+    )
     p.add_argument("--write", action="store_true", help="record even a --quick run")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -117,6 +122,10 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> str:
                 flush=True,
             )
             scale.append(await scale_run(bot, settings, workdir))
+    overloaded = None
+    if not args.skip_overload:
+        print("[bench] sustained overload of one category…", file=sys.stderr, flush=True)
+        overloaded = await overload.overload_run()
     command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     return report.render(
         summarize_runs(latency, settings) if latency else [],
@@ -125,6 +134,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> str:
         command=command,
         elapsed=time.monotonic() - started,
         loads=(load_before, report.load_average()),
+        overload=overloaded,
     )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import discord
 
+from bench.overload import OverloadRun
+from bench.overload import table as overload_table
 from bench.run import BotSummary, ScaleRun, Settings
 from bench.variants import parse_spec
 
@@ -184,6 +186,7 @@ def render(
     command: str,
     elapsed: float,
     loads: tuple[str, str],
+    overload: OverloadRun | None = None,
 ) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     runs = rows[0].runs if rows else 0
@@ -226,6 +229,8 @@ def render(
         parts += ["### Memory at one full shard, start-up", "", scale_table(scale), ""]
         parts += [f"- {r.bot}: `{r.guilds_seen}`" for r in scale]
         parts.append("")
+    if overload is not None:
+        parts += [overload_table(overload)]
     checks = targets(rows, scale)
     if checks:
         parts += ["### nekocord against the targets", ""]
