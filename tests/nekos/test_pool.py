@@ -248,7 +248,7 @@ async def test_rate_limited_refill_and_no_request_until_reset(
 async def test_refills_spend_the_whole_budget_and_no_more(
     make_client: ClientFactory, make_pool: PoolFactory
 ) -> None:
-    async with FakeNekos(category_limit=8, category_window=1.0) as nekos:
+    async with FakeNekos(category_limit=8, category_window=3.0) as nekos:
         client = make_client(base_url=nekos.base_url)
         pool = make_pool(client, batch_size=1, low_watermark=0)
         for _ in range(8):
@@ -257,14 +257,35 @@ async def test_refills_spend_the_whole_budget_and_no_more(
         with pytest.raises(RateLimited) as info:
             await pool.take("hug", budget=0.05)
         assert info.value.bucket == "category:hug"
-        assert 0 < info.value.retry_after <= 1.0
+        assert 0 < info.value.retry_after <= 3.0
         assert pool.take_nowait("hug") is None
         await pool.settle()
         assert nekos.count("/hug") == 8  # all 8 of the window, nothing past it
         assert not [r for r in nekos.requests if r.status == 429]
         # The next window opens the bucket again.
-        await pool.take("hug", budget=2.0)
+        await pool.take("hug", budget=4.0)
         assert nekos.count("/hug") == 9
+        assert not [r for r in nekos.requests if r.status == 429]
+
+
+async def test_no_refill_on_a_slot_held_in_flight(
+    make_client: ClientFactory, make_pool: PoolFactory
+) -> None:
+    async with FakeNekos(category_limit=2, category_window=60.0) as nekos:
+        client = make_client(base_url=nekos.base_url)
+        pool = make_pool(client, batch_size=1, low_watermark=0)
+        await client.random("hug")  # one of 2 spent: the limiter learns 1 left
+        nekos.latency = 0.5
+        direct = asyncio.create_task(client.random("hug"))  # holds the last slot
+        await asyncio.sleep(0.1)
+        assert pool.take_nowait("hug") is None
+        started = time.monotonic()
+        with pytest.raises(RateLimited):
+            await pool.take("hug", budget=1.0)
+        assert time.monotonic() - started < 0.2  # refused at once, not after the slot's answer
+        assert len(await direct) == 1
+        await pool.settle()
+        assert nekos.count("/hug") == 2
         assert not [r for r in nekos.requests if r.status == 429]
 
 
@@ -281,7 +302,7 @@ async def test_sustained_demand_gets_limit_times_20_per_window(
         async def user() -> None:
             while True:
                 try:
-                    answered.append((await pool.take("hug", budget=0.5)).url)
+                    answered.append((await pool.take("hug", budget=5.0)).url)
                 except RateLimited as exc:
                     refusals.append(exc)
                     return
