@@ -170,6 +170,7 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
             channels = wording.NameList(tuple(f"<#{c}>" for c in settings.channels))
             raise responding.UserError("error_wrong_channel", channels=channels)
         if category is not None:
+            category = category.strip().lower()  # as the cogs read the option
             known = self.client.catalog.get(category)
             kind = kind or (known.kind if known is not None else None)
             if category in settings.disabled:

@@ -52,6 +52,7 @@ async def test_a_disabled_category_costs_no_request_on_any_path(
         for interaction in (
             discord_api.slash("bonk", {"user": BOB}, user=ALICE),
             discord_api.slash("action", {"category": "bonk", "user": BOB}, user=ALICE),
+            discord_api.slash("action", {"category": " Bonk ", "user": BOB}, user=ALICE),
         ):
             answer = await send(discord_api, interaction)
             assert is_ephemeral(answer)
