@@ -1,0 +1,49 @@
+"""The coordination interface (see the package docstring)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+__all__ = ["Coordinator"]
+
+
+class Coordinator(ABC):
+    """Shared state of the bot's processes. Every method is a coroutine, safe to call
+    concurrently; a backend failure is logged by the implementation and answered safely (an
+    IDENTIFY still goes out after its window, a sync is retried at the next change)."""
+
+    @abstractmethod
+    async def before_identify(self, bucket: int, window: float) -> None:
+        """Return when this process may IDENTIFY in `bucket` (shard_id % max_concurrency): no
+        process of the bot identified in that bucket during the last `window` seconds, and none
+        will until `window` seconds after this returns (Discord's 5 s rule across processes)."""
+
+    @abstractmethod
+    async def register_commands(
+        self, scope: str, digest: str, register: Callable[[], Awaitable[Any]]
+    ) -> bool:
+        """Under a lock held by one process at a time: when `digest` differs from the digest
+        last registered for `scope`, await `register()` and remember `digest`. Returns whether
+        `register()` ran. Only the process owning shard 0 calls it."""
+
+    @abstractmethod
+    async def registered_digest(self, scope: str) -> str | None:
+        """The digest last registered for `scope` (by any process), or None. Processes that do
+        not register poll it to pick up a new command set."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook: nothing to release by default
+        """Release connections and locks."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
