@@ -8,7 +8,15 @@ Deliberately not part of `Store` (counters and consent): one process alone needs
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.coordination.base import Coordinator
 from bot.coordination.local import LocalCoordinator
 
-__all__ = ["Coordinator", "LocalCoordinator"]
+__all__ = ["Coordinator", "LocalCoordinator", "open_coordinator"]
+
+
+async def open_coordinator(database_url: str, data_dir: Path) -> Coordinator:
+    """The coordinator for this deployment: shared through PostgreSQL when DATABASE_URL names
+    one, otherwise the single-process one."""
+    return LocalCoordinator(data_dir)
