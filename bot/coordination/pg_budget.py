@@ -1,0 +1,122 @@
+"""nekos.best budgets shared by the bot's processes, one row per rate-limit bucket in PostgreSQL
+(`coord_nekos_budgets`, see `postgres_schema` for the SQL that takes and corrects).
+
+A take is one round trip (a function call that locks the bucket's row), made only when a
+request is about to go to nekos.best: commands are answered from each process's prefetch pool,
+so that is about one take per 20 results, or per /search. Corrections from the answers' headers
+run in the background.
+
+Fairness: every process beats a row in `coord_processes`; in the first half of a window each
+live process may take at most its share (limit / live processes, rounded up), and whatever is
+still unused in the second half goes to whoever asks. A busy process therefore cannot starve
+the others early in a window, and no slot is wasted: sustained capacity is the whole budget.
+
+A backend failure never blocks a request: the take is granted (each process's own limiter still
+follows the server's headers) and the failure is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+
+__all__ = ["BACKEND_ERRORS", "PostgresBudget"]
+
+log = logging.getLogger(__name__)
+
+# What a lost or struggling database raises (asyncpg's own errors, sockets, our timeouts).
+BACKEND_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
+class PostgresBudget:
+    """`bot.nekos.budget.SharedBudget` kept in PostgreSQL (structurally: this module does not
+    import `bot.nekos`).
+
+    `stale`: seconds after its last heartbeat a process no longer counts as live. `timeout`:
+    the longest a take may wait for the database before it is granted without it.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        stale: float = 30.0,
+        margin: float = 0.05,
+        timeout: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self.stale = stale
+        # Roll a window over a hair after its end, like the limiter: clocks round differently.
+        self.margin = margin
+        self.timeout = timeout
+        self._mine: dict[str, tuple[int, int]] = {}  # key -> (window generation, slots taken)
+        self._failing = False
+
+    async def take(self, key: str, limit: int, window: float) -> float | None:
+        """See `SharedBudget.take`."""
+        generation, mine = self._mine.get(key, (-1, 0))
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self._pool.acquire() as conn:
+                    row = await conn.fetchrow(
+                        "SELECT granted, generation, wait FROM coord_take_budget"
+                        "($1, $2, $3, $4, $5, $6, $7)",
+                        key,
+                        limit,
+                        float(window),
+                        generation,
+                        mine,
+                        self.stale,
+                        self.margin,
+                    )
+        except BACKEND_ERRORS as exc:
+            self._failed(exc)
+            return None
+        self._recovered()
+        assert row is not None  # the function always returns one row
+        if not row["granted"]:
+            return max(float(row["wait"]), 0.0)
+        taken = mine + 1 if row["generation"] == generation else 1
+        self._mine[key] = (row["generation"], taken)
+        return None
+
+    async def correct(self, key: str, remaining: int, reset_at: float) -> None:
+        """See `SharedBudget.correct`."""
+        # Past instants are ignored by the function itself; don't spend a round trip on them.
+        if reset_at <= time.time():
+            return
+        try:
+            async with asyncio.timeout(self.timeout * 5), self._pool.acquire() as conn:
+                await conn.execute(
+                    "SELECT coord_correct_budget($1, $2, to_timestamp($3), $4)",
+                    key,
+                    remaining,
+                    reset_at,
+                    self.margin,
+                )
+        except BACKEND_ERRORS as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "the shared nekos.best budget is unreachable (%s); each process follows its "
+                "own limits until it is back",
+                type(exc).__name__,
+            )
+        else:
+            log.debug("shared nekos.best budget: %r", exc)
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("the shared nekos.best budget is reachable again")

@@ -1,0 +1,141 @@
+"""The coordinator's own tables in the bot's PostgreSQL database, versioned.
+
+Every name starts with `coord_`: the store keeps its tables in the same database. Migrations run
+at open in one transaction under an advisory lock, so processes started together neither race
+nor see half a schema; each step is applied once and recorded in `coord_schema_version`.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+__all__ = ["LOCK_CLASS", "MIGRATE_KEY", "MIGRATIONS", "migrate"]
+
+# The first half of every two-int advisory lock the coordinator takes ("nkco"): other users of
+# the database (the store, extensions) are unlikely to pick the same class id.
+LOCK_CLASS = 0x6E6B636F
+MIGRATE_KEY = 0  # the second half while migrating (IDENTIFY buckets and scopes use others)
+
+# Budget logic lives in SQL functions: one round trip per take, with the row locked while it
+# decides, so concurrent takes from every process are counted exactly once.
+_TAKE = """
+CREATE FUNCTION coord_take_budget(
+    p_bucket text, p_limit int, p_window float8, p_generation bigint, p_mine int,
+    p_stale float8, p_margin float8
+) RETURNS TABLE (granted boolean, generation bigint, wait float8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    b coord_nekos_budgets%ROWTYPE;
+    t timestamptz := clock_timestamp();
+    mine int := p_mine;
+    live int;
+    share int;
+    half timestamptz;
+BEGIN
+    INSERT INTO coord_nekos_budgets (bucket, lim, used, reset_at, generation)
+    VALUES (p_bucket, p_limit, 0, t, 0)
+    ON CONFLICT (bucket) DO NOTHING;
+    SELECT * INTO b FROM coord_nekos_budgets WHERE bucket = p_bucket FOR UPDATE;
+    b.lim := GREATEST(p_limit, 1);
+    IF b.reset_at + make_interval(secs => p_margin) <= t THEN
+        -- The window is over: a new one starts with this take (answers correct its end).
+        b.generation := b.generation + 1;
+        b.used := 0;
+        b.reset_at := t + make_interval(secs => p_window);
+    END IF;
+    IF b.generation <> p_generation THEN
+        mine := 0;  -- the caller's count was for an earlier window
+    END IF;
+    SELECT GREATEST(count(*), 1) INTO live
+    FROM coord_processes WHERE seen_at > t - make_interval(secs => p_stale);
+    share := ceil(b.lim::float8 / live);
+    half := b.reset_at - make_interval(secs => p_window / 2);
+    IF b.used >= b.lim THEN
+        granted := false;
+        wait := extract(epoch FROM b.reset_at - t) + p_margin;
+    ELSIF mine >= share AND t < half THEN
+        -- Fairness: in a window's first half each live process may use its share; what is
+        -- left in the second half is anyone's, so the whole budget can still be spent.
+        granted := false;
+        wait := extract(epoch FROM half - t);
+    ELSE
+        granted := true;
+        b.used := b.used + 1;
+        wait := 0;
+    END IF;
+    UPDATE coord_nekos_budgets
+    SET lim = b.lim, used = b.used, reset_at = b.reset_at, generation = b.generation,
+        updated_at = t
+    WHERE bucket = p_bucket;
+    generation := b.generation;
+    RETURN NEXT;
+END
+$$
+"""
+
+_CORRECT = """
+CREATE FUNCTION coord_correct_budget(
+    p_bucket text, p_remaining int, p_reset timestamptz, p_margin float8
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    t timestamptz := clock_timestamp();
+BEGIN
+    IF p_reset <= t THEN
+        RETURN;  -- a late answer about a window that is over: nothing to learn
+    END IF;
+    -- The server counts every process: adopt its window end, and never count fewer than it
+    -- saw (slots taken but not yet answered keep `used` higher).
+    UPDATE coord_nekos_budgets AS b
+    SET used = GREATEST(
+            CASE WHEN b.reset_at + make_interval(secs => p_margin) <= t THEN 0 ELSE b.used END,
+            b.lim - p_remaining),
+        generation = CASE WHEN b.reset_at + make_interval(secs => p_margin) <= t
+            THEN b.generation + 1 ELSE b.generation END,
+        reset_at = p_reset,
+        updated_at = t
+    WHERE b.bucket = p_bucket;
+END
+$$
+"""
+
+#: Migration steps, in order; step N brings the schema to version N (never edit a shipped one).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE coord_command_digests (
+            scope text PRIMARY KEY,
+            digest text NOT NULL,
+            registered_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE coord_processes (
+            id text PRIMARY KEY,
+            seen_at timestamptz NOT NULL
+        )""",
+        """CREATE TABLE coord_nekos_budgets (
+            bucket text PRIMARY KEY,
+            lim integer NOT NULL,
+            used integer NOT NULL,
+            reset_at timestamptz NOT NULL,
+            generation bigint NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        _TAKE,
+        _CORRECT,
+    ),
+)
+
+
+async def migrate(conn: asyncpg.Connection) -> int:
+    """Bring the coordinator's tables up to date; returns the schema version."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_CLASS, MIGRATE_KEY)
+        await conn.execute("CREATE TABLE IF NOT EXISTS coord_schema_version (version integer)")
+        version = await conn.fetchval("SELECT max(version) FROM coord_schema_version") or 0
+        for number, steps in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
+            for statement in steps:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO coord_schema_version (version) VALUES ($1)", number)
+            version = number
+        return int(version)
