@@ -6,9 +6,10 @@ request is about to go to nekos.best: commands are answered from each process's 
 so that is about one take per 20 results, or per /search. Corrections from the answers' headers
 run in the background.
 
-Fairness: every process beats a row in `coord_processes`; in the first half of a window each
-live process may take at most its share (limit / live processes, rounded up), and whatever is
-still unused in the second half goes to whoever asks. A busy process therefore cannot starve
+Fairness: every process beats a row in `coord_processes`, and its takes in each bucket's
+current window are counted in `coord_nekos_shares`; in the first half of a window each live
+process may take at most its share (limit / live processes, rounded up), and whatever is still
+unused in the second half goes to whoever asks. A busy process therefore cannot starve
 the others early in a window, and no slot is wasted: sustained capacity is the whole budget.
 
 A backend failure never blocks a request: the take is granted (each process's own limiter still
@@ -47,46 +48,44 @@ class PostgresBudget:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        process_id: str,
         *,
         stale: float = 30.0,
         margin: float = 0.05,
+        guard: float = 0.25,
         timeout: float = 1.0,
     ) -> None:
         self._pool = pool
+        self.process_id = process_id  # its row in coord_processes
         self.stale = stale
         # Roll a window over a hair after its end, like the limiter: clocks round differently.
         self.margin = margin
+        # No take this close to a window's end: the request would be counted in the next one.
+        self.guard = guard
         self.timeout = timeout
-        self._mine: dict[str, tuple[int, int]] = {}  # key -> (window generation, slots taken)
         self._failing = False
 
     async def take(self, key: str, limit: int, window: float) -> float | None:
         """See `SharedBudget.take`."""
-        generation, mine = self._mine.get(key, (-1, 0))
         try:
             async with asyncio.timeout(self.timeout):
                 async with self._pool.acquire() as conn:
                     row = await conn.fetchrow(
-                        "SELECT granted, generation, wait FROM coord_take_budget"
-                        "($1, $2, $3, $4, $5, $6, $7)",
+                        "SELECT granted, wait FROM coord_take_budget($1, $2, $3, $4, $5, $6, $7)",
                         key,
                         limit,
                         float(window),
-                        generation,
-                        mine,
+                        self.process_id,
                         self.stale,
                         self.margin,
+                        min(self.guard, window / 10),
                     )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
             return None
         self._recovered()
         assert row is not None  # the function always returns one row
-        if not row["granted"]:
-            return max(float(row["wait"]), 0.0)
-        taken = mine + 1 if row["generation"] == generation else 1
-        self._mine[key] = (row["generation"], taken)
-        return None
+        return None if row["granted"] else max(float(row["wait"]), 0.0)
 
     async def correct(self, key: str, remaining: int, reset_at: float) -> None:
         """See `SharedBudget.correct`."""

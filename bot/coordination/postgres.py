@@ -67,7 +67,7 @@ class PostgresCoordinator(Coordinator):
         self._pool = pool
         self.process_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.heartbeat = heartbeat
-        self._budget = PostgresBudget(pool, stale=heartbeat * 3)
+        self._budget = PostgresBudget(pool, self.process_id, stale=heartbeat * 3)
         self._local = LocalPacing()  # while the database is away
         # IDENTIFY locks being held, with the timer that lets each go.
         self._held: dict[asyncpg.Connection, asyncio.TimerHandle] = {}
@@ -224,6 +224,11 @@ class PostgresCoordinator(Coordinator):
                 "DELETE FROM coord_processes WHERE seen_at < now() - interval '1 day'",
                 timeout=_QUERY_TIMEOUT,
             )
+            await conn.execute(
+                "DELETE FROM coord_nekos_shares AS s WHERE NOT EXISTS "
+                "(SELECT 1 FROM coord_processes AS p WHERE p.id = s.process)",
+                timeout=_QUERY_TIMEOUT,
+            )
 
     async def _heartbeat(self) -> None:
         while True:
@@ -242,6 +247,9 @@ class PostgresCoordinator(Coordinator):
         with contextlib.suppress(*BACKEND_ERRORS):
             async with asyncio.timeout(_QUERY_TIMEOUT), self._pool.acquire() as conn:
                 await conn.execute("DELETE FROM coord_processes WHERE id = $1", self.process_id)
+                await conn.execute(
+                    "DELETE FROM coord_nekos_shares WHERE process = $1", self.process_id
+                )
         for conn in list(self._held):  # IDENTIFY locks: this process identifies no more
             await self._let_go(conn)
         for task in list(self._tasks):

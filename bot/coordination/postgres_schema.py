@@ -20,14 +20,14 @@ MIGRATE_KEY = 0  # the second half while migrating (IDENTIFY buckets and scopes 
 # decides, so concurrent takes from every process are counted exactly once.
 _TAKE = """
 CREATE FUNCTION coord_take_budget(
-    p_bucket text, p_limit int, p_window float8, p_generation bigint, p_mine int,
-    p_stale float8, p_margin float8
-) RETURNS TABLE (granted boolean, generation bigint, wait float8)
+    p_bucket text, p_limit int, p_window float8, p_process text,
+    p_stale float8, p_margin float8, p_guard float8
+) RETURNS TABLE (granted boolean, wait float8)
 LANGUAGE plpgsql AS $$
 DECLARE
     b coord_nekos_budgets%ROWTYPE;
     t timestamptz := clock_timestamp();
-    mine int := p_mine;
+    mine int;
     live int;
     share int;
     half timestamptz;
@@ -43,14 +43,16 @@ BEGIN
         b.used := 0;
         b.reset_at := t + make_interval(secs => p_window);
     END IF;
-    IF b.generation <> p_generation THEN
-        mine := 0;  -- the caller's count was for an earlier window
-    END IF;
+    SELECT s.used INTO mine FROM coord_nekos_shares AS s
+    WHERE s.bucket = p_bucket AND s.process = p_process AND s.generation = b.generation;
+    mine := coalesce(mine, 0);  -- nothing taken yet in this window
     SELECT GREATEST(count(*), 1) INTO live
     FROM coord_processes WHERE seen_at > t - make_interval(secs => p_stale);
     share := ceil(b.lim::float8 / live);
     half := b.reset_at - make_interval(secs => p_window / 2);
-    IF b.used >= b.lim THEN
+    IF b.used >= b.lim OR b.reset_at - t < make_interval(secs => p_guard) THEN
+        -- Spent; or so close to the end that the request could reach nekos.best in its next
+        -- window, which this count would not know about: wait for the next one.
         granted := false;
         wait := extract(epoch FROM b.reset_at - t) + p_margin;
     ELSIF mine >= share AND t < half THEN
@@ -62,12 +64,16 @@ BEGIN
         granted := true;
         b.used := b.used + 1;
         wait := 0;
+        INSERT INTO coord_nekos_shares AS s (bucket, process, generation, used)
+        VALUES (p_bucket, p_process, b.generation, 1)
+        ON CONFLICT (bucket, process) DO UPDATE
+        SET used = CASE WHEN s.generation = EXCLUDED.generation THEN s.used + 1 ELSE 1 END,
+            generation = EXCLUDED.generation;
     END IF;
     UPDATE coord_nekos_budgets
     SET lim = b.lim, used = b.used, reset_at = b.reset_at, generation = b.generation,
         updated_at = t
     WHERE bucket = p_bucket;
-    generation := b.generation;
     RETURN NEXT;
 END
 $$
@@ -118,6 +124,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reset_at timestamptz NOT NULL,
             generation bigint NOT NULL,
             updated_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        # Each process's takes in a bucket's current window (`generation`), for fairness.
+        """CREATE TABLE coord_nekos_shares (
+            bucket text NOT NULL,
+            process text NOT NULL,
+            generation bigint NOT NULL,
+            used integer NOT NULL,
+            PRIMARY KEY (bucket, process)
         )""",
         _TAKE,
         _CORRECT,
