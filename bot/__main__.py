@@ -22,6 +22,7 @@ import yarl
 from bot import __version__, startup
 from bot.app import NekoBot
 from bot.config import Config, ConfigError, load_config
+from bot.coordination import CoordinationError, open_coordinator
 from bot.health import Heartbeat
 from bot.logs import setup_logging
 from bot.metrics import Metrics
@@ -138,12 +139,18 @@ async def _run(
         store = await open_store(config.database_url)
     except StoreError as exc:
         raise StartupError(f"DATABASE_URL: {exc}") from None
+    try:
+        coordinator = await open_coordinator(config.database_url, config.data_dir)
+    except CoordinationError as exc:
+        await store.close()
+        raise StartupError(f"DATABASE_URL: {exc}") from None
 
     await wait_for_discord(config, stop)
-    transport: TransportSettings = {}
+    # nekos.best's budgets, shared with the bot's other processes when there are any.
+    transport: TransportSettings = {"budget": coordinator.budget}
     if breaker_cooldown is not None:  # tests shorten the pause after nekos.best fails
         transport["breaker_cooldown"] = breaker_cooldown
-    async with make_session() as session, store:
+    async with make_session() as session, store, coordinator:
         nekos = NekosClient(
             session,
             base_url=config.nekos_api_base,
