@@ -4,7 +4,7 @@
 A take is one round trip (a function call that locks the bucket's row), made only when a
 request is about to go to nekos.best: commands are answered from each process's prefetch pool,
 so that is about one take per 20 results, or per /search. Corrections from the answers' headers
-run in the background.
+ride along with the next take of their bucket, or go out together after half a second.
 
 Fairness: every process beats a row in `coord_processes`, and its takes in each bucket's
 current window are counted in `coord_nekos_shares`; in the first half of a window each live
@@ -54,6 +54,7 @@ class PostgresBudget:
         margin: float = 0.05,
         guard: float = 0.25,
         timeout: float = 1.0,
+        flush_delay: float = 0.5,
     ) -> None:
         self._pool = pool
         self.process_id = process_id  # its row in coord_processes
@@ -63,23 +64,31 @@ class PostgresBudget:
         # No take this close to a window's end: the request would be counted in the next one.
         self.guard = guard
         self.timeout = timeout
+        # Corrections wait this long for a take to carry them, then go out together.
+        self.flush_delay = flush_delay
+        self._pending: dict[str, tuple[int, float]] = {}  # key -> (remaining, reset_at)
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
         self._failing = False
 
     async def take(self, key: str, limit: int, window: float) -> float | None:
         """See `SharedBudget.take`."""
+        remaining, reset_at = self._pending.pop(key, (None, None))
         try:
-            async with asyncio.timeout(self.timeout):
-                async with self._pool.acquire() as conn:
-                    row = await conn.fetchrow(
-                        "SELECT granted, wait FROM coord_take_budget($1, $2, $3, $4, $5, $6, $7)",
-                        key,
-                        limit,
-                        float(window),
-                        self.process_id,
-                        self.stale,
-                        self.margin,
-                        min(self.guard, window / 10),
-                    )
+            async with asyncio.timeout(self.timeout), self._pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    "SELECT granted, wait FROM coord_take_budget"
+                    "($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9))",
+                    key,
+                    limit,
+                    float(window),
+                    self.process_id,
+                    self.stale,
+                    self.margin,
+                    min(self.guard, window / 10),
+                    remaining,
+                    reset_at,
+                )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
             return None
@@ -88,21 +97,54 @@ class PostgresBudget:
         return None if row["granted"] else max(float(row["wait"]), 0.0)
 
     async def correct(self, key: str, remaining: int, reset_at: float) -> None:
-        """See `SharedBudget.correct`."""
-        # Past instants are ignored by the function itself; don't spend a round trip on them.
+        """See `SharedBudget.correct`. Kept until the next take of `key` carries it, or sent
+        with the others after `flush_delay`: an answer costs no round trip of its own."""
         if reset_at <= time.time():
+            return  # a window that is over: nothing to learn
+        known = self._pending.get(key)
+        if known is not None and abs(known[1] - reset_at) <= 0.001:
+            remaining = min(remaining, known[0])  # one window, answers out of order
+        elif known is not None and known[1] > reset_at:
+            return  # an older window's answer arrived late
+        self._pending[key] = (remaining, reset_at)
+        if self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(
+                self.flush_delay, self._start_flush
+            )
+
+    def _start_flush(self) -> None:
+        self._flush_timer = None
+        task = asyncio.get_running_loop().create_task(self.flush(), name="nekos-budget-flush")
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def flush(self) -> None:
+        """Send the corrections no take has carried yet, in one round trip."""
+        pending, self._pending = self._pending, {}
+        pending = {key: value for key, value in pending.items() if value[1] > time.time()}
+        if not pending:
             return
         try:
             async with asyncio.timeout(self.timeout * 5), self._pool.acquire() as conn:
                 await conn.execute(
-                    "SELECT coord_correct_budget($1, $2, to_timestamp($3), $4)",
-                    key,
-                    remaining,
-                    reset_at,
+                    "SELECT coord_correct_budget(k, r, to_timestamp(t), $4) "
+                    "FROM unnest($1::text[], $2::int[], $3::float8[]) AS x(k, r, t)",
+                    list(pending),
+                    [remaining for remaining, _ in pending.values()],
+                    [reset_at for _, reset_at in pending.values()],
                     self.margin,
                 )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
+
+    async def aclose(self) -> None:
+        """Send what is pending (best effort) before the pool closes."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        await self.flush()
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
 
     def _failed(self, exc: BaseException) -> None:
         if not self._failing:

@@ -244,6 +244,7 @@ class PostgresCoordinator(Coordinator):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._beat
             self._beat = None
+        await self._budget.aclose()
         with contextlib.suppress(*BACKEND_ERRORS):
             async with asyncio.timeout(_QUERY_TIMEOUT), self._pool.acquire() as conn:
                 await conn.execute("DELETE FROM coord_processes WHERE id = $1", self.process_id)

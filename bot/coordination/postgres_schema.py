@@ -17,11 +17,12 @@ LOCK_CLASS = 0x6E6B636F
 MIGRATE_KEY = 0  # the second half while migrating (IDENTIFY buckets and scopes use others)
 
 # Budget logic lives in SQL functions: one round trip per take, with the row locked while it
-# decides, so concurrent takes from every process are counted exactly once.
+# decides, so concurrent takes from every process are counted exactly once. A take also carries
+# the caller's latest correction, so answers rarely cost a round trip of their own.
 _TAKE = """
 CREATE FUNCTION coord_take_budget(
     p_bucket text, p_limit int, p_window float8, p_process text,
-    p_stale float8, p_margin float8, p_guard float8
+    p_stale float8, p_margin float8, p_guard float8, p_remaining int, p_reset timestamptz
 ) RETURNS TABLE (granted boolean, wait float8)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -33,8 +34,12 @@ DECLARE
     half timestamptz;
 BEGIN
     INSERT INTO coord_nekos_budgets (bucket, lim, used, reset_at, generation)
-    VALUES (p_bucket, p_limit, 0, t, 0)
+    VALUES (p_bucket, p_limit, 0, '-infinity', 0)  -- over: the first take starts a window
     ON CONFLICT (bucket) DO NOTHING;
+    IF p_remaining IS NOT NULL THEN
+        -- The caller's latest answer, carried along instead of a round trip of its own.
+        PERFORM coord_correct_budget(p_bucket, p_remaining, p_reset, p_margin);
+    END IF;
     SELECT * INTO b FROM coord_nekos_budgets WHERE bucket = p_bucket FOR UPDATE;
     b.lim := GREATEST(p_limit, 1);
     IF b.reset_at + make_interval(secs => p_margin) <= t THEN
@@ -133,8 +138,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             used integer NOT NULL,
             PRIMARY KEY (bucket, process)
         )""",
-        _TAKE,
         _CORRECT,
+        _TAKE,
     ),
 )
 

@@ -7,9 +7,11 @@ documented one, which the client assumes before its first answer."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
+import asyncpg
 import pytest
 
 from bot.nekos import Kind, NekosClient, make_session
@@ -130,3 +132,47 @@ async def test_a_lost_database_never_blocks_a_request(
     await coordinator.close()  # its pool is gone: takes are granted, the limiter still counts
     await nekos_client.search(QUERY, Kind.GIF, budget=5.0)
     assert sent_by(nekos, "alone") == [200]
+
+
+async def row(url: str, key: str) -> asyncpg.Record:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchrow(
+            "SELECT used, lim, extract(epoch FROM reset_at) AS reset_at "
+            "FROM coord_nekos_budgets WHERE bucket = $1",
+            key,
+        )
+    finally:
+        await conn.close()
+
+
+async def test_answers_correct_the_count_and_spent_windows_refuse(
+    open_coordinator: CoordinatorFactory, pg_url: str
+) -> None:
+    budget = (await open_coordinator()).budget
+    key = "category:hug"
+    assert await budget.take(key, 10, 60.0) is None
+    # The server saw more than this process took (another sender): it is believed...
+    reset_at = time.time() + 30
+    await budget.correct(key, 3, reset_at)
+    await budget.flush()
+    state = await row(pg_url, key)
+    assert state["used"] == 7
+    assert float(state["reset_at"]) == pytest.approx(reset_at, abs=0.01)
+    # ...but a later answer never lowers the count below what was taken since.
+    assert await budget.take(key, 10, 60.0) is None
+    await budget.correct(key, 6, reset_at)
+    assert await budget.take(key, 10, 60.0) is None  # carries the correction along
+    assert (await row(pg_url, key))["used"] == 9
+    assert await budget.take(key, 10, 60.0) is None
+    wait = await budget.take(key, 10, 60.0)
+    assert wait is not None and 20 < wait <= 31
+
+
+async def test_a_new_window_starts_after_the_reset(open_coordinator: CoordinatorFactory) -> None:
+    budget = (await open_coordinator()).budget
+    assert await budget.take("search", 1, 0.5) is None
+    wait = await budget.take("search", 1, 0.5)
+    assert wait is not None
+    await asyncio.sleep(wait)
+    assert await budget.take("search", 1, 0.5) is None
