@@ -93,17 +93,17 @@ class PostgresCoordinator(Coordinator):
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
-            self = cls(url, pool, heartbeat=heartbeat)
-            await self._beat_once()
+            coordinator = cls(url, pool, heartbeat=heartbeat)
+            await coordinator._beat_once()  # counted as live before its first budget take
         except BACKEND_ERRORS as exc:
             pool.terminate()
             raise CoordinationError(
                 f"cannot prepare the coordination tables: {_describe(exc)}"
             ) from None
-        self._beat = asyncio.get_running_loop().create_task(
-            self._heartbeat(), name="coordinator-heartbeat"
+        coordinator._beat = asyncio.get_running_loop().create_task(
+            coordinator._heartbeat(), name="coordinator-heartbeat"
         )
-        return self
+        return coordinator
 
     @property
     def budget(self) -> PostgresBudget:

@@ -41,12 +41,16 @@ BEGIN
         PERFORM coord_correct_budget(p_bucket, p_remaining, p_reset, p_margin);
     END IF;
     SELECT * INTO b FROM coord_nekos_budgets WHERE bucket = p_bucket FOR UPDATE;
-    b.lim := GREATEST(p_limit, 1);
     IF b.reset_at + make_interval(secs => p_margin) <= t THEN
         -- The window is over: a new one starts with this take (answers correct its end).
         b.generation := b.generation + 1;
         b.used := 0;
         b.reset_at := t + make_interval(secs => p_window);
+        b.lim := GREATEST(p_limit, 1);
+    ELSE
+        -- Processes learn the limit from what they see remaining, so one that saw a window
+        -- already partly spent underestimates it: believe the largest estimate.
+        b.lim := GREATEST(b.lim, p_limit, 1);
     END IF;
     SELECT s.used INTO mine FROM coord_nekos_shares AS s
     WHERE s.bucket = p_bucket AND s.process = p_process AND s.generation = b.generation;
