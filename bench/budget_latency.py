@@ -57,6 +57,7 @@ async def main(url: str, takes: int, tasks: int, requests: int) -> None:
         async def correct(n: int) -> None:
             await budget.correct(f"bench:{tasks}:{takes}", 10**9 - n, time.time() + 60)
 
+        # Queued for the next take (or a batched flush): no round trip of its own.
         print(f"{'correct, sequential':>32}: {summary(await timed(takes, 1, correct))}")
 
         async with FakeNekos(search_limit=10**6) as nekos, make_session() as session:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
+from typing import NamedTuple
 
 import asyncpg
 
@@ -35,6 +37,27 @@ BACKEND_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+
+
+class _Correction(NamedTuple):
+    """One answer's count, and the take it answers (None when unknown)."""
+
+    remaining: int
+    reset_at: float  # time.time() instant
+    generation: int | None
+    ordinal: int | None
+
+
+def _columns(
+    corrections: list[_Correction],
+) -> tuple[list[int], list[float], list[int | None], list[int | None]]:
+    """Corrections as the SQL functions take them: one array per field."""
+    return (
+        [c.remaining for c in corrections],
+        [c.reset_at for c in corrections],
+        [c.generation for c in corrections],
+        [c.ordinal for c in corrections],
+    )
 
 
 class PostgresBudget:
@@ -66,19 +89,22 @@ class PostgresBudget:
         self.timeout = timeout
         # Corrections wait this long for a take to carry them, then go out together.
         self.flush_delay = flush_delay
-        self._pending: dict[str, tuple[int, float]] = {}  # key -> (remaining, reset_at)
+        # Per key: (window generation, rank) of each granted take not yet answered, oldest
+        # first. An answer is matched with the oldest: the cautious reading of its count.
+        self._outstanding: dict[str, deque[tuple[int, int]]] = {}
+        self._pending: dict[str, list[_Correction]] = {}  # not yet sent
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
         self._failing = False
 
     async def take(self, key: str, limit: int, window: float) -> float | None:
         """See `SharedBudget.take`."""
-        remaining, reset_at = self._pending.pop(key, (None, None))
+        carried = self._pending.pop(key, [])
         try:
             async with asyncio.timeout(self.timeout), self._pool.acquire() as conn:
                 row = await conn.fetchrow(
-                    "SELECT granted, wait FROM coord_take_budget"
-                    "($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9))",
+                    "SELECT granted, wait, generation, ordinal FROM coord_take_budget"
+                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     key,
                     limit,
                     float(window),
@@ -86,27 +112,32 @@ class PostgresBudget:
                     self.stale,
                     self.margin,
                     min(self.guard, window / 10),
-                    remaining,
-                    reset_at,
+                    *_columns(carried),
                 )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
             return None
         self._recovered()
         assert row is not None  # the function always returns one row
-        return None if row["granted"] else max(float(row["wait"]), 0.0)
+        if not row["granted"]:
+            return max(float(row["wait"]), 0.0)
+        generation = int(row["generation"])
+        ranks = self._outstanding.setdefault(key, deque())
+        while ranks and ranks[0][0] < generation:
+            ranks.popleft()  # takes of a window that is over: never answered, or lost
+        ranks.append((generation, int(row["ordinal"])))
+        return None
 
     async def correct(self, key: str, remaining: int, reset_at: float) -> None:
         """See `SharedBudget.correct`. Kept until the next take of `key` carries it, or sent
         with the others after `flush_delay`: an answer costs no round trip of its own."""
+        ranks = self._outstanding.get(key)
+        generation, ordinal = ranks.popleft() if ranks else (None, None)
         if reset_at <= time.time():
             return  # a window that is over: nothing to learn
-        known = self._pending.get(key)
-        if known is not None and abs(known[1] - reset_at) <= 0.001:
-            remaining = min(remaining, known[0])  # one window, answers out of order
-        elif known is not None and known[1] > reset_at:
-            return  # an older window's answer arrived late
-        self._pending[key] = (remaining, reset_at)
+        self._pending.setdefault(key, []).append(
+            _Correction(remaining, reset_at, generation, ordinal)
+        )
         if self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(
                 self.flush_delay, self._start_flush
@@ -121,17 +152,18 @@ class PostgresBudget:
     async def flush(self) -> None:
         """Send the corrections no take has carried yet, in one round trip."""
         pending, self._pending = self._pending, {}
-        pending = {key: value for key, value in pending.items() if value[1] > time.time()}
-        if not pending:
+        keys = [key for key, corrections in pending.items() for _ in corrections]
+        corrections = [correction for batch in pending.values() for correction in batch]
+        if not corrections:
             return
         try:
             async with asyncio.timeout(self.timeout * 5), self._pool.acquire() as conn:
                 await conn.execute(
-                    "SELECT coord_correct_budget(k, r, to_timestamp(t), $4) "
-                    "FROM unnest($1::text[], $2::int[], $3::float8[]) AS x(k, r, t)",
-                    list(pending),
-                    [remaining for remaining, _ in pending.values()],
-                    [reset_at for _, reset_at in pending.values()],
+                    "SELECT coord_correct_budget(k, r, to_timestamp(t), $6, g, o) FROM unnest("
+                    "$1::text[], $2::int[], $3::float8[], $4::bigint[], $5::int[]"
+                    ") AS x(k, r, t, g, o)",
+                    keys,
+                    *_columns(corrections),
                     self.margin,
                 )
         except BACKEND_ERRORS as exc:

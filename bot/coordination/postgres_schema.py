@@ -18,12 +18,63 @@ MIGRATE_KEY = 0  # the second half while migrating (IDENTIFY buckets and scopes 
 
 # Budget logic lives in SQL functions: one round trip per take, with the row locked while it
 # decides, so concurrent takes from every process are counted exactly once. A take also carries
-# the caller's latest correction, so answers rarely cost a round trip of their own.
+# the caller's pending corrections, so answers rarely cost a round trip of their own.
+#
+# A row counts `used` = slots taken in the window + `adjust`, what the server counted that no
+# take accounts for (another sender, or a wrong guess of the limit: remaining = limit - seen only
+# holds with the right limit). An answer to the k-th take of a window that reports `remaining`
+# proves the server had seen lim - remaining requests when only k takes had been granted up to
+# it, so adjust >= (lim - remaining) - k. Both sides only grow within a window: keep the maximum.
+_CORRECT = """
+CREATE FUNCTION coord_correct_budget(
+    p_bucket text, p_remaining int, p_reset timestamptz, p_margin float8,
+    p_generation bigint, p_ordinal int
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    b coord_nekos_budgets%ROWTYPE;
+    t timestamptz := clock_timestamp();
+    seen int;
+    taken int;
+    bound int;
+BEGIN
+    IF p_reset <= t THEN
+        RETURN;  -- a late answer about a window that is over: nothing to learn
+    END IF;
+    SELECT * INTO b FROM coord_nekos_budgets WHERE bucket = p_bucket FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    seen := b.lim - p_remaining;
+    IF b.reset_at + make_interval(secs => p_margin) <= t THEN
+        -- Our window is over but the server's runs on: start it from what the server saw.
+        b.generation := b.generation + 1;
+        b.used := GREATEST(seen, 0);
+        b.adjust := b.used;
+    ELSE
+        taken := b.used - b.adjust;
+        -- Without the take's rank (or from an earlier window), assume every take was seen.
+        bound := seen - CASE WHEN p_ordinal IS NOT NULL AND p_generation = b.generation
+            THEN p_ordinal ELSE taken END;
+        IF bound > b.adjust THEN
+            b.used := b.used + bound - b.adjust;
+            b.adjust := bound;
+        END IF;
+    END IF;
+    UPDATE coord_nekos_budgets
+    SET used = b.used, adjust = b.adjust, generation = b.generation, reset_at = p_reset,
+        updated_at = t
+    WHERE bucket = p_bucket;
+END
+$$
+"""
+
 _TAKE = """
 CREATE FUNCTION coord_take_budget(
     p_bucket text, p_limit int, p_window float8, p_process text,
-    p_stale float8, p_margin float8, p_guard float8, p_remaining int, p_reset timestamptz
-) RETURNS TABLE (granted boolean, wait float8)
+    p_stale float8, p_margin float8, p_guard float8,
+    c_remaining int[], c_reset float8[], c_generation bigint[], c_ordinal int[]
+) RETURNS TABLE (granted boolean, wait float8, generation bigint, ordinal int)
 LANGUAGE plpgsql AS $$
 DECLARE
     b coord_nekos_budgets%ROWTYPE;
@@ -33,18 +84,19 @@ DECLARE
     share int;
     half timestamptz;
 BEGIN
-    INSERT INTO coord_nekos_budgets (bucket, lim, used, reset_at, generation)
-    VALUES (p_bucket, p_limit, 0, '-infinity', 0)  -- over: the first take starts a window
+    INSERT INTO coord_nekos_budgets (bucket, lim, used, adjust, reset_at, generation)
+    VALUES (p_bucket, p_limit, 0, 0, '-infinity', 0)  -- over: the first take starts a window
     ON CONFLICT (bucket) DO NOTHING;
-    IF p_remaining IS NOT NULL THEN
-        -- The caller's latest answer, carried along instead of a round trip of its own.
-        PERFORM coord_correct_budget(p_bucket, p_remaining, p_reset, p_margin);
-    END IF;
+    FOR i IN 1 .. coalesce(array_length(c_remaining, 1), 0) LOOP
+        PERFORM coord_correct_budget(p_bucket, c_remaining[i], to_timestamp(c_reset[i]),
+                                     p_margin, c_generation[i], c_ordinal[i]);
+    END LOOP;
     SELECT * INTO b FROM coord_nekos_budgets WHERE bucket = p_bucket FOR UPDATE;
     IF b.reset_at + make_interval(secs => p_margin) <= t THEN
         -- The window is over: a new one starts with this take (answers correct its end).
         b.generation := b.generation + 1;
         b.used := 0;
+        b.adjust := 0;
         b.reset_at := t + make_interval(secs => p_window);
         b.lim := GREATEST(p_limit, 1);
     ELSE
@@ -80,36 +132,12 @@ BEGIN
             generation = EXCLUDED.generation;
     END IF;
     UPDATE coord_nekos_budgets
-    SET lim = b.lim, used = b.used, reset_at = b.reset_at, generation = b.generation,
-        updated_at = t
+    SET lim = b.lim, used = b.used, adjust = b.adjust, reset_at = b.reset_at,
+        generation = b.generation, updated_at = t
     WHERE bucket = p_bucket;
+    generation := b.generation;
+    ordinal := b.used - b.adjust;  -- this take's rank in the window (for its correction)
     RETURN NEXT;
-END
-$$
-"""
-
-_CORRECT = """
-CREATE FUNCTION coord_correct_budget(
-    p_bucket text, p_remaining int, p_reset timestamptz, p_margin float8
-) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    t timestamptz := clock_timestamp();
-BEGIN
-    IF p_reset <= t THEN
-        RETURN;  -- a late answer about a window that is over: nothing to learn
-    END IF;
-    -- The server counts every process: adopt its window end, and never count fewer than it
-    -- saw (slots taken but not yet answered keep `used` higher).
-    UPDATE coord_nekos_budgets AS b
-    SET used = GREATEST(
-            CASE WHEN b.reset_at + make_interval(secs => p_margin) <= t THEN 0 ELSE b.used END,
-            b.lim - p_remaining),
-        generation = CASE WHEN b.reset_at + make_interval(secs => p_margin) <= t
-            THEN b.generation + 1 ELSE b.generation END,
-        reset_at = p_reset,
-        updated_at = t
-    WHERE b.bucket = p_bucket;
 END
 $$
 """
@@ -130,6 +158,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             bucket text PRIMARY KEY,
             lim integer NOT NULL,
             used integer NOT NULL,
+            adjust integer NOT NULL,
             reset_at timestamptz NOT NULL,
             generation bigint NOT NULL,
             updated_at timestamptz NOT NULL DEFAULT now()

@@ -123,6 +123,15 @@ async def test_lost_database_falls_back_to_local_pacing(
         # Still paced within this process while the database is away.
         await asyncio.wait_for(coordinator.before_identify(0, window), HANG_GUARD)
         assert time.monotonic() - identified >= window - 0.05
+        # Nothing is registered without the database, and nothing is claimed to be.
+        calls: list[str] = []
+
+        async def register() -> None:
+            calls.append("register")
+
+        assert not await coordinator.register_commands("global", "ddd", register)
+        assert calls == []
+        assert await coordinator.registered_digest("global") is None
     finally:
         pg_cluster.restart()
 
