@@ -119,7 +119,7 @@ class PostgresCoordinator(Coordinator):
             await self._local.wait(bucket, window)
             return
         try:
-            await self._lock_bucket(conn, bucket, poll=min(_POLL, window / 10))
+            await self._lock_bucket(conn, bucket, poll=max(min(_POLL, window / 10), 0.01))
         except BACKEND_ERRORS as exc:
             conn.terminate()
             self._degraded("IDENTIFY pacing", exc)
