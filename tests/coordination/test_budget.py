@@ -204,3 +204,19 @@ async def test_prefetch_pools_of_two_processes_share_a_category(
         statuses = [r.status for r in fake.requests if r.route == "/hug"]
         assert 429 not in statuses
         assert len(statuses) >= 2 + 10
+
+
+@pytest.mark.timeout(60)
+async def test_a_busy_process_can_still_spend_the_whole_window(
+    open_coordinator: CoordinatorFactory, session: aiohttp.ClientSession, nekos: FakeNekos
+) -> None:
+    busy_coordinator = await open_coordinator()
+    await open_coordinator(), await open_coordinator()  # two more live processes, idle
+    busy = client(session, nekos, "busy", busy_coordinator.budget)
+    await search_many(busy, LIMIT, LIMIT)
+    times = [r.time for r in nekos.requests if r.route == "/search"]
+    # Its share (3 of 7) at once, the rest from the window's second half: all in one window
+    # (5 s), none pushed to the next.
+    assert len(times) == LIMIT
+    assert max(times) - min(times) < 5.0
+    assert sent_by(nekos, "busy") == [200] * LIMIT
