@@ -1,8 +1,8 @@
 """The storage interface: value types, the one error type, and the abstract `Store`.
 
-Callers depend on this module only, never on a backend, so a PostgreSQL backend can be added
-later without touching them. Results are plain frozen dataclasses of ints and strs: no
-backend type (rows, cursors, sqlite3 errors) ever crosses this boundary.
+Callers depend on this module only, never on a backend (SQLite, PostgreSQL). Results are plain
+frozen dataclasses of ints and strs: no backend type (rows, cursors, driver errors) ever crosses
+this boundary.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "Partner",
     "Store",
     "StoreError",
+    "StoreUnreachable",
     "TargetIds",
     "UserStats",
     "check_action",
@@ -42,6 +43,11 @@ class StoreError(Exception):
 
     The message is one sentence fit for a log line or an operator; the backend's own exception,
     if any, is chained as `__cause__`."""
+
+
+class StoreUnreachable(StoreError):
+    """The database server could not be reached (yet) when opening the store: refused, timed
+    out, or still starting. Worth retrying at start, unlike any other `StoreError`."""
 
 
 @dataclass(frozen=True, slots=True)
