@@ -29,7 +29,7 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
-from bot.store import StoreError, open_store
+from bot.store import Store, StoreError, StoreUnreachable, open_store
 from bot.store.files import make_private_dir, write_private
 
 log = logging.getLogger("bot")
@@ -69,6 +69,23 @@ async def wait_for_discord(config: Config, stop: asyncio.Event) -> None:
         )
     except startup.Unreachable as exc:
         raise StartupError(str(exc), code=EXIT_ERROR) from None
+
+
+async def open_database(config: Config, stop: asyncio.Event) -> Store:
+    """Open the store; a database server not up yet (compose starts it with the bot) is waited
+    for like Discord. Rejected credentials, an unknown database, a bad URL: exit 2 at once."""
+    try:
+        return await startup.retry(
+            "The database",
+            lambda: open_store(config.database_url),
+            seconds=config.startup_retry_seconds,
+            transient=(StoreUnreachable,),
+            stop=stop,
+        )
+    except startup.Unreachable as exc:
+        raise StartupError(str(exc), code=EXIT_ERROR) from None
+    except StoreError as exc:
+        raise StartupError(f"DATABASE_URL: {exc}") from None
 
 
 async def serve_metrics(config: Config) -> Metrics | None:
@@ -134,10 +151,7 @@ async def _run(
         data_dir_ready(config.data_dir)
     except OSError as exc:
         raise StartupError(f"DATA_DIR: cannot use {config.data_dir}: {exc.strerror}") from None
-    try:
-        store = await open_store(config.database_url)
-    except StoreError as exc:
-        raise StartupError(f"DATABASE_URL: {exc}") from None
+    store = await open_database(config, stop)
 
     await wait_for_discord(config, stop)
     transport: TransportSettings = {}

@@ -169,7 +169,28 @@ def _database_in_data_dir(earlier: Mapping[str, Any]) -> str:
     return f"sqlite:///{earlier['data_dir'] / 'nekocord.db'}"
 
 
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _postgres_url(text: str) -> str:
+    # Checked here so that a typo exits 2 at once instead of being retried as "unreachable".
+    # Messages never repeat the URL: it may hold a password.
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise Invalid("is not a valid PostgreSQL URL") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise Invalid("must name a host: postgresql://user:password@host:5432/database")
+    if parts.fragment:
+        raise Invalid("is not a valid PostgreSQL URL (it has a '#' fragment)")
+    return text
+
+
 def _database_url(text: str) -> str:
+    scheme = text.split("://", 1)[0].lower() if "://" in text else None
+    if scheme in _POSTGRES_SCHEMES:
+        return _postgres_url(text)
     # An opt-out must survive a restart: a member who opted out must never be pinged again.
     lowered = text.lower()
     if ":memory:" in lowered or "mode=memory" in lowered or lowered.rstrip("/") == "sqlite:":
@@ -312,7 +333,8 @@ class Config:
         _database_url,
         default=_database_in_data_dir,
         shown="`sqlite:///<DATA_DIR>/nekocord.db`",
-        help="Where counters and opt-outs are stored (SQLite).",
+        help="Where counters, opt-outs and server settings are stored: a SQLite file, or "
+        "PostgreSQL as `postgresql://user:password@host:5432/database` for several processes.",
     )
     discord_api_base: str = setting(
         "DISCORD_API_BASE",
@@ -371,7 +393,8 @@ class Config:
         "STARTUP_RETRY_SECONDS",
         _seconds,
         default="60",
-        help="How long to keep retrying at start when Discord cannot be reached (then exit 1).",
+        help="How long to keep retrying at start when Discord or PostgreSQL cannot be reached "
+        "(then exit 1).",
     )
     metrics_port: int | None = setting(
         "METRICS_PORT",
