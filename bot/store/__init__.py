@@ -73,7 +73,7 @@ async def open_store(url: str) -> Store:
     scheme = url_scheme(url)
     if scheme is not None and scheme not in SUPPORTED_SCHEMES:
         raise StoreError(
-            f"DATABASE_URL scheme {scheme!r} is not supported yet "
+            f"DATABASE_URL scheme {scheme!r} is not supported "
             f"(supported: {', '.join(SUPPORTED_SCHEMES)})"
         )
     if scheme in POSTGRES_SCHEMES:

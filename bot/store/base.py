@@ -200,8 +200,9 @@ class Store(ABC):
 
     @abstractmethod
     async def guild_settings(self, guild_id: int) -> GuildSettings:
-        """The guild's settings (`GuildSettings()` when it saved none). Every command asks:
-        backends answer from memory for guilds asked recently, without a database trip."""
+        """The guild's settings (`GuildSettings()` when it saved none). Every command asks, so
+        it must be cheap: SQLite (one process) answers from memory for guilds asked recently;
+        PostgreSQL, which other processes write too, reads one indexed row."""
 
     @abstractmethod
     async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:

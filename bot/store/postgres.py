@@ -194,11 +194,18 @@ class PostgresStore(Store):
     # ------------------------------------------------------------------ running transactions
 
     async def _run(
-        self, what: str, body: Body[T], *, isolation: str = "read_committed", readonly: bool = False
+        self,
+        what: str,
+        body: Body[T],
+        *,
+        isolation: str = "read_committed",
+        readonly: bool = False,
+        maintenance: bool = False,
     ) -> T:
         """`body` in one transaction, retried on a fresh connection while the failure is
-        transient and `retry_seconds` last; `StoreError` after that or for any other failure."""
-        if self._closed:
+        transient and `retry_seconds` last; `StoreError` after that or for any other failure.
+        `maintenance`: work started before `close()`, which waits for it, so it still runs."""
+        if self._closed and not maintenance:
             raise StoreError(f"The database {self._where} is closed")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_seconds
@@ -211,7 +218,7 @@ class PostgresStore(Store):
                 ):
                     return await body(conn)
             except TRANSIENT as exc:
-                if self._closed or loop.time() + delay > deadline:
+                if (self._closed and not maintenance) or loop.time() + delay > deadline:
                     raise StoreError(
                         f"Cannot {what} in the database {self._where}: {_reason(exc)}"
                     ) from exc
@@ -244,7 +251,7 @@ class PostgresStore(Store):
             processed_before=int(now - self._dedupe_ttl),
             returned_before=int(now - self._returned_ttl),
         )
-        await self._run("prune old markers", body)
+        await self._run("prune old markers", body, maintenance=True)
 
     def _maybe_prune(self) -> None:
         # In the background, so no caller waits for maintenance; close() waits for it.
