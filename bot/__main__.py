@@ -1,4 +1,5 @@
 """`python -m bot`: read the configuration, set up logging, run until SIGTERM/SIGINT.
+(`python -m bot migrate-store --from sqlite:///… --to postgresql://…`: see `bot.store.migrate`.)
 
 Exit codes: 0 after a clean stop; 2 for a configuration or start-up problem the operator must
 fix (one line on stderr, no traceback, never the token); 1 for anything unexpected.
@@ -29,7 +30,7 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
-from bot.store import Store, StoreError, StoreUnreachable, open_store
+from bot.store import Store, StoreError, StoreUnreachable, migrate, open_store
 from bot.store.files import make_private_dir, write_private
 
 log = logging.getLogger("bot")
@@ -209,7 +210,12 @@ async def _run(
             return EXIT_OK
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot` runs the bot; `python -m bot migrate-store --from … --to …` moves its
+    data from SQLite to PostgreSQL (`bot.store.migrate`)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["migrate-store"]:
+        return migrate.main(args[1:])
     try:
         config = load_config()
     except ConfigError as exc:
