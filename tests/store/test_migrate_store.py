@@ -21,7 +21,7 @@ from bot.store.postgres import PostgresStore
 from bot.store.postgres_schema import TABLES
 from bot.store.sqlite import SqliteStore
 from tests.harness import ROOT
-from tests.store.test_upgrade import CLAIMED, HISTORY, A, B, C, D, G1, G2, make_old_database
+from tests.store.test_upgrade import CLAIMED, G1, G2, HISTORY, A, B, C, D, make_old_database
 
 SECRET = "m0ve-pa55word"
 
