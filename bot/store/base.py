@@ -153,6 +153,18 @@ class Store(ABC):
         first call without counting again, whatever the other arguments say; a replay naming
         further targets counts only those. Dedupe markers are kept for at least a day."""
 
+    async def first_delivery(self, interaction_id: int) -> bool:
+        """Record that this process answers the interaction: True for the first delivery of
+        `interaction_id` in any process, False for a gateway replay that reached another
+        process (after a resume, or a shard moving) and must be neither counted nor answered.
+        Ids are remembered for at least a day.
+
+        This default answers True: it is for a backend only one process uses, whose caller
+        remembers the ids it answered in memory. A backend several processes share overrides
+        it with a marker in the database."""
+        check_id("interaction_id", interaction_id)
+        return True
+
     @abstractmethod
     async def counts(
         self, *, guild_id: int, action: str, actor_id: int, target_id: int

@@ -273,6 +273,14 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------ counters
 
+    async def first_delivery(self, interaction_id: int) -> bool:
+        body = partial(
+            queries.first_delivery,
+            interaction_id=check_id("interaction_id", interaction_id),
+            now=int(self._clock()),
+        )
+        return await self._run("record an interaction", body)
+
     async def record_action(
         self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
     ) -> list[ActionCounts]:

@@ -22,6 +22,7 @@ from bot.store.sqlite_queries import decode_settings, encode_settings
 __all__ = [
     "claim_return",
     "counts",
+    "first_delivery",
     "forget_guild",
     "forget_user",
     "guild_settings",
@@ -244,7 +245,19 @@ async def save_guild_settings(
     )
 
 
+async def first_delivery(conn: asyncpg.Connection, *, interaction_id: int, now: int) -> bool:
+    # A delivery racing another waits for its commit, then finds the row: one of them wins.
+    inserted = await conn.fetchval(
+        "INSERT INTO seen_interactions (interaction_id, created_at) VALUES ($1, $2)"
+        " ON CONFLICT (interaction_id) DO NOTHING RETURNING true",
+        interaction_id,
+        now,
+    )
+    return bool(inserted)
+
+
 async def prune(conn: asyncpg.Connection, *, processed_before: int, returned_before: int) -> None:
     """Delete dedupe and hug-back markers past their lifetime (index range deletes)."""
+    await conn.execute("DELETE FROM seen_interactions WHERE created_at < $1", processed_before)
     await conn.execute("DELETE FROM processed_actions WHERE created_at < $1", processed_before)
     await conn.execute("DELETE FROM returned_actions WHERE created_at < $1", returned_before)

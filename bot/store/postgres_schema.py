@@ -121,6 +121,19 @@ MIGRATIONS: tuple[PgMigration, ...] = (
             )""",
         ),
     ),
+    PgMigration(
+        2,
+        "interactions answered, across processes",
+        (
+            # One row per interaction a process took on (first_delivery): a gateway replay
+            # delivered to another process finds it and is dropped before anything is sent.
+            """CREATE TABLE seen_interactions (
+                interaction_id BIGINT PRIMARY KEY,
+                created_at     BIGINT NOT NULL
+            )""",
+            "CREATE INDEX seen_interactions_by_age ON seen_interactions (created_at)",
+        ),
+    ),
 )
 
 

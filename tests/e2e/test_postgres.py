@@ -129,3 +129,35 @@ async def test_actions_are_answered_while_postgres_restarts(
     assert total == markers >= len(counted)
     shown = sorted(int(re.search(r"has received (\d+) hug", a).group(1)) for a in counted)  # type: ignore[union-attr]
     assert len(set(shown)) == len(shown) and shown[-1] == total, shown
+
+
+async def test_a_replay_delivered_to_another_process_is_neither_counted_nor_answered(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """After a resume or a shard moving, the gateway may deliver an interaction the first
+    process already answered to a second one: the database's marker makes it drop it."""
+    bob = make_user(name="bob", global_name="Bob")
+    async with (
+        FakeDiscord(token=TOKEN) as first_api,
+        FakeDiscord(token=TOKEN) as second_api,
+        FakeNekos() as nekos,
+        bot_process(first_api, nekos, tmp_path / "one", DATABASE_URL=pg_url) as first,
+        bot_process(second_api, nekos, tmp_path / "two", DATABASE_URL=pg_url) as second,
+    ):
+        await first.wait_for_output("Ready as")
+        await second.wait_for_output("Ready as")
+        original = first_api.slash("hug", {"user": bob})
+        answer = await answered(await first_api.interact(original))
+        assert "has received 1 hug" in text_of(answer), text_of(answer)
+        replay = second_api.slash("hug", {"user": bob}, user=original["member"]["user"])
+        replay["id"] = original["id"]
+        record = await second_api.interact(replay)
+        await second.wait_for_output("already answered by another process")
+        fresh = await answered(await second_api.interact(second_api.slash("hug", {"user": bob})))
+        assert "has received" in text_of(fresh)  # the second process answers what is its own
+    assert not record.acknowledged and record.original is None and not record.followups
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetchval("SELECT COUNT(*) FROM processed_actions") == 2
+    finally:
+        await conn.close()

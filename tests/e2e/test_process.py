@@ -214,7 +214,7 @@ async def test_unusable_database_exits_2_with_one_line(tmp_path: Path, problem: 
         (data / "broken.db").write_bytes(b"this is not a database" * 100)
         url = f"sqlite:///{data / 'broken.db'}"
     else:
-        url = "postgresql://user:secret@db.invalid/nekocord"
+        url = "mysql://user:secret@db.invalid/nekocord"  # a scheme no backend serves
     async with FakeDiscord(token=TOKEN) as discord_api, FakeNekos() as nekos:
         async with bot_process(discord_api, nekos, data, DATABASE_URL=url) as proc:
             code = await proc.wait(timeout=30)

@@ -263,3 +263,10 @@ async def test_pruning_also_runs_while_open(backend: Backend) -> None:
     finally:
         await store.close()  # waits for it
     assert await backend.rows("SELECT action_id FROM processed_actions") == [(100,)]
+
+
+async def test_sqlite_leaves_replays_to_the_one_process_memory(sqlite_store: SqliteStore) -> None:
+    # One process per SQLite file: the tree remembers the interactions it answered.
+    assert await sqlite_store.first_delivery(5) and await sqlite_store.first_delivery(5)
+    with pytest.raises(ValueError):
+        await sqlite_store.first_delivery(-5)

@@ -96,6 +96,23 @@ async def test_a_replay_racing_its_original_answers_its_counts(pg: PostgresBacke
     await pg.assert_consistent()
 
 
+async def test_each_interaction_is_first_delivered_to_one_process_only(
+    pg: PostgresBackend,
+) -> None:
+    now = [1_700_000_000.0]
+    first, second = await pg.open(clock=lambda: now[0]), await pg.open(clock=lambda: now[0])
+    deliveries = [store.first_delivery(i) for i in range(1, 101) for store in (first, second)]
+    results = await asyncio.gather(*deliveries)
+    assert [results[i] + results[i + 1] for i in range(0, 200, 2)] == [1] * 100
+    assert not await first.first_delivery(1) and not await second.first_delivery(100)
+    with pytest.raises(ValueError):
+        await first.first_delivery(-1)
+    # Remembered for a day (replays come within minutes), then pruned.
+    now[0] += 2 * 24 * 3600
+    await (await pg.open(clock=lambda: now[0])).close()  # prunes at open
+    assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(0,)]
+
+
 async def test_opt_outs_and_settings_written_elsewhere_are_seen_at_once(
     pg: PostgresBackend,
 ) -> None:
