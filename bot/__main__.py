@@ -78,7 +78,7 @@ async def open_database(config: Config, stop: asyncio.Event) -> Store:
     try:
         return await startup.retry(
             "The database",
-            lambda: open_store(config.database_url),
+            lambda: open_store(config.database_url, pool_size=config.database_pool_size),
             seconds=config.startup_retry_seconds,
             transient=(StoreUnreachable,),
             stop=stop,

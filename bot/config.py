@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, overload
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -249,6 +249,13 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _pool_size(text: str) -> int:
+    size = int(text) if text.isdigit() else 0
+    if not 1 <= size <= 100:
+        raise Invalid("must be a number of connections from 1 to 100")
+    return size
+
+
 def _port(text: str) -> int:
     port = int(text) if text.isdigit() else -1
     if not 0 <= port <= 65535:
@@ -269,10 +276,14 @@ def url_credentials(url: str) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return []
-    if "@" not in parts.netloc:
-        return []
-    userinfo = parts.netloc.rpartition("@")[0]
     found: list[str] = []
+    # libpq-style URLs may carry the password as a parameter (postgresql://h/db?password=…).
+    for key, value in parse_qsl(parts.query):
+        if key.lower() == "password" and value:
+            found += [value, quote(value, safe="")]
+    if "@" not in parts.netloc:
+        return [secret for secret in found if len(secret) >= 3]
+    userinfo = parts.netloc.rpartition("@")[0]
     for form in dict.fromkeys((userinfo, unquote(userinfo))):
         password = form.partition(":")[2]
         found += [form, base64.b64encode(form.encode()).decode()]
@@ -335,6 +346,12 @@ class Config:
         shown="`sqlite:///<DATA_DIR>/nekocord.db`",
         help="Where counters, opt-outs and server settings are stored: a SQLite file, or "
         "PostgreSQL as `postgresql://user:password@host:5432/database` for several processes.",
+    )
+    database_pool_size: int = setting(
+        "DATABASE_POOL_SIZE",
+        _pool_size,
+        default="10",
+        help="PostgreSQL only: at most this many connections per process.",
     )
     discord_api_base: str = setting(
         "DISCORD_API_BASE",

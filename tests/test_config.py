@@ -44,6 +44,7 @@ URL = "must be a http or https URL"
 
 
 RATE = "must be N/S (N uses per S seconds, e.g. 10/20) or 0 for no limit"
+POOL_SIZE = "must be a number of connections from 1 to 100"
 IN_MEMORY = (
     "an in-memory database would forget opt-outs at every restart: "
     "name a file (sqlite:///path/to/nekocord.db)"
@@ -97,6 +98,18 @@ IN_MEMORY = (
             {"STARTUP_RETRY_SECONDS": "forever"},
             "STARTUP_RETRY_SECONDS: must be a number of seconds between 0 and 3600",
         ),
+        (
+            {"DATABASE_URL": "postgresql://u:pw-secret@db:port/nekocord"},
+            "DATABASE_URL: is not a valid PostgreSQL URL",
+        ),
+        (
+            {"DATABASE_URL": "postgres://u:pw-secret@/nekocord"},
+            "DATABASE_URL: must name a host: postgresql://user:password@host:5432/database",
+        ),
+        *(
+            ({"DATABASE_POOL_SIZE": size}, f"DATABASE_POOL_SIZE: {POOL_SIZE}")
+            for size in ("0", "101", "-1", "ten", "2.5")
+        ),
         *(
             ({"DATABASE_URL": url}, f"DATABASE_URL: {IN_MEMORY}")
             for url in (
@@ -127,6 +140,19 @@ def test_url_credentials_are_secrets_and_never_shown() -> None:
         assert secret in secrets, secret
     assert without_credentials(config.nekos_api_base) == "http://proxy.example:8080/api/v2"
     assert url_credentials("https://nekos.best/api/v2") == []
+
+
+def test_postgres_urls_and_their_passwords() -> None:
+    for url in (
+        "postgresql://nekocord:p%40ss-word@db.example:5432/nekocord",
+        "postgres://nekocord:p%40ss-word@db.example/nekocord",
+        "postgresql:///nekocord?host=/run/postgresql&password=p%40ss-word",
+    ):
+        config = load(DATABASE_URL=url, DATABASE_POOL_SIZE="25")
+        assert config.database_url == url
+        assert config.database_pool_size == 25
+        assert "p@ss-word" in config.secrets() and "p%40ss-word" in config.secrets(), url
+    assert load().database_pool_size == 10
 
 
 def test_cooldowns_and_retry_are_parsed() -> None:

@@ -24,7 +24,7 @@ from bot.store.base import (
     TargetIds,
     UserStats,
 )
-from bot.store.postgres import PostgresStore
+from bot.store.postgres import POOL_SIZE, PostgresStore
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
@@ -61,10 +61,10 @@ def url_scheme(url: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, *, pool_size: int = POOL_SIZE) -> Store:
     """Open (create, migrate) the store DATABASE_URL names: `sqlite:///relative/path.db`,
     `sqlite:////absolute/path.db`, a plain path, or `postgresql://user:password@host/db`
-    (`postgres://` too).
+    (`postgres://` too) with a pool of at most `pool_size` connections.
 
     Raises `StoreUnreachable` when a database server cannot be reached (yet): the bot retries
     that for a while. Raises `StoreError` with one sentence for anything else: the bot turns
@@ -77,5 +77,5 @@ async def open_store(url: str) -> Store:
             f"(supported: {', '.join(SUPPORTED_SCHEMES)})"
         )
     if scheme in POSTGRES_SCHEMES:
-        return await PostgresStore.open(url.strip())
+        return await PostgresStore.open(url.strip(), pool_size=pool_size)
     return await SqliteStore.open_url(url)

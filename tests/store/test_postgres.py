@@ -151,6 +151,18 @@ async def test_concurrent_opens_migrate_once(pg: PostgresBackend) -> None:
     assert await stores[-1].counts(**HUG, target_id=B) == ActionCounts(1, 1)
 
 
+async def test_a_version_1_database_is_brought_to_the_current_schema(pg: PostgresBackend) -> None:
+    async with await pg.open(migrations=MIGRATIONS[:1]) as old:
+        await old.record_action(action_id=1, **HUG, target_ids=[B])
+        await old.set_opt_out(user_id=C, opted_out=True)
+    assert [v for v, _ in await versions(pg.url)] == [1]
+    async with await pg.open() as store:
+        assert [v for v, _ in await versions(pg.url)] == [m.version for m in MIGRATIONS]
+        assert await store.counts(**HUG, target_id=B) == ActionCounts(1, 1)
+        assert await store.is_opted_out(C)
+        assert await store.first_delivery(1) and not await store.first_delivery(1)
+
+
 async def test_a_later_version_migrates_an_older_database_and_reopening_is_a_no_op(
     pg: PostgresBackend,
 ) -> None:
