@@ -169,27 +169,23 @@ def _database_in_data_dir(earlier: Mapping[str, Any]) -> str:
     return f"sqlite:///{earlier['data_dir'] / 'nekocord.db'}"
 
 
-_POSTGRES_SCHEMES = ("postgresql", "postgres")
-
-
 def _postgres_url(text: str) -> str:
     # Checked here so that a typo exits 2 at once instead of being retried as "unreachable".
     # Messages never repeat the URL: it may hold a password.
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a malformed port
+        if parts.fragment:  # an unescaped '#' (in a password?) cuts the URL short
+            raise ValueError
     except ValueError:
         raise Invalid("is not a valid PostgreSQL URL") from None
     if not parts.hostname and "host=" not in parts.query:
         raise Invalid("must name a host: postgresql://user:password@host:5432/database")
-    if parts.fragment:
-        raise Invalid("is not a valid PostgreSQL URL (it has a '#' fragment)")
     return text
 
 
 def _database_url(text: str) -> str:
-    scheme = text.split("://", 1)[0].lower() if "://" in text else None
-    if scheme in _POSTGRES_SCHEMES:
+    if text.partition("://")[0].lower() in ("postgresql", "postgres"):
         return _postgres_url(text)
     # An opt-out must survive a restart: a member who opted out must never be pinged again.
     lowered = text.lower()
