@@ -68,9 +68,8 @@ async def test_malformed_postgres_url_is_a_config_error(tmp_path: Path, url: str
     code, output = await run_to_exit(tmp_path, DATABASE_URL=url)
     assert code == 2, output
     assert PASSWORD not in output
-    assert output.strip().splitlines() == [output.strip().splitlines()[-1]] and output.startswith(
-        "nekocord: configuration error: DATABASE_URL:"
-    ), output
+    assert len(output.strip().splitlines()) == 1, output
+    assert output.startswith("nekocord: configuration error: DATABASE_URL:"), output
 
 
 async def test_postgres_coming_up_late_is_waited_for(
