@@ -24,6 +24,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from bot import responding
+from bot.health import gateway_connected
 from bot.nekos import BadRequest, CategoryError, NekosError
 from bot.store import StoreError
 
@@ -58,17 +59,6 @@ def outcome_of(error: BaseException | None) -> str:
     if isinstance(error, NekosError | TimeoutError):
         return UPSTREAM
     return REFUSED
-
-
-def gateway_connected(bot: NekoBot) -> bool:
-    """Whether every shard this process owns has an open gateway connection."""
-    if bot.is_closed():
-        return False
-    shards = getattr(bot, "shards", None)  # an AutoShardedBot
-    if shards:
-        return all(not shard.is_closed() for shard in shards.values())
-    ws = getattr(bot, "ws", None)
-    return ws is not None and bool(ws.open)
 
 
 def _shard_latencies(bot: NekoBot) -> list[tuple[int, float]]:
