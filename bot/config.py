@@ -407,6 +407,12 @@ class Config:
         help="Serve Prometheus `/metrics` and `/healthz` on this port (one per process); "
         "unset: off.",
     )
+    metrics_host: str = setting(
+        "METRICS_HOST",
+        _host,
+        default="127.0.0.1",
+        help="The address `METRICS_PORT` listens on (`0.0.0.0` to be scraped from outside).",
+    )
     shard_count: int | None = setting(
         "SHARD_COUNT",
         _shard_count,
@@ -420,12 +426,6 @@ class Config:
         default=None,
         help="With `SHARD_COUNT`: the shards this process runs, as `a-b`, `a,b,c` or one id "
         "(from 0). Several processes share one PostgreSQL `DATABASE_URL`.",
-    )
-    metrics_host: str = setting(
-        "METRICS_HOST",
-        _host,
-        default="127.0.0.1",
-        help="The address `METRICS_PORT` listens on (`0.0.0.0` to be scraped from outside).",
     )
 
     def secrets(self) -> list[str]:
