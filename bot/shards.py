@@ -54,6 +54,13 @@ def connect_timeout(shard_count: int) -> float:
     return max(MIN_CONNECT_TIMEOUT, IDENTIFY_WINDOW * shard_count + 60.0)
 
 
+def owned_shards(shard_count: int | None, shard_ids: Sequence[int] | None) -> Sequence[int]:
+    """The shards a process with these settings runs (an unsharded bot: shard 0)."""
+    if shard_ids is not None:
+        return shard_ids
+    return range(shard_count or 1)
+
+
 def owns_first_shard(shard_ids: Sequence[int] | None) -> bool:
     """Whether this process runs shard 0 (or all shards, or is not sharded): that process
     alone registers the commands."""

@@ -82,6 +82,8 @@ async def test_one_process_runs_every_shard(
         _, text = await get(f"{url}/metrics")
         for shard in (0, 1):
             assert f'nekocord_guilds{{shard="{shard}"}} 3.0' in text
+            hugs = f'nekocord_commands_total{{command="hug",outcome="ok",shard="{shard}"}} 3.0'
+            assert hugs in text, text
         # A shard that drops makes the process unhealthy until it is back.
         shard_one = running.bot.get_shard(1)  # type: ignore[attr-defined]
         await shard_one.disconnect()
@@ -179,3 +181,18 @@ async def test_json_log_lines_carry_the_shard(
     assert shard_of(r"^Shard ID 1 has connected") == {1}  # discord.py's own line
     assert shard_of(r"^Ignored a redelivered interaction") == {1}
     assert shard_of(r"^Ready as") == {None}  # about the whole process
+
+
+async def test_max_concurrency_is_read_from_discord(nekos: FakeNekos, data_dir: Path) -> None:
+    """discord.py never asks `GET /gateway/bot` when given `shard_count`: the bot does, for its
+    IDENTIFY buckets, and assumes one bucket when Discord does not answer."""
+    async with FakeDiscord(token=TOKEN, guild_count=2, shard_count=2, max_concurrency=2) as fake:
+        env: dict[str, Any] = {"ready_timeout": READY_TIMEOUT, "SHARD_COUNT": "2"}
+        async with running_bot(fake, nekos, data_dir, **env) as running:
+            assert running.bot.max_concurrency == 2
+        assert fake.requests_to("GET", r"^/gateway/bot$")
+        fake.fail("GET", r"^/gateway/bot$", status=403)
+        fake.identify_times.clear()
+        async with running_bot(fake, nekos, data_dir, **env) as running:
+            assert running.bot.max_concurrency == 1
+            assert_paced(fake)  # one bucket: one IDENTIFY per window
