@@ -43,11 +43,6 @@ MIN_CONNECT_TIMEOUT = 180.0
 _NAMED_SHARD = re.compile(r"^[^%]*shard(?: ID|_id:) %s", re.IGNORECASE)
 
 
-def shard_of_guild(guild_id: int | None, shard_count: int) -> int:
-    """The shard Discord sends a guild's events to (direct messages: shard 0)."""
-    return 0 if guild_id is None else (guild_id >> 22) % shard_count
-
-
 def connect_timeout(shard_count: int) -> float:
     """`shard_connect_timeout` above the longest wait for an IDENTIFY turn: every shard of the
     bot (in every process) ahead in the same bucket, one window each."""

@@ -92,6 +92,7 @@ async def test_one_process_runs_every_shard(
         await fake.wait_until(lambda: fake.ready_shards == {0, 1}, timeout=30)
         assert (await get(f"{url}/healthz"))[0] == 200
         assert_paced(fake)  # the new IDENTIFY waited for its turn too
+        assert await running.stop() == 0
 
 
 @pytest.fixture
