@@ -188,4 +188,7 @@ def _mark_relaunches(shard: Any, shard_id: int) -> None:
 
 
 def _ranges(ids: Sequence[int]) -> str:
-    return ",".join(str(i) for i in ids) if len(ids) < 8 else f"{ids[0]}-{ids[-1]}"
+    """`0-15` for consecutive ids, else `0,4,9` (as SHARD_IDS is written)."""
+    if len(ids) > 2 and list(ids) == list(range(ids[0], ids[-1] + 1)):
+        return f"{ids[0]}-{ids[-1]}"
+    return ",".join(str(i) for i in ids)
