@@ -197,3 +197,25 @@ async def test_max_concurrency_is_read_from_discord(nekos: FakeNekos, data_dir: 
         async with running_bot(fake, nekos, data_dir, **env) as running:
             assert running.bot.max_concurrency == 1
             assert_paced(fake)  # one bucket: one IDENTIFY per window
+
+
+async def test_a_killed_process_comes_back(
+    sharded_api: FakeDiscord, nekos: FakeNekos, data_dir: Path
+) -> None:
+    """`kill -9` (no clean shutdown), then the same process again: every shard back, the
+    commands not registered again. (The harness the multi-process tests use.)"""
+    fake = sharded_api
+    async with bot_processes(fake, nekos, data_dir, ["0-1"], SHARD_COUNT="2") as (process,):
+        await process.wait_for_output("[shard 1] Shard 1 ready", timeout=READY_TIMEOUT)
+        await fake.wait_connected()
+        assert await process.kill() == -9
+        await fake.wait_until(lambda: not fake.ready_shards, timeout=10)
+        await process.start()
+        await process.wait_for_output("[shard 1] Shard 1 ready", timeout=READY_TIMEOUT)
+        await fake.wait_connected()
+        assert len(fake.identify_times) == 4
+        record = await hug_in(fake, fake.guilds_of(1)[0])
+        assert image_url(await answered(record))
+        assert fake.command_puts == 1
+        code, _ = await process.terminate()
+        assert code == 0
