@@ -22,13 +22,11 @@ from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
-from bot.store import url_scheme
+from bot.shard_settings import check_shards, parse_shard_count, parse_shard_ids
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
-# DATABASE_URL schemes several processes can share (the others are one process's own file).
-SHARED_DATABASE_SCHEMES = ("postgresql", "postgres")
 
 # A default computed from the settings read before it (keyed by `Config` field name).
 DerivedDefault = Callable[[Mapping[str, Any]], str]
@@ -231,28 +229,16 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _shard_count(text: str) -> int:
-    count = int(text) if text.isdigit() else 0
-    if not 1 <= count <= 65536:
-        raise Invalid("must be a whole number of shards from 1")
-    return count
+def _problem(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A parser from another module, whose ValueError says the problem."""
 
+    def parse_or_explain(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
 
-def _shard_ids(text: str) -> tuple[int, ...]:
-    """`a-b` (inclusive), `a,b,c` or one id; sorted, without repeats."""
-    shape = "must be shard ids as a-b, a,b,c or a single number (from 0)"
-    first, dash, last = text.partition("-")
-    if dash:
-        if not (first.strip().isdigit() and last.strip().isdigit()):
-            raise Invalid(shape)
-        low, high = int(first), int(last)
-        if low > high:
-            raise Invalid(f"{shape}; a range goes from the lower id to the higher")
-        return tuple(range(low, high + 1))
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() for p in parts):
-        raise Invalid(shape)
-    return tuple(sorted({int(p) for p in parts}))
+    return parse_or_explain
 
 
 def _port(text: str) -> int:
@@ -415,14 +401,14 @@ class Config:
     )
     shard_count: int | None = setting(
         "SHARD_COUNT",
-        _shard_count,
+        _problem(parse_shard_count),
         default=None,
         help="Run the bot in this many shards (Discord requires shards past 2,500 servers); "
         "alone: this process runs all of them. Unset: one connection, no sharding.",
     )
     shard_ids: tuple[int, ...] | None = setting(
         "SHARD_IDS",
-        _shard_ids,
+        _problem(parse_shard_ids),
         default=None,
         help="With `SHARD_COUNT`: the shards this process runs, as `a-b`, `a,b,c` or one id "
         "(from 0). Several processes share one PostgreSQL `DATABASE_URL`.",
@@ -475,25 +461,11 @@ def load_config(
     values: dict[str, Any] = {}
     for name, described in _FIELDS:
         values[name] = described.read(get, values)
-    _check_shards(values["shard_count"], values["shard_ids"], values["database_url"])
+    try:
+        check_shards(values["shard_count"], values["shard_ids"], values["database_url"])
+    except ValueError as exc:
+        raise ConfigError("SHARD_IDS", str(exc)) from None
     return Config(**values)
-
-
-def _check_shards(count: int | None, ids: tuple[int, ...] | None, database_url: str) -> None:
-    """SHARD_IDS against SHARD_COUNT, and a subset of the shards only with a shared database:
-    the other processes must see the same counters and opt-outs."""
-    if ids is None:
-        return
-    if count is None:
-        raise ConfigError("SHARD_IDS", "needs SHARD_COUNT (the total number of shards)")
-    if ids[-1] >= count:
-        raise ConfigError("SHARD_IDS", f"shard ids go from 0 to {count - 1} (SHARD_COUNT={count})")
-    if len(ids) < count and url_scheme(database_url) not in SHARED_DATABASE_SCHEMES:
-        raise ConfigError(
-            "SHARD_IDS",
-            "running some of the shards needs a PostgreSQL DATABASE_URL shared by every "
-            "process (SQLite belongs to one process)",
-        )
 
 
 def data_dir_setting(
