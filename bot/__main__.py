@@ -21,8 +21,9 @@ import discord
 import yarl
 
 from bot import __version__, startup
-from bot.app import NekoBot
+from bot.app import NekoBot, build_bot
 from bot.config import Config, ConfigError, load_config
+from bot.coordination import Coordinator, open_coordinator
 from bot.health import Heartbeat
 from bot.logs import setup_logging
 from bot.metrics import Metrics
@@ -120,10 +121,12 @@ async def run(
     on_bot: Callable[[NekoBot], None] | None = None,
     install_signals: bool = True,
     breaker_cooldown: float | None = None,
+    coordinator: Coordinator | None = None,
 ) -> int:
     """Run the bot until `stop` is set (or a signal arrives). Returns the exit code.
 
-    `on_bot` receives the bot once built (tests and the benchmark inspect it)."""
+    `on_bot` receives the bot once built (tests and the benchmark inspect it); `coordinator`
+    replaces the one DATABASE_URL names (tests share one between bots of one process)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if install_signals:
@@ -135,7 +138,7 @@ async def run(
     apply_discord_endpoints(config)
     metrics = await serve_metrics(config)
     try:
-        return await _run(config, stop, metrics, on_bot, breaker_cooldown)
+        return await _run(config, stop, metrics, on_bot, breaker_cooldown, coordinator)
     finally:
         if metrics is not None:
             await metrics.stop()
@@ -147,6 +150,7 @@ async def _run(
     metrics: Metrics | None,
     on_bot: Callable[[NekoBot], None] | None,
     breaker_cooldown: float | None,
+    coordinator: Coordinator | None,
 ) -> int:
     try:
         data_dir_ready(config.data_dir)
@@ -154,11 +158,31 @@ async def _run(
         raise StartupError(f"DATA_DIR: cannot use {config.data_dir}: {exc.strerror}") from None
     store = await open_database(config, stop)
 
+    try:
+        shared = coordinator or await open_coordinator(config.database_url, config.data_dir)
+    except BaseException:
+        await store.close()
+        raise
+    async with store, contextlib.AsyncExitStack() as owned:
+        if coordinator is None:  # ours to close
+            await owned.enter_async_context(shared)
+        return await _run_bot(config, stop, metrics, on_bot, breaker_cooldown, store, shared)
+
+
+async def _run_bot(
+    config: Config,
+    stop: asyncio.Event,
+    metrics: Metrics | None,
+    on_bot: Callable[[NekoBot], None] | None,
+    breaker_cooldown: float | None,
+    store: Store,
+    coordinator: Coordinator,
+) -> int:
     await wait_for_discord(config, stop)
     transport: TransportSettings = {}
     if breaker_cooldown is not None:  # tests shorten the pause after nekos.best fails
         transport["breaker_cooldown"] = breaker_cooldown
-    async with make_session() as session, store:
+    async with make_session() as session:
         nekos = NekosClient(
             session,
             base_url=config.nekos_api_base,
@@ -170,12 +194,13 @@ async def _run(
         catalog = Catalog(
             nekos, data_dir=config.data_dir, refresh_interval=config.category_refresh_seconds
         )
-        bot = NekoBot(
-            config=config,
+        bot = build_bot(
+            config,
             nekos=nekos,
             pool=pool,
             catalog=catalog,
             store=store,
+            coordinator=coordinator,
             heartbeat=Heartbeat(config.data_dir),
         )
         if metrics is not None:

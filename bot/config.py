@@ -22,6 +22,7 @@ from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
+from bot.shard_settings import check_shards, parse_shard_count, parse_shard_ids
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -252,6 +253,18 @@ def _pool_size(text: str) -> int:
     return size
 
 
+def _problem(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A parser from another module, whose ValueError says the problem."""
+
+    def parse_or_explain(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+
+    return parse_or_explain
+
+
 def _port(text: str) -> int:
     port = int(text) if text.isdigit() else -1
     if not 0 <= port <= 65535:
@@ -422,6 +435,20 @@ class Config:
         default="127.0.0.1",
         help="The address `METRICS_PORT` listens on (`0.0.0.0` to be scraped from outside).",
     )
+    shard_count: int | None = setting(
+        "SHARD_COUNT",
+        _problem(parse_shard_count),
+        default=None,
+        help="Run the bot in this many shards (Discord requires shards past 2,500 servers); "
+        "alone: this process runs all of them. Unset: one connection, no sharding.",
+    )
+    shard_ids: tuple[int, ...] | None = setting(
+        "SHARD_IDS",
+        _problem(parse_shard_ids),
+        default=None,
+        help="With `SHARD_COUNT`: the shards this process runs, as `a-b`, `a,b,c` or one id "
+        "(from 0). Several processes share one PostgreSQL `DATABASE_URL`.",
+    )
 
     def secrets(self) -> list[str]:
         """What no log line may show: the token, and the credentials in any URL setting (as
@@ -470,6 +497,10 @@ def load_config(
     values: dict[str, Any] = {}
     for name, described in _FIELDS:
         values[name] = described.read(get, values)
+    try:
+        check_shards(values["shard_count"], values["shard_ids"], values["database_url"])
+    except ValueError as exc:
+        raise ConfigError("SHARD_IDS", str(exc)) from None
     return Config(**values)
 
 

@@ -238,3 +238,66 @@ def test_readme_invite_link_asks_for_exactly_the_permissions_the_bot_uses() -> N
 
     readme = (ROOT / "README.md").read_text()
     assert f"permissions={INVITE_PERMISSIONS.value}" in readme
+
+
+# -- shards ------------------------------------------------------------------------------------
+
+PG_URL = "postgresql://nekocord@db.example/nekocord"
+
+
+@pytest.mark.parametrize(
+    ("env", "count", "ids"),
+    [
+        ({}, None, None),
+        ({"SHARD_COUNT": "4"}, 4, None),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "1-2", "DATABASE_URL": PG_URL}, 4, (1, 2)),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3, 0,3", "DATABASE_URL": PG_URL}, 4, (0, 3)),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "1", "DATABASE_URL": PG_URL}, 3, (1,)),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0-1"}, 2, (0, 1)),  # all of them: SQLite is fine
+        ({"SHARD_COUNT": "1", "SHARD_IDS": "0"}, 1, (0,)),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "1", "DATABASE_URL": "postgres://h/nekocord"},
+            2,
+            (1,),
+        ),
+    ],
+)
+def test_shard_settings(env: dict[str, str], count: int | None, ids: tuple | None) -> None:
+    config = load(**env)
+    assert (config.shard_count, config.shard_ids) == (count, ids)
+
+
+SHARD_SHAPE = "SHARD_IDS: must be shard ids as a-b, a,b,c or a single number (from 0)"
+SUBSET_ON_SQLITE = (
+    "SHARD_IDS: running some of the shards needs a PostgreSQL DATABASE_URL shared by every "
+    "process (SQLite belongs to one process)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT: must be a whole number of shards from 1"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT: must be a whole number of shards from 1"),
+        ({"SHARD_COUNT": "-1"}, "SHARD_COUNT: must be a whole number of shards from 1"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS: needs SHARD_COUNT (the total number of shards)"),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "x"}, SHARD_SHAPE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "-1"}, SHARD_SHAPE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "1-"}, SHARD_SHAPE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "0,,1"}, SHARD_SHAPE),
+        (
+            {"SHARD_COUNT": "3", "SHARD_IDS": "2-1"},
+            f"{SHARD_SHAPE}; a range goes from the lower id to the higher",
+        ),
+        (
+            {"SHARD_COUNT": "3", "SHARD_IDS": "1-3", "DATABASE_URL": PG_URL},
+            "SHARD_IDS: shard ids go from 0 to 2 (SHARD_COUNT=3)",
+        ),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "1"}, SUBSET_ON_SQLITE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "0,1", "DATABASE_URL": "/srv/x.db"}, SUBSET_ON_SQLITE),
+    ],
+)
+def test_bad_shard_settings(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(**env)
+    assert str(caught.value) == message
