@@ -1,4 +1,5 @@
 """`python -m bot`: read the configuration, set up logging, run until SIGTERM/SIGINT.
+(`python -m bot migrate-store --from sqlite:///… --to postgresql://…`: see `bot.store.migrate`.)
 
 Exit codes: 0 after a clean stop; 2 for a configuration or start-up problem the operator must
 fix (one line on stderr, no traceback, never the token); 1 for anything unexpected.
@@ -20,9 +21,9 @@ import discord
 import yarl
 
 from bot import __version__, startup
-from bot.app import NekoBot
+from bot.app import NekoBot, build_bot
 from bot.config import Config, ConfigError, load_config
-from bot.coordination import CoordinationError, open_coordinator
+from bot.coordination import CoordinationError, Coordinator, open_coordinator
 from bot.health import Heartbeat
 from bot.logs import setup_logging
 from bot.metrics import Metrics
@@ -30,7 +31,7 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
-from bot.store import StoreError, open_store
+from bot.store import Store, StoreError, StoreUnreachable, migrate, open_store
 from bot.store.files import make_private_dir, write_private
 
 log = logging.getLogger("bot")
@@ -72,6 +73,23 @@ async def wait_for_discord(config: Config, stop: asyncio.Event) -> None:
         raise StartupError(str(exc), code=EXIT_ERROR) from None
 
 
+async def open_database(config: Config, stop: asyncio.Event) -> Store:
+    """Open the store; a database server not up yet (compose starts it with the bot) is waited
+    for like Discord. Rejected credentials, an unknown database, a bad URL: exit 2 at once."""
+    try:
+        return await startup.retry(
+            "The database",
+            lambda: open_store(config.database_url, pool_size=config.database_pool_size),
+            seconds=config.startup_retry_seconds,
+            transient=(StoreUnreachable,),
+            stop=stop,
+        )
+    except startup.Unreachable as exc:
+        raise StartupError(str(exc), code=EXIT_ERROR) from None
+    except StoreError as exc:
+        raise StartupError(f"DATABASE_URL: {exc}") from None
+
+
 async def serve_metrics(config: Config) -> Metrics | None:
     """Start `/metrics` and `/healthz` when METRICS_PORT is set (the bot is watched once built)."""
     if config.metrics_port is None:
@@ -103,10 +121,12 @@ async def run(
     on_bot: Callable[[NekoBot], None] | None = None,
     install_signals: bool = True,
     breaker_cooldown: float | None = None,
+    coordinator: Coordinator | None = None,
 ) -> int:
     """Run the bot until `stop` is set (or a signal arrives). Returns the exit code.
 
-    `on_bot` receives the bot once built (tests and the benchmark inspect it)."""
+    `on_bot` receives the bot once built (tests and the benchmark inspect it); `coordinator`
+    replaces the one DATABASE_URL names (tests share one between bots of one process)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if install_signals:
@@ -118,7 +138,7 @@ async def run(
     apply_discord_endpoints(config)
     metrics = await serve_metrics(config)
     try:
-        return await _run(config, stop, metrics, on_bot, breaker_cooldown)
+        return await _run(config, stop, metrics, on_bot, breaker_cooldown, coordinator)
     finally:
         if metrics is not None:
             await metrics.stop()
@@ -130,27 +150,43 @@ async def _run(
     metrics: Metrics | None,
     on_bot: Callable[[NekoBot], None] | None,
     breaker_cooldown: float | None,
+    coordinator: Coordinator | None,
 ) -> int:
     try:
         data_dir_ready(config.data_dir)
     except OSError as exc:
         raise StartupError(f"DATA_DIR: cannot use {config.data_dir}: {exc.strerror}") from None
+    store = await open_database(config, stop)
+
     try:
-        store = await open_store(config.database_url)
-    except StoreError as exc:
-        raise StartupError(f"DATABASE_URL: {exc}") from None
-    try:
-        coordinator = await open_coordinator(config.database_url, config.data_dir)
+        shared = coordinator or await open_coordinator(config.database_url, config.data_dir)
     except CoordinationError as exc:
         await store.close()
         raise StartupError(f"DATABASE_URL: {exc}") from None
+    except BaseException:
+        await store.close()
+        raise
+    async with store, contextlib.AsyncExitStack() as owned:
+        if coordinator is None:  # ours to close
+            await owned.enter_async_context(shared)
+        return await _run_bot(config, stop, metrics, on_bot, breaker_cooldown, store, shared)
 
+
+async def _run_bot(
+    config: Config,
+    stop: asyncio.Event,
+    metrics: Metrics | None,
+    on_bot: Callable[[NekoBot], None] | None,
+    breaker_cooldown: float | None,
+    store: Store,
+    coordinator: Coordinator,
+) -> int:
     await wait_for_discord(config, stop)
     # nekos.best's budgets, shared with the bot's other processes when there are any.
     transport: TransportSettings = {"budget": coordinator.budget}
     if breaker_cooldown is not None:  # tests shorten the pause after nekos.best fails
         transport["breaker_cooldown"] = breaker_cooldown
-    async with make_session() as session, store, coordinator:
+    async with make_session() as session:
         nekos = NekosClient(
             session,
             base_url=config.nekos_api_base,
@@ -162,12 +198,13 @@ async def _run(
         catalog = Catalog(
             nekos, data_dir=config.data_dir, refresh_interval=config.category_refresh_seconds
         )
-        bot = NekoBot(
-            config=config,
+        bot = build_bot(
+            config,
             nekos=nekos,
             pool=pool,
             catalog=catalog,
             store=store,
+            coordinator=coordinator,
             heartbeat=Heartbeat(config.data_dir),
         )
         if metrics is not None:
@@ -202,7 +239,12 @@ async def _run(
             return EXIT_OK
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bot` runs the bot; `python -m bot migrate-store --from … --to …` moves its
+    data from SQLite to PostgreSQL (`bot.store.migrate`)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["migrate-store"]:
+        return migrate.main(args[1:])
     try:
         config = load_config()
     except ConfigError as exc:

@@ -18,11 +18,13 @@ from discord.ext import commands
 from bot import buttons, render
 from bot.config import Config
 from bot.cooldown import MemberCooldowns
+from bot.coordination import Coordinator, LocalCoordinator
 from bot.logs import ThrottledLog
 from bot.nekos import Category
 from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
+from bot.shards import CURRENT_SHARD, ShardAware, ShardedClient, connect_timeout, owns_first_shard
 from bot.store import GuildSettings, Store, StoreError
 from bot.sync import CommandSync
 from bot.translator import Translator
@@ -51,7 +53,7 @@ DEFAULT_SETTINGS = GuildSettings()
 WARM_CATEGORIES = ("hug", "pat", "kiss", "cuddle", "neko", "waifu")
 
 
-class NekoBot(commands.Bot):
+class NekoBot(ShardAware, commands.Bot):
     def __init__(
         self,
         *,
@@ -60,10 +62,12 @@ class NekoBot(commands.Bot):
         pool: Pool,
         catalog: Catalog,
         store: Store,
+        coordinator: Coordinator | None = None,
         heartbeat: Heartbeat | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         guild_ready_timeout: float = 0.5,
         store_errors: ThrottledLog | None = None,
+        **options: Any,  # for discord.py's client: the shards of a `ShardedNekoBot`
     ) -> None:
         # Only the guilds intent (join/leave, no privileged intents); no member or message cache
         # and no chunking: a slash-command bot needs none of it.
@@ -80,6 +84,7 @@ class NekoBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
             allowed_mentions=render.NO_PINGS,
             tree_cls=NekoTree,
+            **options,
         )
         self.config = config
         self.nekos = nekos
@@ -87,12 +92,16 @@ class NekoBot(commands.Bot):
         self.initial_extensions = tuple(extensions)
         self.catalog = catalog
         self.store = store
+        self.coordinator = coordinator or LocalCoordinator(config.data_dir)
         self.heartbeat = heartbeat
         # A failing database is logged at most once a minute per kind of failure, not per command.
         self.store_errors = store_errors or ThrottledLog(logging.getLogger("bot.store"))
         self.cooldowns = MemberCooldowns(config.cooldown, config.search_cooldown)
         self.commands_sync = CommandSync(
-            self.tree, data_dir=config.data_dir, guild_id=config.dev_guild_id
+            self.tree,
+            coordinator=self.coordinator,
+            guild_id=config.dev_guild_id,
+            registers=owns_first_shard(config.shard_ids),
         )
 
     @property
@@ -128,6 +137,7 @@ class NekoBot(commands.Bot):
             await self.load_extension(extension)
         self.catalog.subscribe(self.on_categories_changed)
         await self.commands_sync.apply(self.catalog.live(), application_id=self.application_id)
+        self.commands_sync.follow(self.application_id, self.catalog.refresh)
         self.pool.warm([c for c in WARM_CATEGORIES if c in self.catalog])
         self.catalog.start()
         if self.heartbeat is not None:
@@ -175,13 +185,6 @@ class NekoBot(commands.Bot):
             self.catalog.source,
         )
 
-    async def on_resumed(self) -> None:
-        self._beat()
-
-    def _beat(self) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.beat(latency=self.latency)
-
     async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stop taking interactions, let those being answered finish (briefly), then close."""
         left = await self.tree.drain(grace)
@@ -192,6 +195,30 @@ class NekoBot(commands.Bot):
     async def close(self) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        self.commands_sync.stop()
         await self.catalog.aclose()
         await self.pool.aclose()
         await super().close()
+
+
+class ShardedNekoBot(ShardedClient, NekoBot, commands.AutoShardedBot):
+    """The bot over several gateway connections (SHARD_COUNT): discord.py's `AutoShardedBot`
+    running the shards this process owns (`bot.shards`)."""
+
+    async def on_ready(self) -> None:
+        CURRENT_SHARD.set(None)  # every owned shard is ready: a line about the whole process
+        await super().on_ready()
+
+
+def build_bot(config: Config, **collaborators: Any) -> NekoBot:
+    """The bot `config` asks for: sharded with SHARD_COUNT (all shards, or SHARD_IDS), else
+    one gateway connection as discord.py's plain `Bot`."""
+    if config.shard_count is None:
+        return NekoBot(config=config, **collaborators)
+    return ShardedNekoBot(
+        config=config,
+        shard_count=config.shard_count,
+        shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,
+        shard_connect_timeout=connect_timeout(config.shard_count),
+        **collaborators,
+    )

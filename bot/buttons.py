@@ -57,7 +57,7 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         try:
             tree = bot_of(interaction).tree
-            if not tree.first_delivery(interaction):
+            if not await tree.first_delivery(interaction):
                 return False  # a gateway replay of a press already answered
             name = type(self).__name__.removesuffix("Button").lower()  # ReturnButton: "return"
             tree.observe(interaction, f"button:{name}")
@@ -99,7 +99,7 @@ async def answer_unknown_press(interaction: discord.Interaction[Any]) -> None:
     # message; anything else it drops without a word. (The bot sends no message-bound views.)
     if custom_ids.is_persistent_id(custom_id) and _on_message(interaction.message, custom_id):
         return  # the button's own handler answers
-    if not bot_of(interaction).tree.first_delivery(interaction):
+    if not await bot_of(interaction).tree.first_delivery(interaction):
         return
     log.info("Unknown button pressed: %r", custom_id[:100])
     text = wording.message("error_button_expired", responding.private_locale(interaction))

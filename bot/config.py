@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, overload
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
+from bot.shard_settings import check_shards, parse_shard_count, parse_shard_ids
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -169,7 +170,24 @@ def _database_in_data_dir(earlier: Mapping[str, Any]) -> str:
     return f"sqlite:///{earlier['data_dir'] / 'nekocord.db'}"
 
 
+def _postgres_url(text: str) -> str:
+    # Checked here so that a typo exits 2 at once instead of being retried as "unreachable".
+    # Messages never repeat the URL: it may hold a password.
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+        if parts.fragment:  # an unescaped '#' (in a password?) cuts the URL short
+            raise ValueError
+    except ValueError:
+        raise Invalid("is not a valid PostgreSQL URL") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise Invalid("must name a host: postgresql://user:password@host:5432/database")
+    return text
+
+
 def _database_url(text: str) -> str:
+    if text.partition("://")[0].lower() in ("postgresql", "postgres"):
+        return _postgres_url(text)
     # An opt-out must survive a restart: a member who opted out must never be pinged again.
     lowered = text.lower()
     if ":memory:" in lowered or "mode=memory" in lowered or lowered.rstrip("/") == "sqlite:":
@@ -228,6 +246,25 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _pool_size(text: str) -> int:
+    size = int(text) if text.isdigit() else 0
+    if not 1 <= size <= 100:
+        raise Invalid("must be a number of connections from 1 to 100")
+    return size
+
+
+def _problem(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A parser from another module, whose ValueError says the problem."""
+
+    def parse_or_explain(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+
+    return parse_or_explain
+
+
 def _port(text: str) -> int:
     port = int(text) if text.isdigit() else -1
     if not 0 <= port <= 65535:
@@ -248,10 +285,14 @@ def url_credentials(url: str) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return []
-    if "@" not in parts.netloc:
-        return []
-    userinfo = parts.netloc.rpartition("@")[0]
     found: list[str] = []
+    # libpq-style URLs may carry the password as a parameter (postgresql://h/db?password=…).
+    for key, value in parse_qsl(parts.query):
+        if key.lower() == "password" and value:
+            found += [value, quote(value, safe="")]
+    if "@" not in parts.netloc:
+        return [secret for secret in found if len(secret) >= 3]
+    userinfo = parts.netloc.rpartition("@")[0]
     for form in dict.fromkeys((userinfo, unquote(userinfo))):
         password = form.partition(":")[2]
         found += [form, base64.b64encode(form.encode()).decode()]
@@ -312,7 +353,14 @@ class Config:
         _database_url,
         default=_database_in_data_dir,
         shown="`sqlite:///<DATA_DIR>/nekocord.db`",
-        help="Where counters and opt-outs are stored (SQLite).",
+        help="Where counters, opt-outs and server settings are stored: a SQLite file, or "
+        "PostgreSQL as `postgresql://user:password@host:5432/database` for several processes.",
+    )
+    database_pool_size: int = setting(
+        "DATABASE_POOL_SIZE",
+        _pool_size,
+        default="10",
+        help="PostgreSQL only: at most this many connections per process.",
     )
     discord_api_base: str = setting(
         "DISCORD_API_BASE",
@@ -371,7 +419,8 @@ class Config:
         "STARTUP_RETRY_SECONDS",
         _seconds,
         default="60",
-        help="How long to keep retrying at start when Discord cannot be reached (then exit 1).",
+        help="How long to keep retrying at start when Discord or PostgreSQL cannot be reached "
+        "(then exit 1).",
     )
     metrics_port: int | None = setting(
         "METRICS_PORT",
@@ -385,6 +434,20 @@ class Config:
         _host,
         default="127.0.0.1",
         help="The address `METRICS_PORT` listens on (`0.0.0.0` to be scraped from outside).",
+    )
+    shard_count: int | None = setting(
+        "SHARD_COUNT",
+        _problem(parse_shard_count),
+        default=None,
+        help="Run the bot in this many shards (Discord requires shards past 2,500 servers); "
+        "alone: this process runs all of them. Unset: one connection, no sharding.",
+    )
+    shard_ids: tuple[int, ...] | None = setting(
+        "SHARD_IDS",
+        _problem(parse_shard_ids),
+        default=None,
+        help="With `SHARD_COUNT`: the shards this process runs, as `a-b`, `a,b,c` or one id "
+        "(from 0). Several processes share one PostgreSQL `DATABASE_URL`.",
     )
 
     def secrets(self) -> list[str]:
@@ -434,6 +497,10 @@ def load_config(
     values: dict[str, Any] = {}
     for name, described in _FIELDS:
         values[name] = described.read(get, values)
+    try:
+        check_shards(values["shard_count"], values["shard_ids"], values["database_url"])
+    except ValueError as exc:
+        raise ConfigError("SHARD_IDS", str(exc)) from None
     return Config(**values)
 
 

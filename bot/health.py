@@ -1,8 +1,8 @@
 """Liveness for the container HEALTHCHECK, backed by what the bot really maintains.
 
-While the gateway is connected the bot rewrites `<DATA_DIR>/heartbeat` every few seconds;
-`python -m bot.health` succeeds only while that file is fresh. A stopped, hung or disconnected
-bot stops refreshing it, and a clean shutdown removes it.
+While the gateway is connected (every shard the process owns) the bot rewrites
+`<DATA_DIR>/heartbeat` every few seconds; `python -m bot.health` succeeds only while that file is
+fresh. A stopped, hung or disconnected bot stops refreshing it, and a clean shutdown removes it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,19 @@ INTERVAL = 10.0
 STALE_AFTER = 45.0
 
 
+def gateway_connected(client: Any) -> bool:
+    """Whether every shard this process owns has an open gateway connection (for an unsharded
+    client, its one connection)."""
+    if client.is_closed():
+        return False
+    shards = getattr(client, "shards", None)
+    if shards is not None:  # an AutoShardedClient
+        owned = client.shard_ids or range(client.shard_count or 0)
+        return bool(owned) and all(i in shards and not shards[i].is_closed() for i in owned)
+    ws = getattr(client, "ws", None)
+    return ws is not None and bool(ws.open)
+
+
 class Heartbeat:
     def __init__(self, data_dir: Path, interval: float = INTERVAL) -> None:
         self.path = data_dir / "heartbeat"
@@ -34,8 +47,7 @@ class Heartbeat:
 
     async def _run(self, client: Any) -> None:
         while True:
-            ws = getattr(client, "ws", None)
-            if ws is not None and not client.is_closed() and ws.open:
+            if gateway_connected(client):
                 self.beat(latency=client.latency)
             await asyncio.sleep(self.interval)
 

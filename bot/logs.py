@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 import discord
 
+from bot.shards import ShardFilter
+
 REDACTED = "[redacted]"
 
 # Tokens sit in these places: URL paths of callbacks and webhooks, `token` fields of dicts or
@@ -66,9 +68,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (newlines in a message or a traceback are
     escaped by JSON): time (ISO 8601, UTC), level, logger, message, shard.
 
-    `shard` is the record's `shard` attribute (set by `extra=` or a filter), else null. The
-    redacting filter has already run on the handler, so the message and exception text it reads
-    are redacted."""
+    `shard` is the record's `shard` attribute (`extra=`, or `bot.shards.ShardFilter`), else
+    null. The redacting filter has already run on the handler, so the message and exception
+    text it reads are redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -95,7 +97,10 @@ def setup_logging(level: str, secrets: Iterable[str] = (), fmt: str = "text") ->
     formatter = JsonFormatter() if fmt == "json" else discord.utils.MISSING
     discord.utils.setup_logging(level=getattr(logging, level), formatter=formatter, root=True)
     redactor = RedactingFilter(secrets)
+    # The shard first: it reads discord.py's arguments, which redaction folds into the message.
+    shard = ShardFilter(prefix=fmt != "json")
     for handler in logging.getLogger().handlers:
+        handler.addFilter(shard)
         handler.addFilter(redactor)
     # aiohttp's access logs are noise for a bot; our own loggers follow the chosen level.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

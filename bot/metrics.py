@@ -24,7 +24,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from bot import responding
+from bot.health import gateway_connected
 from bot.nekos import BadRequest, CategoryError, NekosError
+from bot.shards import CURRENT_SHARD, owned_shards
 from bot.store import StoreError
 
 if TYPE_CHECKING:
@@ -58,17 +60,6 @@ def outcome_of(error: BaseException | None) -> str:
     if isinstance(error, NekosError | TimeoutError):
         return UPSTREAM
     return REFUSED
-
-
-def gateway_connected(bot: NekoBot) -> bool:
-    """Whether every shard this process owns has an open gateway connection."""
-    if bot.is_closed():
-        return False
-    shards = getattr(bot, "shards", None)  # an AutoShardedBot
-    if shards:
-        return all(not shard.is_closed() for shard in shards.values())
-    ws = getattr(bot, "ws", None)
-    return ws is not None and bool(ws.open)
 
 
 def _shard_latencies(bot: NekoBot) -> list[tuple[int, float]]:
@@ -135,13 +126,14 @@ class Metrics:
         self._runner: web.AppRunner | None = None
         self.commands = Counter(
             "nekocord_commands",
-            "Commands and button presses answered, per command and outcome.",
-            ["command", "outcome"],
+            "Commands and button presses answered, per command, outcome and shard.",
+            ["command", "outcome", "shard"],
             registry=self.registry,
         )
         self.command_seconds = Histogram(
             "nekocord_command_seconds",
-            "From receiving an interaction to its answer.",
+            "From receiving an interaction to its answer, per shard.",
+            ["shard"],
             buckets=COMMAND_BUCKETS,
             registry=self.registry,
         )
@@ -151,10 +143,14 @@ class Metrics:
         """Count `bot`'s commands from now on, and read its state at every scrape."""
         self.bot = bot
         bot.tree.on_finished = self.command_finished
+        for shard in owned_shards(bot.config.shard_count, bot.config.shard_ids):
+            self.command_seconds.labels(shard=str(shard))  # a series from the start
 
     def command_finished(self, command: str, error: BaseException | None, seconds: float) -> None:
-        self.commands.labels(command=command, outcome=outcome_of(error)).inc()
-        self.command_seconds.observe(seconds)
+        # Called as the command's task ends, in its context: the shard that delivered it.
+        shard = str(CURRENT_SHARD.get() or 0)
+        self.commands.labels(command=command, outcome=outcome_of(error), shard=shard).inc()
+        self.command_seconds.labels(shard=shard).observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -86,15 +86,29 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
 
     # -- the gate ----------------------------------------------------------------------------
 
-    def first_delivery(self, interaction: discord.Interaction[Any]) -> bool:
-        """False for an interaction id handled before: a gateway replay, already answered."""
+    async def first_delivery(self, interaction: discord.Interaction[Any]) -> bool:
+        """False for an interaction id handled before: a gateway replay, already answered, by
+        this process (remembered here) or by another one sharing the database (the store's
+        marker, checked before anything is sent, so a replay changes no message)."""
         if interaction.id in self._seen:
             log.info("Ignored a redelivered interaction %s", interaction.id)
             return False
         self._seen[interaction.id] = None
         if len(self._seen) > SEEN_INTERACTIONS:
             self._seen.popitem(last=False)
-        return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            return True  # suggestions change nothing: not worth a database trip per keystroke
+        try:
+            first = await self.client.store.first_delivery(interaction.id)
+        except StoreError as exc:
+            # Answering a rare replay twice beats answering nothing while the database is down.
+            self.client.store_errors.error("read", "Could not check for a replay: %s", exc)
+            return True
+        if not first:
+            log.info(
+                "Ignored an interaction %s already answered by another process", interaction.id
+            )
+        return first
 
     def observe(self, interaction: discord.Interaction[Any], name: str) -> None:
         """Report `interaction` to `on_finished` when its task ends (discord.py runs each
@@ -126,7 +140,7 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         return True
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if not self.first_delivery(interaction):
+        if not await self.first_delivery(interaction):
             return False
         if interaction.type is discord.InteractionType.autocomplete:
             if validation.autocomplete_ok(interaction):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from bot.__main__ import run
 from bot.app import NekoBot
 from bot.config import load_config
+from bot.coordination import Coordinator
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
 
@@ -63,11 +65,25 @@ async def running_bot(
     data_dir: Path,
     *,
     breaker_cooldown: float | None = None,
+    ready_timeout: float = 10,
+    on_bot: Callable[[NekoBot], None] | None = None,
+    coordinator: Coordinator | None = None,
+    overrides: dict[str, Any] | None = None,
     **env: str,
 ) -> AsyncIterator[RunningBot]:
     """The bot as `python -m bot` runs it, in this event loop; stopped on exit.
-    `breaker_cooldown`: seconds the nekos.best breaker stays open (default: production's)."""
+    `breaker_cooldown`: seconds the nekos.best breaker stays open (default: production's).
+    `on_bot` sees the bot before it starts; `coordinator` is shared with other bots of this
+    process; `overrides` replace settings after validation (e.g. a subset of the shards on
+    SQLite, which the configuration refuses, for bots that share a `coordinator`)."""
     config = load_config(bot_env(discord, nekos, data_dir, **env), dotenv_path=None)
+    config = dataclasses.replace(config, **(overrides or {}))
+
+    def built_bot(bot: NekoBot) -> None:
+        if on_bot is not None:
+            on_bot(bot)
+        built.set_result(bot)
+
     built: asyncio.Future[NekoBot] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     with discord.patch_client():
@@ -75,9 +91,10 @@ async def running_bot(
             run(
                 config,
                 stop,
-                on_bot=built.set_result,
+                on_bot=built_bot,
                 install_signals=False,
                 breaker_cooldown=breaker_cooldown,
+                coordinator=coordinator,
             )
         )
         try:
@@ -87,12 +104,14 @@ async def running_bot(
                 raise RuntimeError(f"the bot stopped during start-up: exit {task.result()}")
             bot = built.result()
             ready = asyncio.ensure_future(bot.wait_until_ready())
-            done, _ = await asyncio.wait({task, ready}, timeout=10, return_when="FIRST_COMPLETED")
+            done, _ = await asyncio.wait(
+                {task, ready}, timeout=ready_timeout, return_when="FIRST_COMPLETED"
+            )
             if ready not in done:
                 ready.cancel()
                 if task.done():
                     raise RuntimeError(f"the bot stopped during start-up: exit {task.result()}")
-                raise TimeoutError("the bot did not become ready within 10 s")
+                raise TimeoutError(f"the bot did not become ready within {ready_timeout} s")
             handle = RunningBot(bot=bot, task=task, stop_event=stop)
             yield handle
         finally:
@@ -166,6 +185,18 @@ class BotProcess:
         code = await self.wait(timeout)
         return code, time.monotonic() - sent
 
+    async def kill(self, timeout: float = 10) -> int:
+        """SIGKILL (`kill -9`: no clean shutdown, locks and sessions left to time out);
+        returns the exit code. `start()` runs it again, appending to the same log."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        code = await self.wait(timeout)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return code
+
     async def stop(self) -> None:
         """Always called: kills what is left, closes the log."""
         if self.process is not None and self.process.returncode is None:
@@ -192,3 +223,35 @@ async def bot_process(
         yield await proc.start()
     finally:
         await proc.stop()
+
+
+@contextlib.asynccontextmanager
+async def bot_processes(
+    discord: FakeDiscord,
+    nekos: FakeNekos,
+    data_dir: Path,
+    shard_ids: Sequence[str | None],
+    **env: str,
+) -> AsyncIterator[list[BotProcess]]:
+    """One `python -m bot` per entry of `shard_ids` (its SHARD_IDS; None: unset), all against
+    the same stand-ins, started together; each has its own DATA_DIR (`data_dir/process-<i>`,
+    as on separate machines) and log (`data_dir/process-<i>-bot.log`). Pass SHARD_COUNT, and a
+    PostgreSQL DATABASE_URL for subsets, in `env`. All stopped on exit."""
+    processes = []
+    for index, ids in enumerate(shard_ids):
+        own_dir = data_dir / f"process-{index}"
+        own_dir.mkdir(parents=True, exist_ok=True)
+        extra = dict(env, SHARD_IDS=ids) if ids is not None else dict(env)
+        processes.append(
+            BotProcess(
+                env=bot_env(discord, nekos, own_dir, **extra),
+                log_path=data_dir / f"process-{index}-bot.log",
+                cwd=own_dir,
+            )
+        )
+    try:
+        for process in processes:
+            await process.start()
+        yield processes
+    finally:
+        await asyncio.gather(*(process.stop() for process in processes))

@@ -44,6 +44,7 @@ URL = "must be a http or https URL"
 
 
 RATE = "must be N/S (N uses per S seconds, e.g. 10/20) or 0 for no limit"
+POOL_SIZE = "must be a number of connections from 1 to 100"
 IN_MEMORY = (
     "an in-memory database would forget opt-outs at every restart: "
     "name a file (sqlite:///path/to/nekocord.db)"
@@ -97,6 +98,18 @@ IN_MEMORY = (
             {"STARTUP_RETRY_SECONDS": "forever"},
             "STARTUP_RETRY_SECONDS: must be a number of seconds between 0 and 3600",
         ),
+        (
+            {"DATABASE_URL": "postgresql://u:pw-secret@db:port/nekocord"},
+            "DATABASE_URL: is not a valid PostgreSQL URL",
+        ),
+        (
+            {"DATABASE_URL": "postgres://u:pw-secret@/nekocord"},
+            "DATABASE_URL: must name a host: postgresql://user:password@host:5432/database",
+        ),
+        *(
+            ({"DATABASE_POOL_SIZE": size}, f"DATABASE_POOL_SIZE: {POOL_SIZE}")
+            for size in ("0", "101", "-1", "ten", "2.5")
+        ),
         *(
             ({"DATABASE_URL": url}, f"DATABASE_URL: {IN_MEMORY}")
             for url in (
@@ -127,6 +140,19 @@ def test_url_credentials_are_secrets_and_never_shown() -> None:
         assert secret in secrets, secret
     assert without_credentials(config.nekos_api_base) == "http://proxy.example:8080/api/v2"
     assert url_credentials("https://nekos.best/api/v2") == []
+
+
+def test_postgres_urls_and_their_passwords() -> None:
+    for url in (
+        "postgresql://nekocord:p%40ss-word@db.example:5432/nekocord",
+        "postgres://nekocord:p%40ss-word@db.example/nekocord",
+        "postgresql:///nekocord?host=/run/postgresql&password=p%40ss-word",
+    ):
+        config = load(DATABASE_URL=url, DATABASE_POOL_SIZE="25")
+        assert config.database_url == url
+        assert config.database_pool_size == 25
+        assert "p@ss-word" in config.secrets() and "p%40ss-word" in config.secrets(), url
+    assert load().database_pool_size == 10
 
 
 def test_cooldowns_and_retry_are_parsed() -> None:
@@ -212,3 +238,66 @@ def test_readme_invite_link_asks_for_exactly_the_permissions_the_bot_uses() -> N
 
     readme = (ROOT / "README.md").read_text()
     assert f"permissions={INVITE_PERMISSIONS.value}" in readme
+
+
+# -- shards ------------------------------------------------------------------------------------
+
+PG_URL = "postgresql://nekocord@db.example/nekocord"
+
+
+@pytest.mark.parametrize(
+    ("env", "count", "ids"),
+    [
+        ({}, None, None),
+        ({"SHARD_COUNT": "4"}, 4, None),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "1-2", "DATABASE_URL": PG_URL}, 4, (1, 2)),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3, 0,3", "DATABASE_URL": PG_URL}, 4, (0, 3)),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "1", "DATABASE_URL": PG_URL}, 3, (1,)),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0-1"}, 2, (0, 1)),  # all of them: SQLite is fine
+        ({"SHARD_COUNT": "1", "SHARD_IDS": "0"}, 1, (0,)),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "1", "DATABASE_URL": "postgres://h/nekocord"},
+            2,
+            (1,),
+        ),
+    ],
+)
+def test_shard_settings(env: dict[str, str], count: int | None, ids: tuple | None) -> None:
+    config = load(**env)
+    assert (config.shard_count, config.shard_ids) == (count, ids)
+
+
+SHARD_SHAPE = "SHARD_IDS: must be shard ids as a-b, a,b,c or a single number (from 0)"
+SUBSET_ON_SQLITE = (
+    "SHARD_IDS: running some of the shards needs a PostgreSQL DATABASE_URL shared by every "
+    "process (SQLite belongs to one process)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT: must be a whole number of shards from 1"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT: must be a whole number of shards from 1"),
+        ({"SHARD_COUNT": "-1"}, "SHARD_COUNT: must be a whole number of shards from 1"),
+        ({"SHARD_IDS": "0"}, "SHARD_IDS: needs SHARD_COUNT (the total number of shards)"),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "x"}, SHARD_SHAPE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "-1"}, SHARD_SHAPE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "1-"}, SHARD_SHAPE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "0,,1"}, SHARD_SHAPE),
+        (
+            {"SHARD_COUNT": "3", "SHARD_IDS": "2-1"},
+            f"{SHARD_SHAPE}; a range goes from the lower id to the higher",
+        ),
+        (
+            {"SHARD_COUNT": "3", "SHARD_IDS": "1-3", "DATABASE_URL": PG_URL},
+            "SHARD_IDS: shard ids go from 0 to 2 (SHARD_COUNT=3)",
+        ),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "1"}, SUBSET_ON_SQLITE),
+        ({"SHARD_COUNT": "3", "SHARD_IDS": "0,1", "DATABASE_URL": "/srv/x.db"}, SUBSET_ON_SQLITE),
+    ],
+)
+def test_bad_shard_settings(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(**env)
+    assert str(caught.value) == message

@@ -3,6 +3,7 @@ each recurring failure once per interval, with an honest count of what it left o
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,6 +14,7 @@ import pytest
 
 from bot.config import load_config
 from bot.logs import REDACTED, JsonFormatter, RedactingFilter, ThrottledLog, setup_logging
+from bot.shards import CURRENT_SHARD, ShardFilter
 
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
 ITOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4OmFiY2RlZmdoaWprbG1ub3A"
@@ -257,3 +259,63 @@ def test_setup_logging_chooses_the_format_and_keeps_redacting(
         assert "INFO" in out and "test.setup" in out
         with pytest.raises(json.JSONDecodeError):
             json.loads(out)
+
+
+# -- the shard of a line -------------------------------------------------------------------------
+
+
+def capture_shards(
+    *, prefix: bool, json_format: bool = False
+) -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ShardFilter(prefix=prefix))
+    handler.addFilter(RedactingFilter([TOKEN]))
+    if json_format:
+        handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("discord.gateway")  # discord.py's own lines name the shard
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    return logger, stream
+
+
+@pytest.fixture
+def restore_discord_logger() -> Iterator[None]:
+    logger = logging.getLogger("discord.gateway")
+    saved = logger.handlers, logger.propagate, logger.level
+    yield
+    logger.handlers, logger.propagate, logger.level = saved
+
+
+async def test_lines_carry_the_shard_of_their_task(restore_discord_logger: None) -> None:
+    logger, stream = capture_shards(prefix=False, json_format=True)
+
+    async def on_shard(shard: int) -> None:
+        CURRENT_SHARD.set(shard)
+        logger.info("handling an interaction")
+
+    await asyncio.gather(on_shard(1), on_shard(2))  # each task its own context
+    logger.info("Shard ID %s has connected to Gateway (Session ID: %s).", 3, "abc")
+    logger.info("Attempting a reconnect for shard ID %s in %.2fs", 4, 1.0)
+    logger.info("Got %s for shard ID %s", "x", 5)  # not the first argument: not trusted
+    logger.info("Shard ID %s has connected to Gateway", None)  # an unsharded client
+    logger.info("not about a shard")
+    assert [e["shard"] for e in json_lines(stream)] == [1, 2, 3, 4, None, None, None]
+    assert CURRENT_SHARD.get() is None
+
+
+def test_text_lines_start_with_the_shard(restore_discord_logger: None) -> None:
+    logger, stream = capture_shards(prefix=True)
+    token = CURRENT_SHARD.set(7)
+    try:
+        logger.info("token %s", TOKEN)
+        logger.info("explicit", extra={"shard": 2})
+    finally:
+        CURRENT_SHARD.reset(token)
+    logger.info("%d%% about nothing", 100)
+    assert stream.getvalue().splitlines() == [
+        f"[shard 7] token {REDACTED}",
+        "[shard 2] explicit",
+        "100% about nothing",
+    ]

@@ -75,6 +75,10 @@ def client(*, closed: bool = False, **attributes: Any) -> Any:
     return SimpleNamespace(is_closed=lambda: closed, **attributes)
 
 
+def sharded(shards: dict[int, Any], *, count: int | None = 2, ids: Any = None) -> Any:
+    return client(shards=shards, shard_count=count, shard_ids=ids)
+
+
 def shard(*, closed: bool) -> Any:
     return SimpleNamespace(is_closed=lambda: closed)
 
@@ -86,8 +90,12 @@ def shard(*, closed: bool) -> Any:
         (client(ws=SimpleNamespace(open=False)), False),  # reconnecting
         (client(ws=None), False),  # not connected yet
         (client(closed=True, ws=SimpleNamespace(open=True)), False),
-        (client(shards={0: shard(closed=False), 1: shard(closed=False)}), True),
-        (client(shards={0: shard(closed=False), 1: shard(closed=True)}), False),
+        (sharded({0: shard(closed=False), 1: shard(closed=False)}), True),
+        (sharded({0: shard(closed=False), 1: shard(closed=True)}), False),
+        (sharded({0: shard(closed=False)}), False),  # shard 1 not launched yet
+        (sharded({1: shard(closed=False)}, ids=[1]), True),  # owns shard 1 only
+        (sharded({1: shard(closed=False)}, ids=[0, 1]), False),
+        (sharded({}, count=None), False),  # before discord.py launches the shards
     ],
 )
 def test_gateway_connected_needs_every_owned_shard(bot: Any, connected: bool) -> None:

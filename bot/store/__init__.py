@@ -2,7 +2,8 @@
 async interface.
 
 Callers use `open_store(DATABASE_URL)` and the `Store` methods only; SQLite (the standard
-library's `sqlite3`, on one database thread) is the embedded default and the only backend so far.
+library's `sqlite3`, on one database thread) is the embedded default, PostgreSQL (asyncpg) the
+backend several processes can share.
 Imports nothing of Discord or of the rest of `bot`.
 """
 
@@ -19,9 +20,11 @@ from bot.store.base import (
     Partner,
     Store,
     StoreError,
+    StoreUnreachable,
     TargetIds,
     UserStats,
 )
+from bot.store.postgres import POOL_SIZE, PostgresStore
 from bot.store.sqlite import SqliteStore
 
 __all__ = [
@@ -30,9 +33,11 @@ __all__ = [
     "ActionStat",
     "GuildSettings",
     "Partner",
+    "PostgresStore",
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreUnreachable",
     "TargetIds",
     "UserStats",
     "default_database_url",
@@ -41,7 +46,8 @@ __all__ = [
 ]
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
-SUPPORTED_SCHEMES = ("sqlite",)
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+SUPPORTED_SCHEMES = ("sqlite", *POSTGRES_SCHEMES)
 
 
 def default_database_url(data_dir: str | Path) -> str:
@@ -55,17 +61,21 @@ def url_scheme(url: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-async def open_store(url: str) -> Store:
+async def open_store(url: str, *, pool_size: int = POOL_SIZE) -> Store:
     """Open (create, migrate) the store DATABASE_URL names: `sqlite:///relative/path.db`,
-    `sqlite:////absolute/path.db` or a plain path.
+    `sqlite:////absolute/path.db`, a plain path, or `postgresql://user:password@host/db`
+    (`postgres://` too) with a pool of at most `pool_size` connections.
 
-    Raises `StoreError` with one sentence if it cannot: the bot turns that into exit 2. The
-    message names only the scheme of an unsupported URL, never the URL (it may hold a password).
+    Raises `StoreUnreachable` when a database server cannot be reached (yet): the bot retries
+    that for a while. Raises `StoreError` with one sentence for anything else: the bot turns
+    that into exit 2. Messages never hold the URL's credentials.
     """
     scheme = url_scheme(url)
     if scheme is not None and scheme not in SUPPORTED_SCHEMES:
         raise StoreError(
-            f"DATABASE_URL scheme {scheme!r} is not supported yet "
+            f"DATABASE_URL scheme {scheme!r} is not supported "
             f"(supported: {', '.join(SUPPORTED_SCHEMES)})"
         )
+    if scheme in POSTGRES_SCHEMES:
+        return await PostgresStore.open(url.strip(), pool_size=pool_size)
     return await SqliteStore.open_url(url)

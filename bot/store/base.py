@@ -1,8 +1,8 @@
 """The storage interface: value types, the one error type, and the abstract `Store`.
 
-Callers depend on this module only, never on a backend, so a PostgreSQL backend can be added
-later without touching them. Results are plain frozen dataclasses of ints and strs: no
-backend type (rows, cursors, sqlite3 errors) ever crosses this boundary.
+Callers depend on this module only, never on a backend (SQLite, PostgreSQL). Results are plain
+frozen dataclasses of ints and strs: no backend type (rows, cursors, driver errors) ever crosses
+this boundary.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = [
     "Partner",
     "Store",
     "StoreError",
+    "StoreUnreachable",
     "TargetIds",
     "UserStats",
     "check_action",
@@ -42,6 +43,11 @@ class StoreError(Exception):
 
     The message is one sentence fit for a log line or an operator; the backend's own exception,
     if any, is chained as `__cause__`."""
+
+
+class StoreUnreachable(StoreError):
+    """The database server could not be reached (yet) when opening the store: refused, timed
+    out, or still starting. Worth retrying at start, unlike any other `StoreError`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +153,18 @@ class Store(ABC):
         first call without counting again, whatever the other arguments say; a replay naming
         further targets counts only those. Dedupe markers are kept for at least a day."""
 
+    async def first_delivery(self, interaction_id: int) -> bool:
+        """Record that this process answers the interaction: True for the first delivery of
+        `interaction_id` in any process, False for a gateway replay that reached another
+        process (after a resume, or a shard moving) and must be neither counted nor answered.
+        Ids are remembered for at least a day.
+
+        This default answers True: it is for a backend only one process uses, whose caller
+        remembers the ids it answered in memory. A backend several processes share overrides
+        it with a marker in the database."""
+        check_id("interaction_id", interaction_id)
+        return True
+
     @abstractmethod
     async def counts(
         self, *, guild_id: int, action: str, actor_id: int, target_id: int
@@ -194,8 +212,9 @@ class Store(ABC):
 
     @abstractmethod
     async def guild_settings(self, guild_id: int) -> GuildSettings:
-        """The guild's settings (`GuildSettings()` when it saved none). Every command asks:
-        backends answer from memory for guilds asked recently, without a database trip."""
+        """The guild's settings (`GuildSettings()` when it saved none). Every command asks, so
+        it must be cheap: SQLite (one process) answers from memory for guilds asked recently;
+        PostgreSQL, which other processes write too, reads one indexed row."""
 
     @abstractmethod
     async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:

@@ -214,7 +214,7 @@ async def test_unusable_database_exits_2_with_one_line(tmp_path: Path, problem: 
         (data / "broken.db").write_bytes(b"this is not a database" * 100)
         url = f"sqlite:///{data / 'broken.db'}"
     else:
-        url = "postgresql://user:secret@db.invalid/nekocord"
+        url = "mysql://user:secret@db.invalid/nekocord"  # a scheme no backend serves
     async with FakeDiscord(token=TOKEN) as discord_api, FakeNekos() as nekos:
         async with bot_process(discord_api, nekos, data, DATABASE_URL=url) as proc:
             code = await proc.wait(timeout=30)
@@ -223,3 +223,22 @@ async def test_unusable_database_exits_2_with_one_line(tmp_path: Path, problem: 
     lines = [line for line in output.splitlines() if line.startswith("nekocord:")]
     assert len(lines) == 1 and "DATABASE_URL" in lines[0], output
     assert "Traceback" not in output and "secret" not in output
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SHARD_IDS": "0"}, "SHARD_IDS"),  # without SHARD_COUNT
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),  # out of range
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "1"}, "SHARD_IDS"),  # a subset on SQLite
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
+    ],
+)
+def test_bad_shard_settings_exit_2_with_one_line(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    result = run_bot_sync({"DISCORD_TOKEN": TOKEN, "DATA_DIR": str(tmp_path), **env}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"nekocord: configuration error: {variable}: ")
+    assert "Traceback" not in result.stderr + result.stdout and TOKEN not in result.stderr

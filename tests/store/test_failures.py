@@ -20,8 +20,9 @@ def set_max_page_count(pages: int) -> Callable[[sqlite3.Connection], object]:
 
 
 async def test_full_database_raises_store_error_and_reads_keep_working(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     assert await record_one(store, action_id=1, **HUG) == ActionCounts(1, 1)
     # max_page_count below the current size clamps to it: the file may not grow any more,
     # so SQLite itself reports SQLITE_FULL, as on a full disk.
@@ -65,7 +66,8 @@ async def test_read_only_database_write_raises_store_error(db_path: Path) -> Non
     assert_consistent(db_path)
 
 
-async def test_store_error_message_is_one_line(store: SqliteStore, db_path: Path) -> None:
+async def test_store_error_message_is_one_line(sqlite_store: SqliteStore, db_path: Path) -> None:
+    store = sqlite_store
     # another way to refuse writes
     await store.run_on_connection(lambda conn: conn.execute("PRAGMA query_only = ON"))
     with pytest.raises(StoreError) as caught:

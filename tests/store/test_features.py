@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import ActionCounts, ActionStat, Partner, UserStats
+from bot.store import ActionCounts, ActionStat, Partner, Store, UserStats
 from bot.store.sqlite import DEDUPE_TTL, RETURNED_TTL, SqliteStore
 from bot.store.sqlite_schema import MIGRATIONS
 from tests.helpers import assert_consistent, record_one
+from tests.store.conftest import Backend
 
 A, B, C = 1001, 1002, 1003
 G1, G2 = 1, 2
 
 
-async def act(store: SqliteStore, action_id: int, guild: int, action: str, actor: int, target: int):
+async def act(store: Store, action_id: int, guild: int, action: str, actor: int, target: int):
     return await record_one(
         store, action_id=action_id, guild_id=guild, action=action, actor_id=actor, target_id=target
     )
@@ -27,7 +28,7 @@ async def act(store: SqliteStore, action_id: int, guild: int, action: str, actor
 # ---------------------------------------------------------------- hug back
 
 
-async def test_claim_return_once_under_concurrent_clicks(store: SqliteStore) -> None:
+async def test_claim_return_once_under_concurrent_clicks(store: Store) -> None:
     await act(store, 5, G1, "hug", A, B)
     assert not await store.is_returned(action_id=5, target_id=B)
     claims = (store.claim_return(action_id=5, target_id=B) for _ in range(50))
@@ -39,7 +40,7 @@ async def test_claim_return_once_under_concurrent_clicks(store: SqliteStore) -> 
     assert not await store.claim_return(action_id=6, target_id=B)
 
 
-async def test_each_target_claims_only_their_own_return(store: SqliteStore) -> None:
+async def test_each_target_claims_only_their_own_return(store: Store) -> None:
     await act(store, 5, G1, "hug", A, B)
     assert await store.claim_return(action_id=5, target_id=C)  # a forged button naming C
     assert not await store.is_returned(action_id=5, target_id=B)  # B's return is untouched
@@ -63,10 +64,10 @@ async def test_a_version_1_marker_without_target_still_counts(db_path: Path) -> 
     assert_consistent(db_path)
 
 
-async def test_claim_return_holds_after_reopen(db_path: Path) -> None:
-    async with await SqliteStore.open(db_path) as store:
+async def test_claim_return_holds_after_reopen(backend: Backend) -> None:
+    async with await backend.open() as store:
         assert await store.claim_return(action_id=77, target_id=B)
-    async with await SqliteStore.open(db_path) as store:
+    async with await backend.open() as store:
         assert await store.is_returned(action_id=77, target_id=B)
         assert not await store.claim_return(action_id=77, target_id=B)
 
@@ -74,7 +75,7 @@ async def test_claim_return_holds_after_reopen(db_path: Path) -> None:
 # ---------------------------------------------------------------- stats
 
 
-async def test_user_stats_actions_and_top_partners(store: SqliteStore) -> None:
+async def test_user_stats_actions_and_top_partners(store: Store) -> None:
     ids = iter(range(1, 1000))
     for _ in range(3):
         await act(store, next(ids), G1, "hug", A, B)
@@ -102,7 +103,7 @@ async def test_user_stats_actions_and_top_partners(store: SqliteStore) -> None:
         await store.user_stats(guild_id=G1, user_id=A, top=-1)
 
 
-async def test_partner_ties_are_ordered_by_user_id(store: SqliteStore) -> None:
+async def test_partner_ties_are_ordered_by_user_id(store: Store) -> None:
     for i, partner in enumerate((30, 10, 20)):
         await act(store, i, G1, "hug", A, partner)
     partners = (await store.user_stats(guild_id=G1, user_id=A)).top_partners
@@ -112,7 +113,7 @@ async def test_partner_ties_are_ordered_by_user_id(store: SqliteStore) -> None:
 # ---------------------------------------------------------------- opt-out
 
 
-async def test_opt_out_round_trip(store: SqliteStore) -> None:
+async def test_opt_out_round_trip(store: Store) -> None:
     assert not await store.is_opted_out(A)
     await store.set_opt_out(user_id=A, opted_out=True)
     await store.set_opt_out(user_id=A, opted_out=True)  # idempotent
@@ -124,7 +125,7 @@ async def test_opt_out_round_trip(store: SqliteStore) -> None:
     assert await store.opted_out_among([]) == set()
 
 
-async def test_opted_out_among_many_ids(store: SqliteStore) -> None:
+async def test_opted_out_among_many_ids(store: Store) -> None:
     for uid in (3, 700, 1499):
         await store.set_opt_out(user_id=uid, opted_out=True)
     assert await store.opted_out_among(range(1500)) == {3, 700, 1499}
@@ -149,7 +150,7 @@ async def test_an_opt_out_whose_caller_was_cancelled_still_applies(db_path: Path
 # ---------------------------------------------------------------- forgetting
 
 
-async def _populate(store: SqliteStore) -> None:
+async def _populate(store: Store) -> None:
     await act(store, 1, G1, "hug", A, B)
     await act(store, 2, G1, "hug", A, B)
     await act(store, 3, G1, "hug", C, B)
@@ -164,7 +165,7 @@ async def _populate(store: SqliteStore) -> None:
 
 
 async def test_forget_user_deletes_given_and_received_everywhere(
-    store: SqliteStore, db_path: Path
+    store: Store, backend: Backend
 ) -> None:
     await _populate(store)
     await store.forget_user(user_id=A, keep_opt_out=True)
@@ -185,35 +186,33 @@ async def test_forget_user_deletes_given_and_received_everywhere(
     # A's dedupe rows are gone too: nothing keeps their ids around.
     assert await act(store, 4, G1, "hug", B, A) == ActionCounts(1, 1)
     assert await store.is_opted_out(A)
-    assert_consistent(db_path)
+    await backend.assert_consistent()
 
 
-async def test_forget_user_can_drop_the_opt_out(store: SqliteStore) -> None:
+async def test_forget_user_can_drop_the_opt_out(store: Store) -> None:
     await _populate(store)
     await store.forget_user(user_id=A, keep_opt_out=False)
     assert not await store.is_opted_out(A)
 
 
-async def test_forget_user_leaves_nothing_naming_them(store: SqliteStore, db_path: Path) -> None:
+async def test_forget_user_leaves_nothing_naming_them(store: Store, backend: Backend) -> None:
     await _populate(store)
     await store.forget_user(user_id=A, keep_opt_out=False)
-    conn = sqlite3.connect(db_path)
-    try:
-        for table, columns in {
-            "action_counts": ("actor_id", "target_id"),
-            "received_totals": ("target_id",),
-            "processed_actions": ("actor_id", "target_id"),
-            "returned_actions": ("actor_id", "target_id"),
-            "opt_outs": ("user_id",),
-        }.items():
-            where = " OR ".join(f"{c} = ?" for c in columns)
-            found = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", (A,) * len(columns))
-            assert found.fetchone() == (0,), table
-    finally:
-        conn.close()
+    for table, columns in {
+        "action_counts": ("actor_id", "target_id"),
+        "received_totals": ("target_id",),
+        "processed_actions": ("actor_id", "target_id"),
+        "returned_actions": ("actor_id", "target_id"),
+        "opt_outs": ("user_id",),
+    }.items():
+        where = " OR ".join(f"{c} = ?" for c in columns)
+        found = await backend.rows(
+            f"SELECT COUNT(*) FROM {table} WHERE {where}", *[A] * len(columns)
+        )
+        assert found == [(0,)], table
 
 
-async def test_forget_guild(store: SqliteStore, db_path: Path) -> None:
+async def test_forget_guild(store: Store, backend: Backend) -> None:
     await _populate(store)
     await store.forget_guild(guild_id=G1)
     assert await store.user_stats(guild_id=G1, user_id=A) == UserStats([], [])
@@ -225,37 +224,37 @@ async def test_forget_guild(store: SqliteStore, db_path: Path) -> None:
     assert not await store.is_returned(action_id=3, target_id=B)
     assert await store.is_returned(action_id=7, target_id=B)
     assert await store.is_opted_out(A)  # opt-outs are global
-    assert_consistent(db_path)
+    await backend.assert_consistent()
 
 
 # ---------------------------------------------------------------- pruning
 
 
-async def test_markers_expire_on_schedule(db_path: Path) -> None:
+async def test_markers_expire_on_schedule(backend: Backend) -> None:
     now = [1_700_000_000.0]
     clock = lambda: now[0]  # noqa: E731
 
-    async with await SqliteStore.open(db_path, clock=clock) as store:
+    async with await backend.open(clock=clock) as store:
         await act(store, 1, G1, "hug", A, B)
         assert await store.claim_return(action_id=1, target_id=B)
 
     now[0] += DEDUPE_TTL - 60  # within a day: a replay is still recognised
-    async with await SqliteStore.open(db_path, clock=clock) as store:
+    async with await backend.open(clock=clock) as store:
         assert await act(store, 1, G1, "hug", A, B) == ActionCounts(1, 1)
 
     now[0] += 2 * DEDUPE_TTL  # dedupe row pruned at open; the hug-back marker lives on
-    async with await SqliteStore.open(db_path, clock=clock) as store:
+    async with await backend.open(clock=clock) as store:
         assert await store.is_returned(action_id=1, target_id=B)
         assert await act(store, 1, G1, "hug", A, B) == ActionCounts(2, 2)
 
     now[0] += RETURNED_TTL
-    async with await SqliteStore.open(db_path, clock=clock) as store:
+    async with await backend.open(clock=clock) as store:
         assert not await store.is_returned(action_id=1, target_id=B)
 
 
-async def test_pruning_also_runs_while_open(db_path: Path) -> None:
+async def test_pruning_also_runs_while_open(backend: Backend) -> None:
     now = [1_700_000_000.0]
-    store = await SqliteStore.open(db_path, clock=lambda: now[0])
+    store = await backend.open(clock=lambda: now[0])
     try:
         for i in range(10):
             await act(store, i, G1, "hug", A, B)
@@ -263,8 +262,11 @@ async def test_pruning_also_runs_while_open(db_path: Path) -> None:
         await act(store, 100, G1, "hug", A, B)  # schedules a background prune
     finally:
         await store.close()  # waits for it
-    conn = sqlite3.connect(db_path)
-    try:
-        assert conn.execute("SELECT action_id FROM processed_actions").fetchall() == [(100,)]
-    finally:
-        conn.close()
+    assert await backend.rows("SELECT action_id FROM processed_actions") == [(100,)]
+
+
+async def test_sqlite_leaves_replays_to_the_one_process_memory(sqlite_store: SqliteStore) -> None:
+    # One process per SQLite file: the tree remembers the interactions it answered.
+    assert await sqlite_store.first_delivery(5) and await sqlite_store.first_delivery(5)
+    with pytest.raises(ValueError):
+        await sqlite_store.first_delivery(-5)

@@ -46,7 +46,8 @@ def first_words(statements: list[tuple[int, str]]) -> list[str]:
     return [sql.split()[0] for _, sql in statements]
 
 
-async def test_inline_commit_runs_on_the_loop_thread(store: SqliteStore) -> None:
+async def test_inline_commit_runs_on_the_loop_thread(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
     loop_thread = threading.get_ident()
     async with traced(store) as statements:
         counts = await record_one(store, action_id=10, **KW)
@@ -57,8 +58,9 @@ async def test_inline_commit_runs_on_the_loop_thread(store: SqliteStore) -> None
 
 
 async def test_a_locked_database_goes_to_the_thread_and_the_loop_keeps_running(
-    store: SqliteStore, db_path: Path
+    sqlite_store: SqliteStore, db_path: Path
 ) -> None:
+    store = sqlite_store
     other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     ticks = 0

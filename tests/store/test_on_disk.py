@@ -35,7 +35,8 @@ async def fill(store: SqliteStore, actions: int, *, seed: int = 7, first_id: int
             await store.claim_return(action_id=action_id, target_id=target)
 
 
-async def test_secure_delete_is_on(store: SqliteStore) -> None:
+async def test_secure_delete_is_on(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
     # Zeroes freed cells and pages; some SQLite builds default to it, the store does not rely on it.
     assert await store.run_on_connection(
         lambda conn: conn.execute("PRAGMA secure_delete").fetchone()

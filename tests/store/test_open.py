@@ -69,9 +69,9 @@ def test_scheme_detection() -> None:
 
 async def test_unsupported_scheme_is_a_clear_error() -> None:
     with pytest.raises(StoreError) as caught:
-        await open_store("postgresql://nekocord:s3cret@db/nekocord")
+        await open_store("mysql://nekocord:s3cret@db/nekocord")
     assert str(caught.value) == (
-        "DATABASE_URL scheme 'postgresql' is not supported yet (supported: sqlite)"
+        "DATABASE_URL scheme 'mysql' is not supported (supported: sqlite, postgresql, postgres)"
     )
     assert "s3cret" not in str(caught.value)
 
@@ -98,7 +98,9 @@ async def test_memory_database_works() -> None:
         assert (await record_one(store, action_id=1, **HUG)).pair == 1
 
 
-async def test_wal_and_synchronous_normal(store: SqliteStore, db_path: Path) -> None:
+async def test_wal_and_synchronous_normal(sqlite_store: SqliteStore, db_path: Path) -> None:
+    store = sqlite_store
+
     def pragmas(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
         # The store's own connection: synchronous and busy_timeout are per connection.
         names = ("journal_mode", "synchronous", "busy_timeout", "wal_autocheckpoint")

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import MAX_CHANNELS, GuildSettings, StoreError
+from bot.store import MAX_CHANNELS, GuildSettings, Store, StoreError
 from bot.store.settings_cache import SettingsCache
 from bot.store.sqlite import SqliteStore
 from bot.store.sqlite_queries import decode_settings, encode_settings
+from tests.store.conftest import Backend
 
 G1, G2, G3 = 1, 2, 3
 CUSTOM = GuildSettings(
@@ -22,12 +23,8 @@ CUSTOM = GuildSettings(
 )
 
 
-def stored_rows(path: Path) -> list[tuple[int, str]]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute("SELECT guild_id, settings FROM guild_settings ORDER BY 1").fetchall()
-    finally:
-        conn.close()
+async def stored_rows(backend: Backend) -> list[tuple[int, str]]:
+    return await backend.rows("SELECT guild_id, settings FROM guild_settings ORDER BY 1")
 
 
 @asynccontextmanager
@@ -96,35 +93,36 @@ def test_json_round_trip_and_tolerant_reading(caplog: pytest.LogCaptureFixture) 
 # ---------------------------------------------------------------- the store
 
 
-async def test_nothing_stored_reads_as_the_defaults(store: SqliteStore, db_path: Path) -> None:
+async def test_nothing_stored_reads_as_the_defaults(store: Store, backend: Backend) -> None:
     assert await store.guild_settings(G1) == GuildSettings()
-    assert stored_rows(db_path) == []
+    assert await stored_rows(backend) == []
 
 
-async def test_saved_settings_are_per_guild_and_survive_a_restart(db_path: Path) -> None:
-    async with await SqliteStore.open(db_path) as store:
+async def test_saved_settings_are_per_guild_and_survive_a_restart(backend: Backend) -> None:
+    async with await backend.open() as store:
         await store.save_guild_settings(G1, CUSTOM)
         await store.save_guild_settings(G2, GuildSettings(pings=False))
         assert await store.guild_settings(G1) == CUSTOM
-    async with await SqliteStore.open(db_path) as store:
+    async with await backend.open() as store:
         assert await store.guild_settings(G1) == CUSTOM
         assert await store.guild_settings(G2) == GuildSettings(pings=False)
         assert await store.guild_settings(G3) == GuildSettings()
 
 
 async def test_a_save_replaces_and_saving_the_defaults_deletes_the_row(
-    store: SqliteStore, db_path: Path
+    store: Store, backend: Backend
 ) -> None:
     await store.save_guild_settings(G1, CUSTOM)
     await store.save_guild_settings(G1, GuildSettings(channels=(9,)))
     assert await store.guild_settings(G1) == GuildSettings(channels=(9,))
-    assert [guild for guild, _ in stored_rows(db_path)] == [G1]
+    assert [guild for guild, _ in await stored_rows(backend)] == [G1]
     await store.save_guild_settings(G1, GuildSettings())
-    assert stored_rows(db_path) == []
+    assert await stored_rows(backend) == []
     assert await store.guild_settings(G1) == GuildSettings()
 
 
-async def test_cached_reads_cost_no_database_trip(store: SqliteStore) -> None:
+async def test_cached_reads_cost_no_database_trip(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
     await store.save_guild_settings(G1, CUSTOM)
     async with statements_run(store) as seen:
         assert await store.guild_settings(G1) == CUSTOM  # cached by the save
@@ -146,16 +144,17 @@ async def test_the_cache_is_bounded(db_path: Path) -> None:
         assert len([sql for sql in seen if sql.startswith("SELECT")]) == 1
 
 
-async def test_forget_guild_deletes_the_settings(store: SqliteStore, db_path: Path) -> None:
+async def test_forget_guild_deletes_the_settings(store: Store, backend: Backend) -> None:
     await store.save_guild_settings(G1, CUSTOM)
     await store.save_guild_settings(G2, CUSTOM)
     await store.forget_guild(guild_id=G1)
     assert await store.guild_settings(G1) == GuildSettings()  # not from the cache
     assert await store.guild_settings(G2) == CUSTOM
-    assert [guild for guild, _ in stored_rows(db_path)] == [G2]
+    assert [guild for guild, _ in await stored_rows(backend)] == [G2]
 
 
-async def test_a_failed_save_keeps_the_old_settings(store: SqliteStore) -> None:
+async def test_a_failed_save_keeps_the_old_settings(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
     await store.save_guild_settings(G1, CUSTOM)
 
     def refuse(conn: sqlite3.Connection) -> None:

@@ -1,7 +1,9 @@
 """The gateway half of the stand-in: a websocket speaking Discord's gateway protocol v10.
 
-HELLO, heartbeat ACKs, IDENTIFY → READY + one GUILD_CREATE per guild, RESUME with replay of
-missed dispatches, server-side closes and dropped connections (docs/discord.md, "Gateway").
+HELLO, heartbeat ACKs, IDENTIFY → READY + one GUILD_CREATE per guild of the shard, RESUME with
+replay of missed dispatches, server-side closes and dropped connections (docs/discord.md,
+"Gateway"). With several shards each session is one shard's: it gets that shard's guilds and
+their events, `(guild_id >> 22) % shard_count`, as on Discord.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ HEARTBEAT_INTERVAL_MS = 41_250
 REPLAY_BUFFER = 10_000  # dispatches kept per session for RESUME; older → op 9
 
 # Closes after which discord.py does not reconnect, or Discord ends the session.
+INVALID_SHARD = 4010
+SHARDING_REQUIRED = 4011
 _SESSION_ENDING_CLOSES = {1000, 1001, 4004, 4007, 4009, 4010, 4011, 4012, 4013, 4014}
 
 
@@ -43,6 +47,7 @@ class GatewaySession:
 
     session_id: str
     identify: dict[str, Any]
+    shard: int = 0
     seq: int = 0
     ready: bool = False
     invalid: bool = False
@@ -59,12 +64,14 @@ class Gateway:
     """Gateway websocket handling (mixed into :class:`FakeDiscord`)."""
 
     token: str
+    shard_count: int
     application_id: int
     application: dict[str, Any]
     bot_user: dict[str, Any]
     guild_ids: list[int]
     guilds: dict[int, dict[str, Any]]
     identifies: list[dict[str, Any]]
+    identify_times: list[tuple[int | None, float]]
     resumes: list[dict[str, Any]]
     gateway_connects: list[dict[str, Any]]
     _sessions: dict[str, GatewaySession]
@@ -77,6 +84,10 @@ class Gateway:
     def _notify(self, record: Any = None) -> None:
         raise NotImplementedError
 
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard Discord sends a guild's events to (direct messages: shard 0)."""
+        return 0 if guild_id is None else (int(guild_id) >> 22) % self.shard_count
+
     # -- the public controls -----------------------------------------------------------------
     @property
     def sessions(self) -> int:
@@ -84,12 +95,24 @@ class Gateway:
         return sum(1 for s in self._sessions.values() if s.ready and s.connected and not s.invalid)
 
     @property
+    def ready_shards(self) -> set[int]:
+        """Shards with a READY, connected session."""
+        return {
+            s.shard for s in self._sessions.values() if s.ready and s.connected and not s.invalid
+        }
+
+    @property
     def intents(self) -> int | None:
         return self.identifies[-1].get("intents") if self.identifies else None
 
-    async def dispatch(self, event: str, data: Any) -> int:
-        """Send a DISPATCH to every READY session; returns how many got it (or buffered it)."""
-        targets = self._live_sessions()
+    async def dispatch(self, event: str, data: Any, *, shard: int | None = None) -> int:
+        """Send a DISPATCH to the READY sessions of `shard` (default: the shard of the
+        event's guild; every session for an event of no guild); returns how many got it (or
+        buffered it). Pass `shard` to deliver it where Discord would not (a replay on another
+        process)."""
+        if shard is None:
+            shard = self._event_shard(event, data)
+        targets = self._live_sessions(shard)
         for session in targets:
             async with session.lock:
                 await self._dispatch_locked(session, event, data)
@@ -178,6 +201,9 @@ class Gateway:
 
     async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
         self.identifies.append(data)
+        raw_shard = data.get("shard")
+        shard_id = raw_shard[0] if isinstance(raw_shard, list) and raw_shard else None
+        self.identify_times.append((shard_id, time.monotonic()))
         self._notify()
         if data.get("token") != self.token:
             await self._close_conn(conn, 4004, b"Authentication failed.")
@@ -185,7 +211,15 @@ class Gateway:
         if conn.session is not None:
             await self._close_conn(conn, 4005, b"Already authenticated.")
             return
-        session = GatewaySession(session_id=secrets.token_hex(16), identify=data)
+        if raw_shard is None and self.shard_count > 1:
+            await self._close_conn(conn, SHARDING_REQUIRED, b"Sharding required.")
+            return
+        shard, count = raw_shard if raw_shard is not None else (0, 1)
+        if not (isinstance(shard, int) and count == self.shard_count and 0 <= shard < count):
+            await self._close_conn(conn, INVALID_SHARD, b"Invalid shard.")
+            return
+        session = GatewaySession(session_id=secrets.token_hex(16), identify=data, shard=shard)
+        guild_ids = [g for g in self.guild_ids if self.shard_of(g) == shard]
         self._sessions[session.session_id] = session
         session.conn = conn
         conn.session = session
@@ -198,11 +232,12 @@ class Gateway:
             "presences": [],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["fake"],
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guild_ids],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guild_ids],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
             "application": {"id": str(self.application_id), "flags": self.application["flags"]},
+            "shard": [shard, self.shard_count],
             "auth": {},
             "_trace": ['["fake-discord-gateway",{"micros":0}]'],
         }
@@ -210,7 +245,7 @@ class Gateway:
             await self._dispatch_locked(session, "READY", ready)
         session.ready = True
         self._notify()
-        for gid in self.guild_ids:
+        for gid in guild_ids:
             if session.invalid:  # a disconnected session still buffers them for RESUME
                 break
             async with session.lock:
@@ -274,8 +309,20 @@ class Gateway:
         if conn is not None and conn.open:
             await self._send_raw(conn, frame)
 
-    def _live_sessions(self) -> list[GatewaySession]:
-        live = [s for s in self._sessions.values() if s.ready and not s.invalid]
+    def _event_shard(self, event: str, data: Any) -> int | None:
+        if not isinstance(data, dict):
+            return None
+        guild_id = data.get("guild_id")
+        if guild_id is None and event.startswith("GUILD_"):
+            guild_id = data.get("id")  # GUILD_CREATE, GUILD_UPDATE, GUILD_DELETE
+        return None if guild_id is None else self.shard_of(int(guild_id))
+
+    def _live_sessions(self, shard: int | None = None) -> list[GatewaySession]:
+        live = [
+            s
+            for s in self._sessions.values()
+            if s.ready and not s.invalid and (shard is None or s.shard == shard)
+        ]
         # A connected session first, newest first: a bot that restarted left its old session
         # resumable (as Discord does) but nobody will resume it.
         return [s for s in live if s.connected] + [s for s in reversed(live) if not s.connected]

@@ -190,6 +190,7 @@ class InteractionRecord:
     edits: list[Edit] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     message_id: str | None = None
+    shard: int = 0  # the shard whose connection it was dispatched on
     notifier: Notifier = field(default_factory=Notifier, repr=False)
 
     @property

@@ -61,6 +61,8 @@ class RestApi:
     """REST routes (mixed into :class:`FakeDiscord`, whose state they read and record into)."""
 
     token: str
+    shard_count: int
+    max_concurrency: int
     host: str
     port: int
     application_id: int
@@ -181,9 +183,11 @@ class RestApi:
             "total": 1000,
             "remaining": max(0, 1000 - len(self.identifies)),
             "reset_after": 86_400_000,
-            "max_concurrency": 1,
+            "max_concurrency": self.max_concurrency,
         }
-        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
+        return json_response(
+            {"url": self.gateway_url, "shards": self.shard_count, "session_start_limit": limit}
+        )
 
     # -- application commands ----------------------------------------------------------------
     def _command_scope(self, m: re.Match[str]) -> tuple[int | None, web.Response | None]:

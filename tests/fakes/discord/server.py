@@ -41,8 +41,15 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         token: str = "test-token",
         *,
         guild_count: int = 1,
+        shard_count: int = 1,
+        max_concurrency: int = 1,
     ) -> None:
         self.token = token
+        #: Shards the bot must connect (`GET /gateway/bot` recommends it; an IDENTIFY with
+        #: another count is closed with 4010, one without a shard with 4011).
+        self.shard_count = shard_count
+        #: IDENTIFY buckets (`session_start_limit.max_concurrency` of `GET /gateway/bot`).
+        self.max_concurrency = max_concurrency
         self.host = "127.0.0.1"
         self.port = 0
         #: An interaction callback later than this after :meth:`interact` gets 10062, as on
@@ -86,12 +93,15 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
             "approximate_guild_count": guild_count,
             "bot": self.bot_user,
         }
-        # Guild ids spread over five past years, reproducibly; each guild has one text channel.
+        # Guild ids spread over five past years, reproducibly, and over the shards in turn (the
+        # shard is the id's timestamp modulo shard_count); each guild has one text channel.
         rng = random.Random(0)
         span = 5 * 365 * _DAY_MS
-        self.guild_ids = [
-            int(snowflake(now_ms - rng.randrange(_DAY_MS, span))) for _ in range(guild_count)
-        ]
+        self.guild_ids = []
+        for index in range(guild_count):
+            at = now_ms - rng.randrange(_DAY_MS, span)
+            at -= (at - DISCORD_EPOCH_MS - index) % shard_count
+            self.guild_ids.append(int(snowflake(at)))
         self.channel_ids: dict[int, int] = {}
         self.guilds: dict[int, dict[str, Any]] = {}
         for index, gid in enumerate(self.guild_ids):
@@ -111,6 +121,7 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         self.messages: dict[str, dict[str, Any]] = {}
         self.interactions: list[InteractionRecord] = []
         self.identifies: list[dict[str, Any]] = []
+        self.identify_times: list[tuple[int | None, float]] = []  # (shard id, monotonic)
         self.resumes: list[dict[str, Any]] = []
         self.gateway_connects: list[dict[str, Any]] = []
 
@@ -247,7 +258,12 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         )
 
     async def wait_connected(self, timeout: float = 5) -> None:
-        await self.wait_until(lambda: self.sessions >= 1, timeout)
+        """Until every shard has a READY, connected session."""
+        await self.wait_until(lambda: len(self.ready_shards) >= self.shard_count, timeout)
+
+    def guilds_of(self, shard: int) -> list[int]:
+        """The ids of the guilds on `shard`."""
+        return [g for g in self.guild_ids if self.shard_of(g) == shard]
 
     # -- faults and lookups ------------------------------------------------------------------
     def fail(
@@ -285,19 +301,26 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         ]
 
     # -- interactions ------------------------------------------------------------------------
-    async def interact(self, payload: dict[str, Any]) -> InteractionRecord:
-        """Dispatch INTERACTION_CREATE for ``payload`` and return its :class:`InteractionRecord`."""
+    async def interact(
+        self, payload: dict[str, Any], *, shard: int | None = None
+    ) -> InteractionRecord:
+        """Dispatch INTERACTION_CREATE for ``payload`` on the connection of the shard that owns
+        its guild (or ``shard``) and return its :class:`InteractionRecord`."""
         payload.setdefault("id", snowflake())
         payload.setdefault("token", interaction_token())
-        sessions = self._live_sessions()
+        if shard is None:
+            guild_id = payload.get("guild_id")
+            shard = self.shard_of(int(guild_id) if guild_id is not None else None)
+        sessions = self._live_sessions(shard)
         if not sessions:
-            raise RuntimeError("no READY gateway session: is the bot connected?")
+            raise RuntimeError(f"no READY gateway session for shard {shard}: is it connected?")
         record = InteractionRecord(
             id=str(payload["id"]),
             token=str(payload["token"]),
             type=int(payload["type"]),
             payload=payload,
             dispatched_at=time.monotonic(),
+            shard=shard,
         )
         if payload.get("message"):
             record.message_id = str(payload["message"]["id"])

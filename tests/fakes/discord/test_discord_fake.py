@@ -8,6 +8,8 @@ the fake and restore discord.py's process-global URLs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import re
 import zlib
 from collections.abc import AsyncIterator
@@ -476,3 +478,113 @@ async def test_invalid_localizations_fail_the_whole_registration(
     assert all(
         c["name_localizations"]["de"] == "umarmen" for c in fake.commands[None] if c["type"] == 1
     )
+
+
+# ------------------------------------------------------------------------------------ shards
+class RawGateway:
+    """One raw gateway connection (zlib-stream), for what discord.py hides."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.inflate = zlib.decompressobj()
+
+    async def receive(self) -> dict[str, Any]:
+        msg = await asyncio.wait_for(self.ws.receive(), 5)
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            return {"close": msg.data}
+        assert msg.type is aiohttp.WSMsgType.BINARY, msg
+        return json.loads(self.inflate.decompress(msg.data))
+
+    async def identify(self, shard: Any) -> dict[str, Any]:
+        assert (await self.receive())["op"] == 10
+        payload: dict[str, Any] = {"token": TOKEN, "intents": 1}
+        if shard is not None:
+            payload["shard"] = shard
+        await self.ws.send_json({"op": 2, "d": payload})
+        return await self.receive()
+
+
+@contextlib.asynccontextmanager
+async def raw_gateway(fake: FakeDiscord) -> AsyncIterator[RawGateway]:
+    async with aiohttp.ClientSession() as session:
+        url = fake.gateway_url + "?v=10&encoding=json&compress=zlib-stream"
+        async with session.ws_connect(url) as ws:
+            yield RawGateway(ws)
+
+
+async def test_shards_get_their_own_guilds_and_interactions() -> None:
+    async with (
+        FakeDiscord(token=TOKEN, guild_count=6, shard_count=2) as fake,
+        raw_gateway(fake) as zero,
+        raw_gateway(fake) as one,
+    ):
+        assert sorted(len(fake.guilds_of(s)) for s in (0, 1)) == [3, 3]
+        for conn, shard in ((zero, 0), (one, 1)):
+            ready = await conn.identify([shard, 2])
+            assert ready["t"] == "READY" and ready["d"]["shard"] == [shard, 2]
+            assert [int(g["id"]) for g in ready["d"]["guilds"]] == fake.guilds_of(shard)
+            for gid in fake.guilds_of(shard):
+                create = await conn.receive()
+                assert create["t"] == "GUILD_CREATE" and int(create["d"]["id"]) == gid
+        assert fake.ready_shards == {0, 1}
+        assert [shard for shard, _ in fake.identify_times] == [0, 1]
+        await fake.wait_connected()
+        # An interaction goes to the connection of its guild's shard, and only there.
+        record = await fake.interact(fake.slash("hello", guild_id=fake.guilds_of(1)[0]))
+        assert record.shard == 1
+        event = await one.receive()
+        assert event["t"] == "INTERACTION_CREATE" and event["d"]["id"] == record.id
+        # A guild's other events too; `shard=` delivers elsewhere (a replay on another process).
+        assert await fake.dispatch("GUILD_DELETE", {"id": str(fake.guilds_of(0)[0])}) == 1
+        assert (await zero.receive())["t"] == "GUILD_DELETE"
+        await fake.dispatch("INTERACTION_CREATE", record.payload, shard=0)
+        assert (await zero.receive())["d"]["id"] == record.id
+
+
+@pytest.mark.parametrize(
+    ("shard", "code"),
+    [([2, 2], 4010), ([0, 3], 4010), ([-1, 2], 4010), (None, 4011)],
+)
+async def test_invalid_shards_are_closed_as_discord_does(shard: Any, code: int) -> None:
+    async with FakeDiscord(token=TOKEN, shard_count=2) as fake, raw_gateway(fake) as conn:
+        assert await conn.identify(shard) == {"close": code}
+        assert fake.sessions == 0
+
+
+async def test_gateway_bot_tells_shards_and_max_concurrency() -> None:
+    async with FakeDiscord(token=TOKEN, shard_count=3, max_concurrency=2) as fake:
+        async with aiohttp.ClientSession() as session:
+            auth = {"Authorization": f"Bot {TOKEN}"}
+            async with session.get(fake.rest_url + "/gateway/bot", headers=auth) as resp:
+                data = await resp.json()
+        assert data["shards"] == 3
+        assert data["session_start_limit"]["max_concurrency"] == 2
+
+
+async def test_auto_sharded_client_connects_every_shard() -> None:
+    async with FakeDiscord(token=TOKEN, guild_count=4, shard_count=2) as fake:
+        client = commands.AutoShardedBot(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            shard_count=2,
+            guild_ready_timeout=0.1,
+        )
+
+        async def no_wait(shard_id: int | None, *, initial: bool = False) -> None:
+            pass  # the fake does not enforce the 5 s window; don't wait for it here
+
+        client.before_identify_hook = no_wait  # type: ignore[method-assign]
+
+        @client.tree.command(description="Which shard")
+        async def where(interaction: discord.Interaction) -> None:
+            assert interaction.guild is not None
+            await interaction.response.send_message(f"shard {interaction.guild.shard_id}")
+
+        async with fake.run_bot(client, timeout=10):
+            await fake.wait_connected()
+            assert sorted(g.id for g in client.guilds) == sorted(fake.guild_ids)
+            for shard in (0, 1):
+                guild_id = fake.guilds_of(shard)[0]
+                record = await fake.interact(fake.slash("where", guild_id=guild_id))
+                assert (await record.wait_message())["content"] == f"shard {shard}"
+                assert record.shard == shard

@@ -1,0 +1,428 @@
+"""The PostgreSQL backend (asyncpg): several bot processes may share one database.
+
+Every call is one transaction (`bot.store.postgres_queries`) on a connection of a bounded pool.
+Counts stay exact across processes because every counter is an upsert that locks its row until
+commit, and a replay is recognised by its dedupe marker, inserted first (see the queries module).
+
+Nothing is cached in memory: opt-outs and server settings are read from the database at every
+call. Another process may change either at any moment (a member opts out through process B
+while process A answers them), and a stale opt-out would ping or count a member who said no,
+exactly what consent exists to prevent. One indexed lookup on a pooled connection costs well
+under a millisecond, which buys correctness without an invalidation protocol.
+
+A lost connection (a server restart, a network cut) fails the transaction in flight, which
+then never committed or committed whole. The call is retried on a fresh connection for a few
+seconds (`RETRY_SECONDS`), so the answer still goes out in Discord's time; a retried
+`record_action` that had committed finds its own markers and answers their counts. After that
+it raises `StoreError`; the pool reconnects by itself when the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from bot.store import postgres_queries as queries
+from bot.store.base import (
+    ActionCounts,
+    GuildSettings,
+    Store,
+    StoreError,
+    StoreUnreachable,
+    TargetIds,
+    UserStats,
+    check_action,
+    check_id,
+)
+from bot.store.postgres_schema import MIGRATIONS, PgMigration, migrate
+
+__all__ = ["POOL_SIZE", "RETRY_SECONDS", "PostgresStore", "describe_url"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Body = Callable[[asyncpg.Connection], Awaitable[T]]
+
+POOL_SIZE = 10  # connections per process at most
+CONNECT_TIMEOUT = 5.0  # seconds for one connection attempt
+RETRY_SECONDS = 4.0  # how long one call keeps retrying a lost connection
+LOG_EVERY = 60.0  # at most one warning a minute about lost connections
+DEDUPE_TTL = 24 * 3600.0
+RETURNED_TTL = 30 * 24 * 3600.0
+PRUNE_INTERVAL = 3600.0
+
+# Worth another try on a fresh connection: the connection or the server went away, the server
+# is starting or stopping, or (deadlock, serialization) the transaction lost a race.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    # asyncpg's protocol state on a connection that died mid-operation.
+    asyncpg.InternalClientError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+# What only the configuration can fix.
+REJECTED: tuple[type[BaseException], ...] = (
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+)
+
+
+def describe_url(url: str) -> str:
+    """`host:port/database` for messages: never the user name or password."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+    except ValueError:
+        return "(PostgreSQL)"
+    database = parts.path.lstrip("/") or "(default)"
+    return f"{host}:{port}/{database}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+
+
+class PostgresStore(Store):
+    """The PostgreSQL `Store`. Open with `await PostgresStore.open(url)` or
+    `bot.store.open_store`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        where: str,
+        clock: Callable[[], float],
+        retry_seconds: float,
+        dedupe_ttl: float,
+        returned_ttl: float,
+    ) -> None:
+        self._pool = pool
+        self._where = where
+        self._clock = clock
+        self._retry_seconds = retry_seconds
+        self._dedupe_ttl = dedupe_ttl
+        self._returned_ttl = returned_ttl
+        self._closed = False
+        self._last_prune = float("-inf")
+        self._last_warning = float("-inf")
+        self._background: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self._where} {'closed' if self._closed else 'open'}>"
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        clock: Callable[[], float] = time.time,
+        retry_seconds: float = RETRY_SECONDS,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        dedupe_ttl: float = DEDUPE_TTL,
+        returned_ttl: float = RETURNED_TTL,
+        migrations: Sequence[PgMigration] = MIGRATIONS,
+    ) -> PostgresStore:
+        """Connect a pool of at most `pool_size` connections, migrate, prune.
+
+        Raises `StoreUnreachable` when the server cannot be reached (yet): refused, timed out,
+        starting up; `StoreError` for anything else (rejected credentials, an unknown database,
+        a malformed URL, a failed migration). Messages name host, port and database only."""
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+        where = describe_url(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=connect_timeout,
+                # Transactions are short; a connection idle this long is closed (and reopened
+                # on demand), so an idle bot does not pin server slots.
+                max_inactive_connection_lifetime=300.0,
+            )
+        except REJECTED as exc:
+            raise StoreError(
+                f"PostgreSQL at {where} refused the connection: {_reason(exc)}"
+            ) from exc
+        except TRANSIENT as exc:
+            raise StoreUnreachable(
+                f"PostgreSQL at {where} is not reachable: {_reason(exc)}"
+            ) from exc
+        except (asyncpg.PostgresError, ValueError) as exc:
+            # asyncpg words a malformed URL with the URL itself: never repeat it.
+            reason = _reason(exc) if isinstance(exc, asyncpg.PostgresError) else "malformed URL"
+            raise StoreError(f"Cannot connect to PostgreSQL at {where}: {reason}") from exc
+        store = cls(
+            pool,
+            where=where,
+            clock=clock,
+            retry_seconds=retry_seconds,
+            dedupe_ttl=dedupe_ttl,
+            returned_ttl=returned_ttl,
+        )
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn, where=where, migrations=migrations)
+        except TRANSIENT as exc:
+            await pool.close()
+            raise StoreUnreachable(f"PostgreSQL at {where} went away: {_reason(exc)}") from exc
+        except BaseException:
+            await pool.close()
+            raise
+        with contextlib.suppress(StoreError):  # maintenance must not stop the start
+            await store._prune()
+        return store
+
+    # ------------------------------------------------------------------ running transactions
+
+    async def _run(
+        self,
+        what: str,
+        body: Body[T],
+        *,
+        isolation: str = "read_committed",
+        readonly: bool = False,
+        maintenance: bool = False,
+    ) -> T:
+        """`body` in one transaction, retried on a fresh connection while the failure is
+        transient and `retry_seconds` last; `StoreError` after that or for any other failure.
+        `maintenance`: work started before `close()`, which waits for it, so it still runs."""
+        if self._closed and not maintenance:
+            raise StoreError(f"The database {self._where} is closed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._retry_seconds
+        delay = 0.05
+        while True:
+            try:
+                async with (
+                    self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn,
+                    conn.transaction(isolation=isolation, readonly=readonly),
+                ):
+                    return await body(conn)
+            except TRANSIENT as exc:
+                if (self._closed and not maintenance) or loop.time() + delay > deadline:
+                    raise StoreError(
+                        f"Cannot {what} in the database {self._where}: {_reason(exc)}"
+                    ) from exc
+                self._warn(what, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            except asyncpg.PostgresError as exc:
+                raise StoreError(
+                    f"Cannot {what} in the database {self._where}: {_reason(exc)}"
+                ) from exc
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= LOG_EVERY:
+            self._last_warning = now
+            log.warning(
+                "PostgreSQL at %s: %s failed (%s), retrying on a new connection",
+                self._where,
+                what,
+                _reason(exc),
+            )
+
+    # ------------------------------------------------------------------ maintenance
+
+    async def _prune(self) -> None:
+        now = self._clock()
+        self._last_prune = now
+        body = partial(
+            queries.prune,
+            processed_before=int(now - self._dedupe_ttl),
+            returned_before=int(now - self._returned_ttl),
+        )
+        await self._run("prune old markers", body, maintenance=True)
+
+    def _maybe_prune(self) -> None:
+        # In the background, so no caller waits for maintenance; close() waits for it.
+        if self._closed or self._clock() - self._last_prune < PRUNE_INTERVAL:
+            return
+        self._last_prune = self._clock()
+
+        async def prune() -> None:
+            try:
+                await self._prune()
+            except StoreError as exc:
+                log.warning("Pruning old markers failed: %s", exc)
+
+        task = asyncio.create_task(prune(), name="nekocord-store-prune")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ counters
+
+    async def first_delivery(self, interaction_id: int) -> bool:
+        body = partial(
+            queries.first_delivery,
+            interaction_id=check_id("interaction_id", interaction_id),
+            now=int(self._clock()),
+        )
+        return await self._run("record an interaction", body)
+
+    async def record_action(
+        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
+    ) -> list[ActionCounts]:
+        targets = [check_id("target_id", target_id) for target_id in target_ids]
+        body = partial(
+            queries.record_action,
+            action_id=check_id("action_id", action_id),
+            guild_id=check_id("guild_id", guild_id),
+            action=check_action(action),
+            actor_id=check_id("actor_id", actor_id),
+            target_ids=targets,
+            now=int(self._clock()),
+        )
+        if not targets:
+            self._require_open()
+            return []
+        counts = await self._run("record an action", body)
+        self._maybe_prune()
+        return counts
+
+    async def counts(
+        self, *, guild_id: int, action: str, actor_id: int, target_id: int
+    ) -> ActionCounts:
+        body = partial(
+            queries.counts,
+            guild_id=check_id("guild_id", guild_id),
+            action=check_action(action),
+            actor_id=check_id("actor_id", actor_id),
+            target_id=check_id("target_id", target_id),
+        )
+        return await self._run("read counts", body)
+
+    # ------------------------------------------------------------------ hug back
+
+    async def claim_return(self, *, action_id: int, target_id: int) -> bool:
+        body = partial(
+            queries.claim_return,
+            action_id=check_id("action_id", action_id),
+            target_id=check_id("target_id", target_id),
+            now=int(self._clock()),
+        )
+        claimed = await self._run("record a return", body)
+        self._maybe_prune()
+        return claimed
+
+    async def is_returned(self, *, action_id: int, target_id: int) -> bool:
+        body = partial(
+            queries.is_returned,
+            action_id=check_id("action_id", action_id),
+            target_id=check_id("target_id", target_id),
+        )
+        return await self._run("read returns", body)
+
+    # ------------------------------------------------------------------ stats
+
+    async def user_stats(self, *, guild_id: int, user_id: int, top: int = 5) -> UserStats:
+        if not isinstance(top, int) or top < 0:
+            raise ValueError(f"top must be a non-negative int, not {top!r}")
+        body = partial(
+            queries.user_stats,
+            guild_id=check_id("guild_id", guild_id),
+            user_id=check_id("user_id", user_id),
+            top=top,
+        )
+        # Both queries see one snapshot, as SQLite's one transaction does.
+        return await self._run("read stats", body, isolation="repeatable_read", readonly=True)
+
+    # ------------------------------------------------------------------ privacy
+
+    async def set_opt_out(self, *, user_id: int, opted_out: bool) -> None:
+        body = partial(
+            queries.set_opt_out,
+            user_id=check_id("user_id", user_id),
+            opted_out=opted_out,
+            now=int(self._clock()),
+        )
+        await self._run("record an opt-out", body)
+
+    async def is_opted_out(self, user_id: int) -> bool:
+        return user_id in await self.opted_out_among([user_id])
+
+    async def opted_out_among(self, user_ids: Iterable[int]) -> set[int]:
+        ids = sorted({check_id("user_id", uid) for uid in user_ids})
+        if not ids:
+            self._require_open()
+            return set()
+        return await self._run("read opt-outs", partial(queries.opted_out_among, user_ids=ids))
+
+    async def forget_user(self, *, user_id: int, keep_opt_out: bool) -> None:
+        body = partial(
+            queries.forget_user, user_id=check_id("user_id", user_id), keep_opt_out=keep_opt_out
+        )
+        await self._run("delete a member's data", body)
+
+    async def forget_guild(self, *, guild_id: int) -> None:
+        body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
+        await self._run("delete a server's data", body)
+
+    # ------------------------------------------------------------------ server settings
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        body = partial(queries.guild_settings, guild_id=check_id("guild_id", guild_id))
+        return await self._run("read server settings", body)
+
+    async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
+        if not isinstance(settings, GuildSettings):
+            raise ValueError(f"settings must be GuildSettings, not {type(settings).__name__}")
+        body = partial(
+            queries.save_guild_settings,
+            guild_id=check_id("guild_id", guild_id),
+            settings=settings,
+            now=int(self._clock()),
+        )
+        await self._run("save server settings", body)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run_in_transaction(self, job: Body[T]) -> T:
+        """Run `job` with a pooled connection inside one transaction (retried like every call).
+
+        For tests and operators' tools (inspecting rows, `migrate-store`); asyncpg errors
+        become `StoreError`."""
+        return await self._run("run a job", job)
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"The database {self._where} is closed")
+
+    async def ping(self) -> None:
+        async def select_one(conn: asyncpg.Connection) -> Any:
+            return await conn.fetchval("SELECT 1")
+
+        await self._run("reach", select_one)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True  # new calls are refused from here on
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        # Waits for the connections of calls in flight to come back, then closes them all.
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=10)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self._pool.terminate()

@@ -1,0 +1,263 @@
+"""The PostgreSQL store's transaction bodies: each one coroutine of an `asyncpg.Connection`,
+run inside one transaction by `PostgresStore` (never BEGIN/COMMIT here) and possibly run again
+after a lost connection, so each must be safe to repeat (idempotent, or read-only).
+
+Unlike SQLite, where one writer at a time makes any order safe, several processes write at once
+here. So `record_action` inserts the dedupe marker first (`ON CONFLICT DO NOTHING`): a replay
+racing the original waits on the original's uncommitted marker, then sees it committed and
+answers its counts, instead of counting twice or failing on the key. Targets are counted in
+ascending id order, so two actions naming the same members lock their rows in the same order
+and cannot deadlock each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from bot.store.base import ActionCounts, ActionStat, GuildSettings, Partner, UserStats
+from bot.store.sqlite_queries import decode_settings, encode_settings
+
+__all__ = [
+    "claim_return",
+    "counts",
+    "first_delivery",
+    "forget_guild",
+    "forget_user",
+    "guild_settings",
+    "is_returned",
+    "opted_out_among",
+    "prune",
+    "record_action",
+    "save_guild_settings",
+    "set_opt_out",
+    "user_stats",
+]
+
+_MARK = (
+    "INSERT INTO processed_actions (action_id, target_id, guild_id, actor_id, action,"
+    " pair_count, received_total, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6)"
+    " ON CONFLICT (action_id, target_id) DO NOTHING RETURNING true"
+)
+_SEEN = (
+    "SELECT pair_count, received_total FROM processed_actions"
+    " WHERE action_id = $1 AND target_id = $2"
+)
+_COUNT_PAIR = (
+    "INSERT INTO action_counts AS c (guild_id, actor_id, target_id, action, count)"
+    " VALUES ($1, $2, $3, $4, 1) ON CONFLICT (guild_id, actor_id, target_id, action)"
+    " DO UPDATE SET count = c.count + 1 RETURNING count"
+)
+_COUNT_RECEIVED = (
+    "INSERT INTO received_totals AS r (guild_id, target_id, action, count)"
+    " VALUES ($1, $2, $3, 1) ON CONFLICT (guild_id, target_id, action)"
+    " DO UPDATE SET count = r.count + 1 RETURNING count"
+)
+_SET_MARKED_COUNTS = (
+    "UPDATE processed_actions SET pair_count = $3, received_total = $4"
+    " WHERE action_id = $1 AND target_id = $2"
+)
+
+
+async def record_action(
+    conn: asyncpg.Connection,
+    *,
+    action_id: int,
+    guild_id: int,
+    action: str,
+    actor_id: int,
+    target_ids: Sequence[int],
+    now: int,
+) -> list[ActionCounts]:
+    counted: dict[int, ActionCounts] = {}
+    for target_id in sorted(set(target_ids)):
+        # In READ COMMITTED, a conflicting marker of a transaction in flight makes this wait for
+        # it; committed, it is a replay; rolled back, this insert goes through.
+        fresh = await conn.fetchval(_MARK, action_id, target_id, guild_id, actor_id, action, now)
+        if not fresh:
+            # A new snapshot per statement: the marker that blocked us is visible now.
+            row = await conn.fetchrow(_SEEN, action_id, target_id)
+            counted[target_id] = ActionCounts(pair=int(row[0]), received_total=int(row[1]))
+            continue
+        pair = await conn.fetchval(_COUNT_PAIR, guild_id, actor_id, target_id, action)
+        total = await conn.fetchval(_COUNT_RECEIVED, guild_id, target_id, action)
+        await conn.execute(_SET_MARKED_COUNTS, action_id, target_id, pair, total)
+        counted[target_id] = ActionCounts(pair=int(pair), received_total=int(total))
+    return [counted[target_id] for target_id in target_ids]
+
+
+async def counts(
+    conn: asyncpg.Connection, *, guild_id: int, action: str, actor_id: int, target_id: int
+) -> ActionCounts:
+    row = await conn.fetchrow(
+        "SELECT"
+        " (SELECT count FROM action_counts WHERE guild_id = $1 AND actor_id = $2"
+        "  AND target_id = $3 AND action = $4),"
+        " (SELECT count FROM received_totals WHERE guild_id = $1"
+        "  AND target_id = $3 AND action = $4)",
+        guild_id,
+        actor_id,
+        target_id,
+        action,
+    )
+    return ActionCounts(pair=int(row[0] or 0), received_total=int(row[1] or 0))
+
+
+# A marker without a target (target_id 0, copied from an old SQLite database) stands for the
+# action's one target.
+_CLAIMED = "SELECT true FROM returned_actions WHERE action_id = $1 AND target_id IN ($2, 0)"
+
+
+async def claim_return(
+    conn: asyncpg.Connection, *, action_id: int, target_id: int, now: int
+) -> bool:
+    if await conn.fetchval(_CLAIMED, action_id, target_id):
+        return False
+    # The primary key makes concurrent claims (other processes too) win exactly once: the
+    # loser waits for the winner's commit and then inserts nothing.
+    claimed = await conn.fetchval(
+        "INSERT INTO returned_actions (action_id, target_id, guild_id, actor_id, created_at)"
+        " SELECT $1, $2, p.guild_id, p.actor_id, $3 FROM (SELECT 1) AS one LEFT JOIN"
+        # Every target of one action shares its guild and actor: any one row tells them.
+        " (SELECT guild_id, actor_id FROM processed_actions WHERE action_id = $1 LIMIT 1)"
+        " AS p ON true ON CONFLICT (action_id, target_id) DO NOTHING RETURNING true",
+        action_id,
+        target_id,
+        now,
+    )
+    return bool(claimed)
+
+
+async def is_returned(conn: asyncpg.Connection, *, action_id: int, target_id: int) -> bool:
+    return bool(await conn.fetchval(_CLAIMED, action_id, target_id))
+
+
+async def user_stats(
+    conn: asyncpg.Connection, *, guild_id: int, user_id: int, top: int
+) -> UserStats:
+    actions = await conn.fetch(
+        "SELECT action, SUM(given) AS g, SUM(received) AS r FROM ("
+        " SELECT action, count AS given, 0 AS received FROM action_counts"
+        "  WHERE guild_id = $1 AND actor_id = $2"
+        " UNION ALL"
+        " SELECT action, 0, count FROM received_totals"
+        "  WHERE guild_id = $1 AND target_id = $2"
+        ') AS t GROUP BY action ORDER BY SUM(given) + SUM(received) DESC, action COLLATE "C"',
+        guild_id,
+        user_id,
+    )
+    partners = await conn.fetch(
+        "SELECT partner, SUM(n) AS total FROM ("
+        " SELECT target_id AS partner, count AS n FROM action_counts"
+        "  WHERE guild_id = $1 AND actor_id = $2 AND target_id != $2"
+        " UNION ALL"
+        " SELECT actor_id, count FROM action_counts"
+        "  WHERE guild_id = $1 AND target_id = $2 AND actor_id != $2"
+        ") AS t GROUP BY partner ORDER BY total DESC, partner LIMIT $3",
+        guild_id,
+        user_id,
+        top,
+    )
+    return UserStats(
+        actions=[ActionStat(str(a), int(g), int(r)) for a, g, r in actions],
+        top_partners=[Partner(int(p), int(n)) for p, n in partners],
+    )
+
+
+async def set_opt_out(conn: asyncpg.Connection, *, user_id: int, opted_out: bool, now: int) -> None:
+    if opted_out:
+        # DO NOTHING keeps the first opt-out's timestamp.
+        await conn.execute(
+            "INSERT INTO opt_outs (user_id, created_at) VALUES ($1, $2)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            user_id,
+            now,
+        )
+    else:
+        await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
+
+
+async def opted_out_among(conn: asyncpg.Connection, *, user_ids: list[int]) -> set[int]:
+    rows = await conn.fetch(
+        "SELECT user_id FROM opt_outs WHERE user_id = ANY($1::bigint[])", user_ids
+    )
+    return {int(row[0]) for row in rows}
+
+
+async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: bool) -> None:
+    # Targets first lose what this user gave them, so received totals keep equalling the sums
+    # of the pair counts. Rows that would reach zero are deleted rather than updated
+    # (CHECK (count > 0)).
+    given = (
+        "(guild_id, target_id, action) IN"
+        " (SELECT guild_id, target_id, action FROM action_counts WHERE actor_id = $1)"
+    )
+    given_sum = (
+        "(SELECT SUM(ac.count) FROM action_counts AS ac WHERE ac.actor_id = $1"
+        " AND ac.guild_id = received_totals.guild_id"
+        " AND ac.target_id = received_totals.target_id"
+        " AND ac.action = received_totals.action)"
+    )
+    await conn.execute(
+        f"DELETE FROM received_totals WHERE {given} AND count <= {given_sum}", user_id
+    )
+    await conn.execute(
+        f"UPDATE received_totals SET count = count - {given_sum} WHERE {given}", user_id
+    )
+    await conn.execute("DELETE FROM received_totals WHERE target_id = $1", user_id)
+    for table in ("action_counts", "processed_actions", "returned_actions"):
+        await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
+    if not keep_opt_out:
+        await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
+
+
+async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
+    for table in (
+        "action_counts",
+        "received_totals",
+        "processed_actions",
+        "returned_actions",
+        "guild_settings",
+    ):
+        await conn.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)
+
+
+async def guild_settings(conn: asyncpg.Connection, *, guild_id: int) -> GuildSettings:
+    text = await conn.fetchval("SELECT settings FROM guild_settings WHERE guild_id = $1", guild_id)
+    return GuildSettings() if text is None else decode_settings(str(text), guild_id=guild_id)
+
+
+async def save_guild_settings(
+    conn: asyncpg.Connection, *, guild_id: int, settings: GuildSettings, now: int
+) -> None:
+    if settings == GuildSettings():
+        # The defaults need no row: most guilds never change anything.
+        await conn.execute("DELETE FROM guild_settings WHERE guild_id = $1", guild_id)
+        return
+    await conn.execute(
+        "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (guild_id) DO UPDATE SET"
+        " settings = excluded.settings, updated_at = excluded.updated_at",
+        guild_id,
+        encode_settings(settings),
+        now,
+    )
+
+
+async def first_delivery(conn: asyncpg.Connection, *, interaction_id: int, now: int) -> bool:
+    # A delivery racing another waits for its commit, then finds the row: one of them wins.
+    inserted = await conn.fetchval(
+        "INSERT INTO seen_interactions (interaction_id, created_at) VALUES ($1, $2)"
+        " ON CONFLICT (interaction_id) DO NOTHING RETURNING true",
+        interaction_id,
+        now,
+    )
+    return bool(inserted)
+
+
+async def prune(conn: asyncpg.Connection, *, processed_before: int, returned_before: int) -> None:
+    """Delete dedupe and hug-back markers past their lifetime (index range deletes)."""
+    await conn.execute("DELETE FROM seen_interactions WHERE created_at < $1", processed_before)
+    await conn.execute("DELETE FROM processed_actions WHERE created_at < $1", processed_before)
+    await conn.execute("DELETE FROM returned_actions WHERE created_at < $1", returned_before)

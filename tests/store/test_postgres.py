@@ -1,0 +1,296 @@
+"""What only the shared PostgreSQL backend must get right: several processes (here: several
+stores, each with its own pool) on one database, migrations started at once, a replay racing its
+original, a server restart under load, and start-up errors told apart (retry or exit 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from bot.store import ActionCounts, GuildSettings, Store, StoreError, StoreUnreachable
+from bot.store.postgres import PostgresStore
+from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
+from tests.pg import SUPERUSER, PostgresCluster
+from tests.store.conftest import PostgresBackend
+
+GUILD, ACTOR, B, C = 1, 10, 20, 30
+HUG = {"guild_id": GUILD, "action": "hug", "actor_id": ACTOR}
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[PostgresBackend]:
+    backend = PostgresBackend(pg_url)
+    try:
+        yield backend
+    finally:
+        await backend.close_all()
+
+
+async def waiting_on_locks(url: str, count: int) -> None:
+    """Until `count` sessions of the database wait on a lock (no sleep-and-hope)."""
+    conn = await asyncpg.connect(url)
+    try:
+        query = (
+            "SELECT COUNT(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while True:
+            if await conn.fetchval(query) >= count:
+                return
+            await asyncio.sleep(0.01)
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------- several processes
+
+
+async def test_two_processes_count_the_same_interactions_exactly(pg: PostgresBackend) -> None:
+    first, second = await pg.open(pool_size=5), await pg.open(pool_size=5)
+
+    async def record(store: Store, action_id: int) -> list[ActionCounts]:
+        return await store.record_action(action_id=action_id, **HUG, target_ids=[B, C])
+
+    # Every interaction delivered to both processes (a replay after a shard moved), at once.
+    calls = [record(store, i) for i in range(1, 61) for store in (first, second)]
+    results = await asyncio.gather(*calls)
+    for i in range(0, len(results), 2):
+        assert results[i] == results[i + 1]  # both deliveries answer the same counts
+    assert sorted(r[0].pair for r in results[::2]) == list(range(1, 61))
+    for target in (B, C):
+        assert await first.counts(**HUG, target_id=target) == ActionCounts(60, 60)
+    await pg.assert_consistent()
+
+    claims = [
+        store.claim_return(action_id=i, target_id=B)
+        for i in range(1, 61)
+        for store in (first, second, first)
+    ]
+    won = await asyncio.gather(*claims)
+    assert sum(won) == 60  # each return claimed exactly once across both processes
+    assert [sum(won[i : i + 3]) for i in range(0, len(won), 3)] == [1] * 60
+
+
+async def test_a_replay_racing_its_original_answers_its_counts(pg: PostgresBackend) -> None:
+    first, second = await pg.open(), await pg.open()
+    await first.record_action(action_id=1, **HUG, target_ids=[B])
+    blocker = await asyncpg.connect(pg.url)
+    try:
+        # Hold B's received total so the original stops right after its marker and pair count.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("SELECT * FROM received_totals FOR UPDATE")
+        original = asyncio.create_task(first.record_action(action_id=2, **HUG, target_ids=[B]))
+        await waiting_on_locks(pg.url, 1)
+        replay = asyncio.create_task(second.record_action(action_id=2, **HUG, target_ids=[B]))
+        await waiting_on_locks(pg.url, 2)  # the replay waits on the original's marker
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    assert await original == await replay == [ActionCounts(2, 2)]
+    assert await second.counts(**HUG, target_id=B) == ActionCounts(2, 2)
+    await pg.assert_consistent()
+
+
+async def test_each_interaction_is_first_delivered_to_one_process_only(
+    pg: PostgresBackend,
+) -> None:
+    now = [1_700_000_000.0]
+    first, second = await pg.open(clock=lambda: now[0]), await pg.open(clock=lambda: now[0])
+    deliveries = [store.first_delivery(i) for i in range(1, 101) for store in (first, second)]
+    results = await asyncio.gather(*deliveries)
+    assert [results[i] + results[i + 1] for i in range(0, 200, 2)] == [1] * 100
+    assert not await first.first_delivery(1) and not await second.first_delivery(100)
+    with pytest.raises(ValueError):
+        await first.first_delivery(-1)
+    # Remembered for a day (replays come within minutes), then pruned.
+    now[0] += 2 * 24 * 3600
+    await (await pg.open(clock=lambda: now[0])).close()  # prunes at open
+    assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(0,)]
+
+
+async def test_opt_outs_and_settings_written_elsewhere_are_seen_at_once(
+    pg: PostgresBackend,
+) -> None:
+    here, elsewhere = await pg.open(), await pg.open()
+    assert await here.opted_out_among([B, C]) == set()
+    assert await here.guild_settings(GUILD) == GuildSettings()
+    await elsewhere.set_opt_out(user_id=B, opted_out=True)
+    await elsewhere.save_guild_settings(GUILD, GuildSettings(pings=False))
+    # No stale copy: the next check in this process already sees them.
+    assert await here.opted_out_among([B, C]) == {B}
+    assert await here.is_opted_out(B)
+    assert await here.guild_settings(GUILD) == GuildSettings(pings=False)
+    await elsewhere.forget_user(user_id=B, keep_opt_out=False)
+    await elsewhere.forget_guild(guild_id=GUILD)
+    assert not await here.is_opted_out(B)
+    assert await here.guild_settings(GUILD) == GuildSettings()
+
+
+# ---------------------------------------------------------------- migrations
+
+
+async def versions(url: str) -> list[tuple[int, str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(f"SELECT version, description FROM {VERSION_TABLE} ORDER BY 1")
+        return [(int(v), str(d)) for v, d in rows]
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_opens_migrate_once(pg: PostgresBackend) -> None:
+    stores = await asyncio.gather(*(pg.open(pool_size=2) for _ in range(8)))
+    assert len(stores) == 8
+    assert await versions(pg.url) == [(m.version, m.description) for m in MIGRATIONS]
+    await stores[0].record_action(action_id=1, **HUG, target_ids=[B])
+    assert await stores[-1].counts(**HUG, target_id=B) == ActionCounts(1, 1)
+
+
+async def test_a_version_1_database_is_brought_to_the_current_schema(pg: PostgresBackend) -> None:
+    async with await pg.open(migrations=MIGRATIONS[:1]) as old:
+        await old.record_action(action_id=1, **HUG, target_ids=[B])
+        await old.set_opt_out(user_id=C, opted_out=True)
+    assert [v for v, _ in await versions(pg.url)] == [1]
+    async with await pg.open() as store:
+        assert [v for v, _ in await versions(pg.url)] == [m.version for m in MIGRATIONS]
+        assert await store.counts(**HUG, target_id=B) == ActionCounts(1, 1)
+        assert await store.is_opted_out(C)
+        assert await store.first_delivery(1) and not await store.first_delivery(1)
+
+
+async def test_a_later_version_migrates_an_older_database_and_reopening_is_a_no_op(
+    pg: PostgresBackend,
+) -> None:
+    async with await pg.open() as store:
+        await store.record_action(action_id=1, **HUG, target_ids=[B])
+        await store.set_opt_out(user_id=C, opted_out=True)
+    later = (
+        *MIGRATIONS,
+        PgMigration(
+            MIGRATIONS[-1].version + 1,
+            "a later release's step",
+            ("ALTER TABLE opt_outs ADD COLUMN reason TEXT",),
+        ),
+    )
+    async with await pg.open(migrations=later) as store:
+        assert await store.counts(**HUG, target_id=B) == ActionCounts(1, 1)
+        assert await store.is_opted_out(C)
+    async with await pg.open(migrations=later):
+        pass  # nothing left to apply
+    assert await versions(pg.url) == [(m.version, m.description) for m in later]
+    assert await pg.rows("SELECT user_id, reason FROM opt_outs") == [(C, None)]
+    # This release meeting the later one's database refuses it rather than guess.
+    with pytest.raises(StoreError, match="newer than this nekocord supports"):
+        await pg.open()
+
+
+async def test_a_failing_step_is_rolled_back_whole(pg: PostgresBackend) -> None:
+    async with await pg.open():
+        pass
+    broken = (
+        *MIGRATIONS,
+        PgMigration(99, "broken", ("CREATE TABLE half (n int)", "SELECT * FROM nowhere")),
+    )
+    with pytest.raises(StoreError, match="schema version 99"):
+        await pg.open(migrations=broken)
+    assert await pg.rows("SELECT to_regclass('half') IS NULL") == [(True,)]
+    assert [v for v, _ in await versions(pg.url)] == [m.version for m in MIGRATIONS]
+
+
+# ---------------------------------------------------------------- failures
+
+
+async def answered_at_least(answered: dict[int, ActionCounts], count: int) -> None:
+    while True:
+        if len(answered) >= count:
+            return
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.timeout(120)
+async def test_a_server_restart_under_load_loses_nothing_acknowledged(
+    pg: PostgresBackend, pg_cluster: PostgresCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await pg.open(pool_size=4)
+    answered: dict[int, ActionCounts] = {}
+    failed: list[int] = []
+    next_id = iter(range(1, 1_000_000))
+    restarted = asyncio.Event()
+
+    async def worker() -> None:
+        while not restarted.is_set():
+            action_id = next(next_id)
+            try:
+                (answered[action_id],) = await store.record_action(
+                    action_id=action_id, **HUG, target_ids=[B]
+                )
+            except StoreError:
+                failed.append(action_id)
+
+    workers = [asyncio.create_task(worker()) for _ in range(8)]
+    await answered_at_least(answered, 50)
+    await asyncio.to_thread(pg_cluster.restart)
+    await answered_at_least(answered, len(answered) + 50)  # the pool reconnected by itself
+    restarted.set()
+    await asyncio.gather(*workers)
+    print(f"{len(answered)} answered, {len(failed)} failed across the restart")
+    retries = [r for r in caplog.records if "retrying on a new connection" in r.getMessage()]
+    assert len(retries) == 1, retries  # the outage was met, and logged once (a minute)
+
+    rows = dict(await pg.rows("SELECT action_id, pair_count FROM processed_actions"))
+    # Every acknowledged action is in the database, once, with the counts it answered.
+    assert all(rows.get(i) == counts.pair for i, counts in answered.items())
+    total = (await store.counts(**HUG, target_id=B)).pair
+    assert total == len(rows) >= len(answered)
+    assert sorted(rows.values()) == list(range(1, total + 1))
+    # A failed call may have committed before its connection died: retried, it is a replay.
+    for action_id in failed:
+        await store.record_action(action_id=action_id, **HUG, target_ids=[B])
+    assert (await store.counts(**HUG, target_id=B)).pair == len(answered) + len(failed)
+    await pg.assert_consistent()
+
+
+async def test_a_call_while_the_server_is_down_fails_within_its_retry_time(
+    pg: PostgresBackend, pg_cluster: PostgresCluster
+) -> None:
+    store = await pg.open(retry_seconds=0.5)
+    pg_cluster.stop()
+    try:
+        with pytest.raises(StoreError) as caught:
+            await store.record_action(action_id=1, **HUG, target_ids=[B])
+        assert "\n" not in str(caught.value)
+    finally:
+        pg_cluster.restart()
+    (counts,) = await store.record_action(action_id=1, **HUG, target_ids=[B])
+    assert counts == ActionCounts(1, 1)
+
+
+# ---------------------------------------------------------------- opening
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_start_up_errors_are_told_apart(pg_cluster: PostgresCluster) -> None:
+    secret = "pa55-w0rd-never-shown"
+    closed = f"postgresql://{SUPERUSER}:{secret}@127.0.0.1:{free_port()}/postgres"
+    with pytest.raises(StoreUnreachable) as unreachable:
+        await PostgresStore.open(closed, connect_timeout=2)
+    port = pg_cluster.port
+    for url in (
+        f"postgresql://nobody:{secret}@127.0.0.1:{port}/postgres",
+        f"postgresql://{SUPERUSER}:{secret}@127.0.0.1:{port}/no_such_database",
+    ):
+        with pytest.raises(StoreError) as rejected:
+            await PostgresStore.open(url)
+        assert not isinstance(rejected.value, StoreUnreachable), rejected.value
+        assert secret not in str(rejected.value)
+    assert secret not in str(unreachable.value)
