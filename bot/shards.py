@@ -35,6 +35,9 @@ CURRENT_SHARD: ContextVar[int | None] = ContextVar("nekocord_shard", default=Non
 
 #: Discord's window: one IDENTIFY per bucket per 5 s (the real one, in tests too).
 IDENTIFY_WINDOW = 5.0
+# Held a little longer than the window: the turn is taken before the IDENTIFY is sent, and
+# sends are not equally quick, so Discord must still see the IDENTIFYs at least 5 s apart.
+IDENTIFY_MARGIN = 0.25
 # discord.py's default: a shard that has not connected by then is logged and relaunched.
 MIN_CONNECT_TIMEOUT = 180.0
 
@@ -46,7 +49,7 @@ _NAMED_SHARD = re.compile(r"^[^%]*shard(?: ID|_id:) %s", re.IGNORECASE)
 def connect_timeout(shard_count: int) -> float:
     """`shard_connect_timeout` above the longest wait for an IDENTIFY turn: every shard of the
     bot (in every process) ahead in the same bucket, one window each."""
-    return max(MIN_CONNECT_TIMEOUT, IDENTIFY_WINDOW * shard_count + 60.0)
+    return max(MIN_CONNECT_TIMEOUT, (IDENTIFY_WINDOW + IDENTIFY_MARGIN) * shard_count + 60.0)
 
 
 def owned_shards(shard_count: int | None, shard_ids: Sequence[int] | None) -> Sequence[int]:
@@ -119,7 +122,7 @@ class ShardAware:
         5 s sleep, which skips the first IDENTIFY of a process (`initial`): several processes
         starting at once would IDENTIFY together."""
         bucket = (shard_id or 0) % self.max_concurrency
-        await self.coordinator.before_identify(bucket, IDENTIFY_WINDOW)
+        await self.coordinator.before_identify(bucket, IDENTIFY_WINDOW + IDENTIFY_MARGIN)
         log.debug("IDENTIFY turn for shard %s (bucket %d)", shard_id, bucket)
 
     async def on_shard_ready(self, shard_id: int) -> None:

@@ -1,14 +1,15 @@
 """The PostgreSQL backend (asyncpg): several bot processes may share one database.
 
-Every call is one transaction (`bot.store.postgres_queries`) on a connection of a bounded pool.
-Counts stay exact across processes because every counter is an upsert that locks its row until
-commit, and a replay is recognised by its dedupe marker, inserted first (see the queries module).
+Every call is one transaction or statement (`bot.store.postgres_queries`) on a connection of a
+bounded pool. Counts stay exact across processes because every counter is an upsert that locks
+its row until commit, and a replay is recognised by its dedupe marker, inserted first (see the
+queries module).
 
-Nothing is cached in memory: opt-outs and server settings are read from the database at every
-call. Another process may change either at any moment (a member opts out through process B
-while process A answers them), and a stale opt-out would ping or count a member who said no,
-exactly what consent exists to prevent. One indexed lookup on a pooled connection costs well
-under a millisecond, which buys correctness without an invalidation protocol.
+Opt-outs and server settings, read by every command, are answered from memory and kept true
+across processes with LISTEN/NOTIFY (`bot.store.postgres_cache`): a stale opt-out would ping or
+count a member who said no, exactly what consent exists to prevent. A call that is one statement
+runs without BEGIN/COMMIT, and `record_action` is one server-side function call: a burst of
+commands queues on the pool, so every round trip counts (docs/postgres.md).
 
 A lost connection (a server restart, a network cut) fails the transaction in flight, which
 then never committed or committed whole. The call is retried on a fresh connection for a few
@@ -42,6 +43,7 @@ from bot.store.base import (
     check_action,
     check_id,
 )
+from bot.store.postgres_cache import SharedCache
 from bot.store.postgres_schema import MIGRATIONS, PgMigration, migrate
 
 __all__ = ["POOL_SIZE", "RETRY_SECONDS", "PostgresStore", "describe_url"]
@@ -99,6 +101,13 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
 
 
+async def _release(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: no transaction left open. (asyncpg's
+    default reset also drops session state this store never sets, a round trip per call.)"""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class PostgresStore(Store):
     """The PostgreSQL `Store`. Open with `await PostgresStore.open(url)` or
     `bot.store.open_store`."""
@@ -123,6 +132,7 @@ class PostgresStore(Store):
         self._last_prune = float("-inf")
         self._last_warning = float("-inf")
         self._background: set[asyncio.Task[None]] = set()
+        self._cache: SharedCache | None = None  # set by open()
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where} {'closed' if self._closed else 'open'}>"
@@ -159,6 +169,7 @@ class PostgresStore(Store):
                 # Transactions are short; a connection idle this long is closed (and reopened
                 # on demand), so an idle bot does not pin server slots.
                 max_inactive_connection_lifetime=300.0,
+                reset=_release,
             )
         except REJECTED as exc:
             raise StoreError(
@@ -191,6 +202,11 @@ class PostgresStore(Store):
             raise
         with contextlib.suppress(StoreError):  # maintenance must not stop the start
             await store._prune()
+        store._cache = SharedCache(
+            lambda: asyncpg.connect(url, timeout=connect_timeout),
+            lambda: store._run("read opt-outs", queries.all_opt_outs, single=True),
+        )
+        await store._cache.start()
         return store
 
     # ------------------------------------------------------------------ running transactions
@@ -203,10 +219,12 @@ class PostgresStore(Store):
         isolation: str = "read_committed",
         readonly: bool = False,
         maintenance: bool = False,
+        single: bool = False,
     ) -> T:
         """`body` in one transaction, retried on a fresh connection while the failure is
         transient and `retry_seconds` last; `StoreError` after that or for any other failure.
-        `maintenance`: work started before `close()`, which waits for it, so it still runs."""
+        `maintenance`: work started before `close()`, which waits for it, so it still runs.
+        `single`: `body` is one statement, atomic by itself: no BEGIN and COMMIT round trips."""
         if self._closed and not maintenance:
             raise StoreError(f"The database {self._where} is closed")
         loop = asyncio.get_running_loop()
@@ -214,11 +232,11 @@ class PostgresStore(Store):
         delay = 0.05
         while True:
             try:
-                async with (
-                    self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn,
-                    conn.transaction(isolation=isolation, readonly=readonly),
-                ):
-                    return await body(conn)
+                async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+                    if single:
+                        return await body(conn)
+                    async with conn.transaction(isolation=isolation, readonly=readonly):
+                        return await body(conn)
             except TRANSIENT as exc:
                 if (self._closed and not maintenance) or loop.time() + delay > deadline:
                     raise StoreError(
@@ -279,7 +297,7 @@ class PostgresStore(Store):
             interaction_id=check_id("interaction_id", interaction_id),
             now=int(self._clock()),
         )
-        return await self._run("record an interaction", body)
+        return await self._run("record an interaction", body, single=True)
 
     async def record_action(
         self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
@@ -297,7 +315,7 @@ class PostgresStore(Store):
         if not targets:
             self._require_open()
             return []
-        counts = await self._run("record an action", body)
+        counts = await self._run("record an action", body, single=True)
         self._maybe_prune()
         return counts
 
@@ -311,7 +329,7 @@ class PostgresStore(Store):
             actor_id=check_id("actor_id", actor_id),
             target_id=check_id("target_id", target_id),
         )
-        return await self._run("read counts", body)
+        return await self._run("read counts", body, single=True)
 
     # ------------------------------------------------------------------ hug back
 
@@ -332,7 +350,7 @@ class PostgresStore(Store):
             action_id=check_id("action_id", action_id),
             target_id=check_id("target_id", target_id),
         )
-        return await self._run("read returns", body)
+        return await self._run("read returns", body, single=True)
 
     # ------------------------------------------------------------------ stats
 
@@ -358,6 +376,8 @@ class PostgresStore(Store):
             now=int(self._clock()),
         )
         await self._run("record an opt-out", body)
+        if self._cache is not None:
+            self._cache.stored_opt_out(user_id, opted_out)
 
     async def is_opted_out(self, user_id: int) -> bool:
         return user_id in await self.opted_out_among([user_id])
@@ -367,23 +387,43 @@ class PostgresStore(Store):
         if not ids:
             self._require_open()
             return set()
-        return await self._run("read opt-outs", partial(queries.opted_out_among, user_ids=ids))
+        known = self._cache.opt_outs() if self._cache is not None else None
+        if known is not None:
+            self._require_open()
+            return {uid for uid in ids if uid in known}
+        return await self._run(
+            "read opt-outs", partial(queries.opted_out_among, user_ids=ids), single=True
+        )
 
     async def forget_user(self, *, user_id: int, keep_opt_out: bool) -> None:
         body = partial(
             queries.forget_user, user_id=check_id("user_id", user_id), keep_opt_out=keep_opt_out
         )
         await self._run("delete a member's data", body)
+        if self._cache is not None and not keep_opt_out:
+            self._cache.stored_opt_out(user_id, False)
 
     async def forget_guild(self, *, guild_id: int) -> None:
         body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
         await self._run("delete a server's data", body)
+        if self._cache is not None:
+            self._cache.forget_settings(guild_id)
 
     # ------------------------------------------------------------------ server settings
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
         body = partial(queries.guild_settings, guild_id=check_id("guild_id", guild_id))
-        return await self._run("read server settings", body)
+        cache = self._cache
+        if cache is None:
+            return await self._run("read server settings", body, single=True)
+        known = cache.settings(guild_id)
+        if known is not None:
+            self._require_open()
+            return known
+        ticket = cache.ticket()
+        settings = await self._run("read server settings", body, single=True)
+        cache.fill(guild_id, settings, ticket)
+        return settings
 
     async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
         if not isinstance(settings, GuildSettings):
@@ -394,7 +434,14 @@ class PostgresStore(Store):
             settings=settings,
             now=int(self._clock()),
         )
-        await self._run("save server settings", body)
+        try:
+            await self._run("save server settings", body)
+        except StoreError:
+            if self._cache is not None:
+                self._cache.forget_settings(guild_id)  # committed or not: ask the database
+            raise
+        if self._cache is not None:
+            self._cache.stored_settings(guild_id, settings)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -413,12 +460,14 @@ class PostgresStore(Store):
         async def select_one(conn: asyncpg.Connection) -> Any:
             return await conn.fetchval("SELECT 1")
 
-        await self._run("reach", select_one)
+        await self._run("reach", select_one, single=True)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True  # new calls are refused from here on
+        if self._cache is not None:
+            await self._cache.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         # Waits for the connections of calls in flight to come back, then closes them all.

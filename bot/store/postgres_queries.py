@@ -1,13 +1,16 @@
 """The PostgreSQL store's transaction bodies: each one coroutine of an `asyncpg.Connection`,
-run inside one transaction by `PostgresStore` (never BEGIN/COMMIT here) and possibly run again
-after a lost connection, so each must be safe to repeat (idempotent, or read-only).
+run inside one transaction by `PostgresStore` (never BEGIN/COMMIT here) — or, for a body of one
+statement (`single=True`), as that statement alone, atomic by itself without the BEGIN and COMMIT
+round trips — and possibly run again after a lost connection, so each must be safe to repeat
+(idempotent, or read-only).
 
 Unlike SQLite, where one writer at a time makes any order safe, several processes write at once
 here. So `record_action` inserts the dedupe marker first (`ON CONFLICT DO NOTHING`): a replay
 racing the original waits on the original's uncommitted marker, then sees it committed and
-answers its counts, instead of counting twice or failing on the key. Targets are counted in
-ascending id order, so two actions naming the same members lock their rows in the same order
-and cannot deadlock each other.
+answers its counts, instead of counting twice or failing on the key (all in the server-side
+function `nekocord_record_action`, schema version 3: one round trip). Targets are counted in
+ascending id order, so two actions naming the same members lock their rows in the same order and
+cannot deadlock each other.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from collections.abc import Sequence
 import asyncpg
 
 from bot.store.base import ActionCounts, ActionStat, GuildSettings, Partner, UserStats
+from bot.store.postgres_cache import notify_opt_out, notify_settings
 from bot.store.sqlite_queries import decode_settings, encode_settings
 
 __all__ = [
+    "all_opt_outs",
     "claim_return",
     "counts",
     "first_delivery",
@@ -35,30 +40,6 @@ __all__ = [
     "user_stats",
 ]
 
-_MARK = (
-    "INSERT INTO processed_actions (action_id, target_id, guild_id, actor_id, action,"
-    " pair_count, received_total, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6)"
-    " ON CONFLICT (action_id, target_id) DO NOTHING RETURNING true"
-)
-_SEEN = (
-    "SELECT pair_count, received_total FROM processed_actions"
-    " WHERE action_id = $1 AND target_id = $2"
-)
-_COUNT_PAIR = (
-    "INSERT INTO action_counts AS c (guild_id, actor_id, target_id, action, count)"
-    " VALUES ($1, $2, $3, $4, 1) ON CONFLICT (guild_id, actor_id, target_id, action)"
-    " DO UPDATE SET count = c.count + 1 RETURNING count"
-)
-_COUNT_RECEIVED = (
-    "INSERT INTO received_totals AS r (guild_id, target_id, action, count)"
-    " VALUES ($1, $2, $3, 1) ON CONFLICT (guild_id, target_id, action)"
-    " DO UPDATE SET count = r.count + 1 RETURNING count"
-)
-_SET_MARKED_COUNTS = (
-    "UPDATE processed_actions SET pair_count = $3, received_total = $4"
-    " WHERE action_id = $1 AND target_id = $2"
-)
-
 
 async def record_action(
     conn: asyncpg.Connection,
@@ -70,20 +51,20 @@ async def record_action(
     target_ids: Sequence[int],
     now: int,
 ) -> list[ActionCounts]:
-    counted: dict[int, ActionCounts] = {}
-    for target_id in sorted(set(target_ids)):
-        # In READ COMMITTED, a conflicting marker of a transaction in flight makes this wait for
-        # it; committed, it is a replay; rolled back, this insert goes through.
-        fresh = await conn.fetchval(_MARK, action_id, target_id, guild_id, actor_id, action, now)
-        if not fresh:
-            # A new snapshot per statement: the marker that blocked us is visible now.
-            row = await conn.fetchrow(_SEEN, action_id, target_id)
-            counted[target_id] = ActionCounts(pair=int(row[0]), received_total=int(row[1]))
-            continue
-        pair = await conn.fetchval(_COUNT_PAIR, guild_id, actor_id, target_id, action)
-        total = await conn.fetchval(_COUNT_RECEIVED, guild_id, target_id, action)
-        await conn.execute(_SET_MARKED_COUNTS, action_id, target_id, pair, total)
-        counted[target_id] = ActionCounts(pair=int(pair), received_total=int(total))
+    # One statement (schema version 3's function): atomic on its own, one round trip.
+    rows = await conn.fetch(
+        "SELECT counted_target, counted_pair, counted_total FROM nekocord_record_action"
+        "($1, $2::bigint[], $3, $4, $5, $6)",
+        action_id,
+        list(target_ids),
+        guild_id,
+        actor_id,
+        action,
+        now,
+    )
+    counted = {
+        int(row[0]): ActionCounts(pair=int(row[1]), received_total=int(row[2])) for row in rows
+    }
     return [counted[target_id] for target_id in target_ids]
 
 
@@ -176,6 +157,11 @@ async def set_opt_out(conn: asyncpg.Connection, *, user_id: int, opted_out: bool
         )
     else:
         await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
+    await notify_opt_out(conn, user_id, opted_out)
+
+
+async def all_opt_outs(conn: asyncpg.Connection) -> set[int]:
+    return {int(row[0]) for row in await conn.fetch("SELECT user_id FROM opt_outs")}
 
 
 async def opted_out_among(conn: asyncpg.Connection, *, user_ids: list[int]) -> set[int]:
@@ -210,6 +196,7 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
         await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
     if not keep_opt_out:
         await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
+        await notify_opt_out(conn, user_id, False)
 
 
 async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
@@ -221,6 +208,7 @@ async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
         "guild_settings",
     ):
         await conn.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)
+    await notify_settings(conn, guild_id)
 
 
 async def guild_settings(conn: asyncpg.Connection, *, guild_id: int) -> GuildSettings:
@@ -231,6 +219,7 @@ async def guild_settings(conn: asyncpg.Connection, *, guild_id: int) -> GuildSet
 async def save_guild_settings(
     conn: asyncpg.Connection, *, guild_id: int, settings: GuildSettings, now: int
 ) -> None:
+    await notify_settings(conn, guild_id)  # delivered at commit
     if settings == GuildSettings():
         # The defaults need no row: most guilds never change anything.
         await conn.execute("DELETE FROM guild_settings WHERE guild_id = $1", guild_id)

@@ -134,6 +134,57 @@ MIGRATIONS: tuple[PgMigration, ...] = (
             "CREATE INDEX seen_interactions_by_age ON seen_interactions (created_at)",
         ),
     ),
+    PgMigration(
+        3,
+        "record_action in one round trip",
+        (
+            # The same statements, in the same order, as the per-statement version it
+            # replaces (marker first; targets in ascending id order), run by the server: one
+            # round trip per action instead of six, which is what a burst of commands waits on.
+            # Each statement still takes a fresh snapshot (READ COMMITTED), so a replay racing
+            # its original waits on the marker and then reads the original's counts.
+            """CREATE FUNCTION nekocord_record_action(
+                p_action_id BIGINT, p_targets BIGINT[], p_guild_id BIGINT, p_actor_id BIGINT,
+                p_action TEXT, p_now BIGINT
+            ) RETURNS TABLE (counted_target BIGINT, counted_pair BIGINT, counted_total BIGINT)
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                t BIGINT;
+                fresh BOOLEAN;
+                pair BIGINT;
+                total BIGINT;
+            BEGIN
+                FOR t IN SELECT DISTINCT u FROM unnest(p_targets) AS u ORDER BY u LOOP
+                    fresh := NULL;
+                    INSERT INTO processed_actions AS m (action_id, target_id, guild_id,
+                        actor_id, action, pair_count, received_total, created_at)
+                    VALUES (p_action_id, t, p_guild_id, p_actor_id, p_action, 0, 0, p_now)
+                    ON CONFLICT (action_id, target_id) DO NOTHING RETURNING true INTO fresh;
+                    IF fresh IS NULL THEN
+                        SELECT m.pair_count, m.received_total INTO pair, total
+                        FROM processed_actions AS m
+                        WHERE m.action_id = p_action_id AND m.target_id = t;
+                    ELSE
+                        INSERT INTO action_counts AS c (guild_id, actor_id, target_id, action,
+                            count) VALUES (p_guild_id, p_actor_id, t, p_action, 1)
+                        ON CONFLICT (guild_id, actor_id, target_id, action)
+                        DO UPDATE SET count = c.count + 1 RETURNING c.count INTO pair;
+                        INSERT INTO received_totals AS r (guild_id, target_id, action, count)
+                        VALUES (p_guild_id, t, p_action, 1)
+                        ON CONFLICT (guild_id, target_id, action)
+                        DO UPDATE SET count = r.count + 1 RETURNING r.count INTO total;
+                        UPDATE processed_actions AS m
+                        SET pair_count = pair, received_total = total
+                        WHERE m.action_id = p_action_id AND m.target_id = t;
+                    END IF;
+                    counted_target := t;
+                    counted_pair := pair;
+                    counted_total := total;
+                    RETURN NEXT;
+                END LOOP;
+            END $$""",
+        ),
+    ),
 )
 
 

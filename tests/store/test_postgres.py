@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -113,22 +114,65 @@ async def test_each_interaction_is_first_delivered_to_one_process_only(
     assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(0,)]
 
 
-async def test_opt_outs_and_settings_written_elsewhere_are_seen_at_once(
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Until `check()` holds: another process's change arrives as a notification."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "the change never arrived"
+        await asyncio.sleep(0.01)
+
+
+async def test_opt_outs_and_settings_written_elsewhere_reach_the_cache(
     pg: PostgresBackend,
 ) -> None:
     here, elsewhere = await pg.open(), await pg.open()
     assert await here.opted_out_among([B, C]) == set()
-    assert await here.guild_settings(GUILD) == GuildSettings()
+    assert await here.guild_settings(GUILD) == GuildSettings()  # now cached here
     await elsewhere.set_opt_out(user_id=B, opted_out=True)
     await elsewhere.save_guild_settings(GUILD, GuildSettings(pings=False))
-    # No stale copy: the next check in this process already sees them.
+    await eventually(lambda: here.is_opted_out(B))
     assert await here.opted_out_among([B, C]) == {B}
-    assert await here.is_opted_out(B)
-    assert await here.guild_settings(GUILD) == GuildSettings(pings=False)
+
+    async def pings_off() -> bool:
+        return await here.guild_settings(GUILD) == GuildSettings(pings=False)
+
+    await eventually(pings_off)
     await elsewhere.forget_user(user_id=B, keep_opt_out=False)
     await elsewhere.forget_guild(guild_id=GUILD)
-    assert not await here.is_opted_out(B)
+
+    async def forgotten() -> bool:
+        return not await here.is_opted_out(B) and not await pings_off()
+
+    await eventually(forgotten)
+    await here.close()
+    await elsewhere.close()
+
+
+async def test_without_its_listener_a_store_reads_the_database(pg: PostgresBackend) -> None:
+    here, elsewhere = await pg.open(), await pg.open()
     assert await here.guild_settings(GUILD) == GuildSettings()
+    # Cut every listener but the writer's: `here` cannot hear changes any more.
+    await pg.rows(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+    )
+    cache = here._cache  # the listener's state; it listens again 0.5 s after the loss
+    assert cache is not None
+
+    async def lost() -> bool:
+        return not cache.live
+
+    await eventually(lost)
+    # Right after the commit, without waiting for any notification.
+    await elsewhere.set_opt_out(user_id=B, opted_out=True)
+    await elsewhere.save_guild_settings(GUILD, GuildSettings(pings=False))
+    assert await here.is_opted_out(B)
+    assert await here.guild_settings(GUILD) == GuildSettings(pings=False)
+    # The listener comes back (opt-outs read again) and later changes arrive again.
+    await elsewhere.set_opt_out(user_id=C, opted_out=True)
+    await eventually(lambda: here.is_opted_out(C))
+    await here.close()
+    await elsewhere.close()
 
 
 # ---------------------------------------------------------------- migrations
@@ -153,7 +197,8 @@ async def test_concurrent_opens_migrate_once(pg: PostgresBackend) -> None:
 
 async def test_a_version_1_database_is_brought_to_the_current_schema(pg: PostgresBackend) -> None:
     async with await pg.open(migrations=MIGRATIONS[:1]) as old:
-        await old.record_action(action_id=1, **HUG, target_ids=[B])
+        # Rows as version 1's code wrote them (today's record_action needs version 3).
+        await old.run_in_transaction(write_version_1_rows)
         await old.set_opt_out(user_id=C, opted_out=True)
     assert [v for v, _ in await versions(pg.url)] == [1]
     async with await pg.open() as store:
@@ -161,6 +206,18 @@ async def test_a_version_1_database_is_brought_to_the_current_schema(pg: Postgre
         assert await store.counts(**HUG, target_id=B) == ActionCounts(1, 1)
         assert await store.is_opted_out(C)
         assert await store.first_delivery(1) and not await store.first_delivery(1)
+        # The old marker still dedupes; a new action counts through the new function.
+        assert await store.record_action(action_id=1, **HUG, target_ids=[B]) == [ActionCounts(1, 1)]
+        assert await store.record_action(action_id=2, **HUG, target_ids=[B]) == [ActionCounts(2, 2)]
+
+
+async def write_version_1_rows(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "INSERT INTO processed_actions VALUES ($1, $2, $3, $4, 'hug', 1, 1, $5)",
+        *(1, B, GUILD, ACTOR, int(time.time())),
+    )
+    await conn.execute("INSERT INTO action_counts VALUES ($1, $2, $3, 'hug', 1)", GUILD, ACTOR, B)
+    await conn.execute("INSERT INTO received_totals VALUES ($1, $2, 'hug', 1)", GUILD, B)
 
 
 async def test_a_later_version_migrates_an_older_database_and_reopening_is_a_no_op(
