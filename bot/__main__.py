@@ -23,7 +23,7 @@ import yarl
 from bot import __version__, startup
 from bot.app import NekoBot, build_bot
 from bot.config import Config, ConfigError, load_config
-from bot.coordination import Coordinator, open_coordinator
+from bot.coordination import CoordinationError, Coordinator, open_coordinator
 from bot.health import Heartbeat
 from bot.logs import setup_logging
 from bot.metrics import Metrics
@@ -160,6 +160,9 @@ async def _run(
 
     try:
         shared = coordinator or await open_coordinator(config.database_url, config.data_dir)
+    except CoordinationError as exc:
+        await store.close()
+        raise StartupError(f"DATABASE_URL: {exc}") from None
     except BaseException:
         await store.close()
         raise
@@ -179,7 +182,8 @@ async def _run_bot(
     coordinator: Coordinator,
 ) -> int:
     await wait_for_discord(config, stop)
-    transport: TransportSettings = {}
+    # nekos.best's budgets, shared with the bot's other processes when there are any.
+    transport: TransportSettings = {"budget": coordinator.budget}
     if breaker_cooldown is not None:  # tests shorten the pause after nekos.best fails
         transport["breaker_cooldown"] = breaker_cooldown
     async with make_session() as session:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-__all__ = ["Coordinator"]
+if TYPE_CHECKING:  # only the protocol's name: `bot.nekos` is not needed at run time here
+    from bot.nekos.budget import SharedBudget
+
+__all__ = ["CoordinationError", "Coordinator"]
+
+
+class CoordinationError(Exception):
+    """The coordinator could not be opened; the message is one sentence for the operator and
+    never contains the database URL (it may hold a password)."""
 
 
 class Coordinator(ABC):
@@ -33,6 +41,12 @@ class Coordinator(ABC):
     async def registered_digest(self, scope: str) -> str | None:
         """The digest last registered for `scope` (by any process), or None. Processes that do
         not register poll it to pick up a new command set."""
+
+    @property
+    def budget(self) -> SharedBudget | None:
+        """The nekos.best budget shared by the bot's processes, for `NekosClient(budget=…)`;
+        None when this process is alone (its own limiter is enough)."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook: nothing to release by default
         """Release connections and locks."""

@@ -14,20 +14,31 @@ from typing import Any
 from bot.coordination.base import Coordinator
 from bot.store.files import write_private
 
-__all__ = ["LocalCoordinator"]
+__all__ = ["LocalCoordinator", "LocalPacing"]
+
+
+class LocalPacing:
+    """IDENTIFY pacing within this process: one lock per bucket, held `window` seconds after
+    each IDENTIFY. (Also the PostgreSQL coordinator's fallback while the database is away.)"""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def wait(self, bucket: int, window: float) -> None:
+        lock = self._locks.setdefault(bucket, asyncio.Lock())
+        await lock.acquire()
+        # Held for `window` after this IDENTIFY: the next one in the bucket waits for it.
+        asyncio.get_running_loop().call_later(window, lock.release)
 
 
 class LocalCoordinator(Coordinator):
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self._identify_locks: dict[int, asyncio.Lock] = {}
+        self._pacing = LocalPacing()
         self._register_lock = asyncio.Lock()
 
     async def before_identify(self, bucket: int, window: float) -> None:
-        lock = self._identify_locks.setdefault(bucket, asyncio.Lock())
-        await lock.acquire()
-        # Held for `window` after this IDENTIFY: the next one in the bucket waits for it.
-        asyncio.get_running_loop().call_later(window, lock.release)
+        await self._pacing.wait(bucket, window)
 
     async def register_commands(
         self, scope: str, digest: str, register: Callable[[], Awaitable[Any]]

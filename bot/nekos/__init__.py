@@ -2,6 +2,7 @@
 
 from bot.nekos.assets import DEFAULT_BASE_URL, asset_path, is_asset_url
 from bot.nekos.breaker import BreakerState, CircuitBreaker
+from bot.nekos.budget import SharedBudget
 from bot.nekos.catalog import Catalog, load_snapshot
 from bot.nekos.client import NekosClient
 from bot.nekos.errors import (
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimited",
     "RateLimiter",
     "Result",
+    "SharedBudget",
     "Unavailable",
     "UnknownCategory",
     "WrongKind",

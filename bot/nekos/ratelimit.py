@@ -7,12 +7,16 @@ over any constant: the documented budgets are only the starting guess before the
 
 Concurrent callers reserve a slot before sending (`acquire`) and give it back with the answer's
 headers (`release`), so a burst never sends more than `remaining` allows.
+
+With a `SharedBudget` (several processes behind one IP), a reserved slot is also taken from the
+shared count before sending, and every answer's headers correct that count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import time
@@ -20,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bot.nekos.budget import SharedBudget
 from bot.nekos.errors import RateLimited
 
 __all__ = [
@@ -30,6 +35,8 @@ __all__ = [
     "parse_limit",
     "parse_reset",
 ]
+
+log = logging.getLogger(__name__)
 
 # Documented budgets, used only until a response tells us better.
 _DEFAULTS: dict[str, tuple[int, float]] = {
@@ -119,6 +126,7 @@ class BucketState:
     remaining: int | None = None  # as last reported, for the window ending at `reset_at`
     reset_at: float | None = None
     blocked: bool = False  # a 429 arrived: nothing goes out until `reset_at`
+    shared_until: float | None = None  # the shared budget refused a slot until then
     inflight: int = 0  # reserved slots whose answer has not arrived yet
     count: int | None = None  # request count, when the server states it
     observed_max: int | None = None  # largest `remaining + 1` seen: a learned lower bound
@@ -145,7 +153,8 @@ class RateLimiter:
     """Per-bucket reservations that follow what nekos.best reports.
 
     `clock` is wall-clock time (the reset header is an absolute instant); deadlines passed to
-    `acquire` are on the event loop's clock, like every budget in the client.
+    `acquire` are on the event loop's clock, like every budget in the client. `budget`: the
+    count shared with the bot's other processes (None: this process is alone).
     """
 
     def __init__(
@@ -155,6 +164,7 @@ class RateLimiter:
         margin: float = 0.05,
         max_wait: float = 300.0,
         fallback_block: float = 1.0,
+        budget: SharedBudget | None = None,
     ) -> None:
         self._clock = clock
         # Send a hair after the reset instant: the server's clock may round the other way.
@@ -164,6 +174,8 @@ class RateLimiter:
         # How long a 429 without a readable reset header blocks its bucket.
         self._fallback_block = fallback_block
         self._buckets: dict[str, BucketState] = {}
+        self.budget = budget
+        self._corrections: set[asyncio.Task[None]] = set()  # kept referenced until done
 
     def bucket(self, key: str) -> BucketState:
         state = self._buckets.get(key)
@@ -195,7 +207,17 @@ class RateLimiter:
             state.blocked or (state.remaining is not None and state.remaining - state.inflight <= 0)
         ):
             return state.reset_at
-        return None
+        return state.shared_until if self._shared_wait(state) is not None else None
+
+    def _shared_wait(self, state: BucketState) -> float | None:
+        """Seconds the shared budget still refuses this bucket, else None."""
+        if state.shared_until is None:
+            return None
+        wait = state.shared_until - self._clock()
+        if wait <= 0:
+            state.shared_until = None
+            return None
+        return wait
 
     def _expire(self, state: BucketState) -> None:
         # Past the reset instant the old window's numbers mean nothing any more.
@@ -220,14 +242,22 @@ class RateLimiter:
         state = self.bucket(key)
         while True:
             self._expire(state)
-            if self._available(state) > 0:
+            shared_wait = self._shared_wait(state)
+            if shared_wait is None and self._available(state) > 0:
                 state.inflight += 1
                 state.sent += 1
-                return
+                if await self._take_shared(state):
+                    return
+                continue
             now = self._clock()
             left = math.inf if deadline is None else deadline - loop.time()
             reset = state.reset_at
-            if reset is None:
+            if shared_wait is not None:
+                # Other processes spent the window (or this one its fair share of it).
+                wait = shared_wait
+                if wait > left:
+                    raise RateLimited(key, now + wait)
+            elif reset is None:
                 # Only our own in-flight requests fill the window: their answers will tell.
                 wait = left
                 if wait <= 0:
@@ -245,6 +275,27 @@ class RateLimiter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=None if math.isinf(wait) else wait)
 
+    async def _take_shared(self, state: BucketState) -> bool:
+        """Take the slot just reserved locally from the shared budget too. False: refused,
+        the local reservation is given back and `shared_until` says until when."""
+        if self.budget is None:
+            return True
+        try:
+            wait = await self.budget.take(state.key, state.limit, state.window_seconds)
+        except BaseException:
+            self._unreserve(state)
+            raise
+        if wait is None:
+            return True
+        self._unreserve(state)
+        state.shared_until = self._clock() + max(wait, 0.001)
+        return False
+
+    def _unreserve(self, state: BucketState) -> None:
+        state.inflight = max(0, state.inflight - 1)
+        state.sent = max(0, state.sent - 1)
+        self._notify(state)
+
     def release(
         self,
         key: str,
@@ -261,6 +312,7 @@ class RateLimiter:
         blocked_until: float | None = None
         if headers is not None:
             self._learn(state, headers, limited=status == 429)
+            self._correct_shared(state.key, headers)
         elif status is None and state.remaining is not None:
             # Sent but unanswered (timeout, dropped connection): assume the server counted it.
             state.remaining = max(0, state.remaining - 1)
@@ -281,11 +333,37 @@ class RateLimiter:
         return blocked_until
 
     def cancel(self, key: str) -> None:
-        """Give back a reservation for a request that was never sent."""
-        state = self.bucket(key)
-        state.inflight = max(0, state.inflight - 1)
-        state.sent = max(0, state.sent - 1)
-        self._notify(state)
+        """Give back a reservation for a request that was never sent. (A slot taken from the
+        shared budget stays taken: the next answer's headers correct the count.)"""
+        self._unreserve(self.bucket(key))
+
+    def _correct_shared(self, key: str, headers: Mapping[str, str]) -> None:
+        """Report an answer's count to the shared budget, in the background: answers are
+        released synchronously, and the user's result must not wait for the database."""
+        if self.budget is None:
+            return
+        try:
+            remaining = int(headers.get("x-rate-limit-remaining", ""))
+        except ValueError:
+            return
+        reset = parse_reset(headers.get("x-rate-limit-reset"), now=self._clock())
+        if remaining < 0 or reset is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.budget.correct(key, remaining, reset), name=f"nekos-budget-correct:{key}"
+        )
+        self._corrections.add(task)
+        task.add_done_callback(self._correction_done)
+
+    def _correction_done(self, task: asyncio.Task[None]) -> None:
+        self._corrections.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("correcting the shared budget failed: %r", task.exception())
+
+    async def settle(self) -> None:
+        """Wait for the shared-budget corrections sent so far (tests, shutdown)."""
+        if self._corrections:
+            await asyncio.gather(*self._corrections, return_exceptions=True)
 
     def _learn(
         self, state: BucketState, headers: Mapping[str, str], *, limited: bool = False

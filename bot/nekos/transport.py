@@ -20,6 +20,7 @@ from typing import Any, Generic, TypedDict, TypeVar, Unpack
 import aiohttp
 
 from bot.nekos.breaker import CircuitBreaker
+from bot.nekos.budget import SharedBudget
 from bot.nekos.errors import BadRequest, Forbidden, NekosError, RateLimited, Unavailable
 from bot.nekos.ratelimit import RateLimiter
 
@@ -134,6 +135,7 @@ class TransportSettings(TypedDict, total=False):
     breaker_cooldown: float  # seconds the open circuit fails fast before a probe
     breaker: CircuitBreaker  # instead of threshold and cool-down (tests bring a clock)
     limiter: RateLimiter
+    budget: SharedBudget | None  # shared with the bot's other processes (not with `limiter`)
     rng: _random.Random  # for the backoff jitter
 
 
@@ -164,7 +166,10 @@ class Transport:
             threshold=settings.get("breaker_threshold", 5),
             cooldown=settings.get("breaker_cooldown", 30.0),
         )
-        self.limiter = settings.get("limiter") or RateLimiter()
+        limiter, budget = settings.get("limiter"), settings.get("budget")
+        if limiter is not None and budget is not None:
+            raise TypeError("give the budget to the limiter, not next to it")
+        self.limiter = limiter or RateLimiter(budget=budget)
         self.stats = ClientStats()
         self._rng = settings.get("rng") or _random.Random()
 

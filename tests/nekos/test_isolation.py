@@ -1,4 +1,5 @@
-"""`bot.nekos` stands alone: nothing of Discord, nothing else of `bot`."""
+"""`bot.nekos` stands alone: nothing of Discord, of storage or coordination (asyncpg included),
+nothing else of `bot`."""
 
 from __future__ import annotations
 
@@ -23,15 +24,17 @@ def test_imports_nothing_outside_the_package() -> None:
             else:
                 continue
             for name in names:
-                assert not name.startswith("discord"), (path.name, name)
+                assert not name.startswith(("discord", "asyncpg", "sqlite3")), (path.name, name)
                 if name == "bot" or name.startswith("bot."):
                     assert name.startswith("bot.nekos"), (path.name, name)
 
 
-def test_importing_does_not_load_discord() -> None:
+def test_importing_does_not_load_discord_storage_or_coordination() -> None:
     code = (
         "import sys, bot.nekos; "
-        "bad = [m for m in sys.modules if m == 'discord' or m.startswith('discord.')]; "
+        "roots = ('discord', 'asyncpg', 'bot.store', 'bot.coordination'); "
+        "bad = [m for m in sys.modules "
+        "if m in roots or m.startswith(tuple(r + '.' for r in roots))]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
