@@ -1,21 +1,24 @@
 """`python -m bench`: run the floor, a naive bot and nekocord over loopback and report.
 
-Run from the repository root (the stand-ins live in tests/fakes). A full run takes a couple
-of minutes and rewrites the results section of BENCHMARKS.md; `--quick` is a smaller run that
-only prints (add `--write` to record it anyway).
+Run from the repository root (the stand-ins live in tests/fakes). A full run takes a few
+minutes and rewrites the results section of BENCHMARKS.md; `--quick` is a smaller run that
+only prints (add `--write` to record it anyway). nekocord runs on SQLite and, as
+`nekocord+pg`, on PostgreSQL (a throwaway cluster on loopback, when its binaries are here),
+then as a group of sharded processes sharing that PostgreSQL (bench.sharded).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import overload, report
+from bench import overload, pg, report, sharded
 from bench.procs import ROOT, kill_all
 from bench.run import (
     BOTS,
@@ -27,6 +30,9 @@ from bench.run import (
     summarize_runs,
 )
 from bench.variants import LOOPS, TAGS, bot_loop, parse_spec
+
+# The bots of a default run: nekocord on its default store (SQLite) and on PostgreSQL.
+DEFAULT_BOTS = (*BOTS, "nekocord+pg")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -45,9 +51,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--guilds", type=int, help="guilds for the memory run (2500)")
     p.add_argument(
         "--bots",
-        default=",".join(BOTS),
         help="comma-separated subset of floor,naive,nekocord; a bot may carry variant tags, "
-        f"e.g. nekocord+uvloop, to compare in the same interleaved run ({', '.join(TAGS)})",
+        f"e.g. nekocord+uvloop, to compare in the same interleaved run ({', '.join(TAGS)}; "
+        f"pg: nekocord on PostgreSQL). Default: {','.join(DEFAULT_BOTS)} "
+        "(nekocord+pg only when PostgreSQL's binaries are found)",
     )
     p.add_argument(
         "--loop",
@@ -62,6 +69,17 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="no sustained-overload run (one category at 2x its budget, about 6 s)",
     )
+    p.add_argument(
+        "--skip-sharded",
+        action="store_true",
+        help="no sharded run (bench.sharded: 3 processes on one PostgreSQL, then 1 process with "
+        "the 3 shards; about 30 s per repeat)",
+    )
+    p.add_argument(
+        "--sharded-repeat",
+        type=int,
+        help="sharded runs per layout, interleaved (1; IDENTIFYs alone take 10 s a run)",
+    )
     p.add_argument("--write", action="store_true", help="record even a --quick run")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -74,8 +92,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def default_bots() -> str:
+    if pg.available():
+        return ",".join(DEFAULT_BOTS)
+    print("[bench] PostgreSQL binaries not found: no nekocord+pg row", file=sys.stderr)
+    return ",".join(BOTS)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    bots = tuple(b.strip() for b in args.bots.split(",") if b.strip())
+    listed = args.bots if args.bots is not None else default_bots()
+    bots = tuple(b.strip() for b in listed.split(",") if b.strip())
     try:
         unknown = {b for b in bots if parse_spec(b).kind not in BOTS}
     except ValueError as exc:
@@ -99,8 +125,24 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-async def main_async(args: argparse.Namespace, workdir: Path) -> str:
-    settings = settings_from(args)
+def sharded_settings(args: argparse.Namespace, settings: Settings) -> sharded.ShardedSettings:
+    quick = args.quick
+    return sharded.ShardedSettings(
+        latency=settings.latency,
+        commands=400 if quick else 1200,
+        concurrency=settings.concurrency,
+        repeat=max(1, args.sharded_repeat or 1),
+        loop=settings.bot_loop,
+    )
+
+
+def wants_postgres(args: argparse.Namespace, settings: Settings) -> bool:
+    pg_bots = any(parse_spec(b).store == "pg" for b in settings.bots)
+    return (pg_bots and not args.skip_latency) or not args.skip_sharded
+
+
+async def main_async(args: argparse.Namespace, settings: Settings, workdir: Path) -> str:
+    cluster = settings.postgres
     started = time.monotonic()
     load_before = report.load_average()
     latency: list[LatencyRun] = []
@@ -126,6 +168,12 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> str:
     if not args.skip_overload:
         print("[bench] sustained overload of one category…", file=sys.stderr, flush=True)
         overloaded = await overload.overload_run()
+    groups: list[sharded.GroupSummary] = []
+    group_settings = sharded_settings(args, settings)
+    if not args.skip_sharded:
+        assert cluster is not None
+        groups = await sharded.sharded_runs(group_settings, cluster, workdir)
+        sharded.warn(groups)
     command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     return report.render(
         summarize_runs(latency, settings) if latency else [],
@@ -135,6 +183,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> str:
         elapsed=time.monotonic() - started,
         loads=(load_before, report.load_average()),
         overload=overloaded,
+        sharded=sharded.table(groups, group_settings) if groups else None,
     )
 
 
@@ -145,13 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="nekocord-bench-")
     workdir = Path(tmp)
     try:
-        section = asyncio.run(main_async(args, workdir))
+        with contextlib.ExitStack() as stack:
+            # One cluster for the whole run (a fresh database per bot run), if anything uses it.
+            settings = settings_from(args)
+            if not args.skip_sharded and not pg.available():
+                print("[bench] PostgreSQL binaries not found: no sharded run", file=sys.stderr)
+                args.skip_sharded = True
+            if wants_postgres(args, settings):
+                settings.postgres = stack.enter_context(pg.cluster())
+            try:
+                section = asyncio.run(main_async(args, settings, workdir))
+            finally:
+                kill_all()  # before the cluster goes: no bot left writing to it
     except BaseException:
         print(f"[bench] failed; logs in {workdir}", file=sys.stderr)
         args.keep = True
         raise
     finally:
-        kill_all()
         if not args.keep:
             import shutil
 

@@ -187,6 +187,7 @@ def render(
     elapsed: float,
     loads: tuple[str, str],
     overload: OverloadRun | None = None,
+    sharded: str | None = None,
 ) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     runs = rows[0].runs if rows else 0
@@ -231,6 +232,8 @@ def render(
         parts.append("")
     if overload is not None:
         parts += [overload_table(overload)]
+    if sharded is not None:
+        parts += [sharded]
     checks = targets(rows, scale)
     if checks:
         parts += ["### nekocord against the targets", ""]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import CATEGORIES, READY_LINE
+from bench.pg import PostgresCluster
 from bench.procs import TOKEN, BotProcess
 from bench.variants import JSON_ENV, LOOP_ENV, BotSpec, loop_in_process, parse_spec
 from bench.workload import PhaseResult, PhaseSummary, Users, drive, mixed, one, summarize
@@ -41,6 +42,15 @@ class Settings:
     bot_loop: str = "asyncio"  # the one `python -m bot` picks by itself
     repeat: int = 1  # latency runs per bot, interleaved; medians are reported
     profile: bool = False  # py-spy the bots during the measured phases
+    postgres: PostgresCluster | None = None  # for bots tagged pg: a fresh database per run
+
+    def database_url(self, spec: BotSpec) -> str | None:
+        """A new empty database for a bot tagged pg (None: the bot keeps SQLite)."""
+        if spec.store != "pg":
+            return None
+        if self.postgres is None:
+            raise RuntimeError(f"{spec.name} needs the run's PostgreSQL cluster")
+        return self.postgres.create_database("bench")
 
 
 @dataclass
@@ -107,6 +117,7 @@ def bot_env(
     data_dir: Path,
     *,
     sync: bool,
+    database_url: str | None = None,
 ) -> dict[str, str]:
     """The same variables for every bot, as a user of nekocord sets them (and the loop)."""
     env = {
@@ -124,6 +135,8 @@ def bot_env(
     }
     if spec.json:
         env[JSON_ENV] = spec.json
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     if spec.kind != "nekocord":
         env["BENCH_SYNC"] = "1" if sync else "0"
     return env
@@ -137,10 +150,11 @@ def bot_process(
     log_path: Path,
     *,
     sync: bool = True,
+    database_url: str | None = None,
 ) -> BotProcess:
     """A bot against the stand-ins. nekocord runs as users run it, unless a variant (or a
     forced loop) needs bench.launch."""
-    env = bot_env(spec, settings, *stand_ins, data_dir, sync=sync)
+    env = bot_env(spec, settings, *stand_ins, data_dir, sync=sync, database_url=database_url)
     own_loop = spec.kind != "nekocord" or env[LOOP_ENV] == settings.bot_loop
     return BotProcess(
         spec.kind, env, cwd=data_dir, log_path=log_path, launch=bool(spec.tags) or not own_loop
@@ -162,7 +176,12 @@ async def latency_run(name: str, settings: Settings, workdir: Path, rep: int = 0
     ):
         data = workdir / f"{name}-latency-{rep}"
         proc = bot_process(
-            spec, settings, (discord, nekos), data, workdir / f"{name}-latency-{rep}.log"
+            spec,
+            settings,
+            (discord, nekos),
+            data,
+            workdir / f"{name}-latency-{rep}.log",
+            database_url=settings.database_url(spec),
         )
         try:
             await proc.start()
@@ -256,9 +275,23 @@ async def scale_run(name: str, settings: Settings, workdir: Path) -> ScaleRun:
             return time.monotonic() - proc.spawned_at
 
         stand_ins = (discord, nekos)
-        first = bot_process(spec, settings, stand_ins, data, workdir / f"{name}-scale-cold.log")
+        database = settings.database_url(spec)  # the restart finds what the first start stored
+        first = bot_process(
+            spec,
+            settings,
+            stand_ins,
+            data,
+            workdir / f"{name}-scale-cold.log",
+            database_url=database,
+        )
         second = bot_process(
-            spec, settings, stand_ins, data, workdir / f"{name}-scale-warm.log", sync=False
+            spec,
+            settings,
+            stand_ins,
+            data,
+            workdir / f"{name}-scale-warm.log",
+            sync=False,
+            database_url=database,
         )
         try:
             await first.start()

@@ -6,8 +6,10 @@ says otherwise) and passes it to every child as BENCH_LOOP; the floor and the na
 it (`run()`), and each run reads back from /proc/<pid>/maps which loop a bot actually uses.
 
 A bot in `--bots` may carry variant tags, `nekocord+uvloop` or `nekocord+stdjson`, to compare
-in the same interleaved run; a tagged bot is started through `python -m bench.launch`, which
-applies the tags before the bot's own `__main__` runs.
+in the same interleaved run; a bot with a loop or JSON tag is started through
+`python -m bench.launch`, which applies the tags before the bot's own `__main__` runs. The `pg`
+tag (nekocord only) needs no launcher: the bot gets a fresh PostgreSQL database as its
+`DATABASE_URL`, as a user would configure it (the driver runs one throwaway cluster).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ LOOPS = ("asyncio", "uvloop")
 # stdjson: discord.py without orjson (what a plain `pip install discord.py` gives);
 # orjson: with it (`discord.py[speed]` installs it).
 JSONS = ("stdjson", "orjson")
-TAGS = LOOPS + JSONS
+# pg: nekocord's store in PostgreSQL on the same machine (default: SQLite in DATA_DIR).
+STORES = ("pg",)
+TAGS = LOOPS + JSONS + STORES
 LOOP_ENV = "BENCH_LOOP"
 JSON_ENV = "BENCH_JSON"
 
@@ -37,23 +41,30 @@ class BotSpec:
     kind: str  # floor, naive, nekocord
     loop: str | None = None
     json: str | None = None
+    store: str | None = None  # "pg": a PostgreSQL DATABASE_URL
 
     @property
     def tags(self) -> tuple[str, ...]:
+        """The tags applied in the process (bench.launch); the floor to compare with has the
+        same ones. The store is not one: the floor has no store."""
         return tuple(t for t in (self.loop, self.json) if t is not None)
 
 
 def parse_spec(text: str) -> BotSpec:
     kind, *tags = text.strip().split("+")
-    loop = json = None
+    loop = json = store = None
     for tag in tags:
         if tag in LOOPS:
             loop = tag
         elif tag in JSONS:
             json = tag
+        elif tag in STORES:
+            store = tag
         else:
             raise ValueError(f"unknown variant {tag!r} in {text!r} (known: {', '.join(TAGS)})")
-    return BotSpec(text.strip(), kind, loop, json)
+    if store is not None and kind != "nekocord":
+        raise ValueError(f"{text!r}: only nekocord has a store to put in PostgreSQL")
+    return BotSpec(text.strip(), kind, loop, json, store)
 
 
 def bot_loop() -> str:

@@ -93,10 +93,21 @@ def visible_at(record: InteractionRecord, woke: float) -> float:
     return woke
 
 
-async def one(discord: FakeDiscord, users: Users, category: str, *, timeout: float) -> Sample:
+async def one(
+    discord: FakeDiscord,
+    users: Users,
+    category: str,
+    *,
+    timeout: float,
+    guild_id: int | None = None,
+) -> Sample:
+    """One command in `guild_id` (default: the stand-in's first guild), timed."""
     actor, target = users.pair()
     # Built just in time: the interaction id carries its creation time, which bots read.
-    payload = discord.slash(category, {"user": target}, user=actor)
+    if guild_id is None:
+        payload = discord.slash(category, {"user": target}, user=actor)
+    else:
+        payload = discord.slash(category, {"user": target}, user=actor, guild_id=guild_id)
     record = await discord.interact(payload)
     try:
         message = await record.wait_message(timeout=timeout)
@@ -118,17 +129,22 @@ async def drive(
     concurrency: int,
     timeout: float,
     name: str,
+    guilds: list[int] | None = None,
 ) -> PhaseResult:
-    """Dispatch `categories` (one command each, in order) keeping `concurrency` in flight."""
+    """Dispatch `categories` (one command each, in order) keeping `concurrency` in flight;
+    command i goes to `guilds[i % len(guilds)]` (default: every one to the first guild)."""
     result = PhaseResult(name)
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def run(category: str) -> Sample:
+    async def run(category: str, guild_id: int | None) -> Sample:
         async with semaphore:
-            return await one(discord, users, category, timeout=timeout)
+            return await one(discord, users, category, timeout=timeout, guild_id=guild_id)
 
     started = time.monotonic()
-    tasks = [asyncio.create_task(run(c)) for c in categories]
+    tasks = [
+        asyncio.create_task(run(c, guilds[i % len(guilds)] if guilds else None))
+        for i, c in enumerate(categories)
+    ]
     result.samples = list(await asyncio.gather(*tasks))
     result.wall = time.monotonic() - started
     return result
