@@ -8,7 +8,6 @@ keeps both files equal to the rendering.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import sys
@@ -16,13 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, overload
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
 from bot.shard_settings import check_shards, parse_shard_count, parse_shard_ids
+from bot.urls import url_credentials
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -276,43 +276,6 @@ def _host(text: str) -> str:
     if any(c.isspace() or c in "/@" for c in text):
         raise Invalid("must be an IP address or a host name")
     return text
-
-
-def url_credentials(url: str) -> list[str]:
-    """The secret forms of a URL's userinfo: the password, `user:password` and its base64 (the
-    Basic auth header aiohttp builds from it), both as written and percent-decoded."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found: list[str] = []
-    # libpq-style URLs may carry the password as a parameter (postgresql://h/db?password=…).
-    for key, value in parse_qsl(parts.query):
-        if key.lower() == "password" and value:
-            found += [value, quote(value, safe="")]
-    if "@" not in parts.netloc:
-        return [secret for secret in found if len(secret) >= 3]
-    userinfo = parts.netloc.rpartition("@")[0]
-    for form in dict.fromkeys((userinfo, unquote(userinfo))):
-        password = form.partition(":")[2]
-        found += [form, base64.b64encode(form.encode()).decode()]
-        if password:
-            found.append(password)
-    return [secret for secret in found if len(secret) >= 3]
-
-
-def without_credentials(url: str) -> str:
-    """The URL as users and logs may see it: no userinfo."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-# -- the settings, in README order ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)

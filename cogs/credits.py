@@ -13,10 +13,10 @@ from discord.ext import commands
 
 from bot import render, responding, tree, wording
 from bot.app import NekoBot
-from bot.config import without_credentials
 from bot.nekos import Credit, NekosError
 from bot.responding import UserError
 from bot.translator import MENU
+from bot.urls import without_credentials
 from cogs.common import FETCHES, contexts
 
 URL = re.compile(r"https?://[^\s<>()\"']+")

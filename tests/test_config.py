@@ -16,10 +16,9 @@ from bot.config import (
     env_example,
     load_config,
     readme_table,
-    url_credentials,
-    without_credentials,
 )
 from bot.cooldown import Rate
+from bot.urls import url_credentials, without_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.GabcDE.abcdefghijklmnopqrstuvwxyz012345"
@@ -140,6 +139,10 @@ def test_url_credentials_are_secrets_and_never_shown() -> None:
         assert secret in secrets, secret
     assert without_credentials(config.nekos_api_base) == "http://proxy.example:8080/api/v2"
     assert url_credentials("https://nekos.best/api/v2") == []
+    # A database user alone is no secret (else every "nekocord" in the logs were redacted);
+    # over HTTP a bare userinfo may be a token.
+    assert url_credentials("postgresql://nekocord@127.0.0.1:5432/db") == []
+    assert "token123" in url_credentials("https://token123@proxy.example/api")
 
 
 def test_postgres_urls_and_their_passwords() -> None:
