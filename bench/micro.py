@@ -135,8 +135,8 @@ STORE = ViewStore(_State())  # type: ignore[arg-type]
 def view_path() -> list[dict[str, Any]]:
     """What render.action + send_message do with the buttons today."""
     view = discord.ui.View(timeout=None)
-    view.add_item(render.ReturnButton(CATEGORY, ACTION_ID, ACTOR_ID, TARGET_ID))
-    view.add_item(render.RerollButton(CATEGORY, ACTION_ID, ACTOR_ID))
+    view.add_item(render.button(custom_ids.ReturnId(CATEGORY, ACTION_ID, ACTOR_ID, TARGET_ID)))
+    view.add_item(render.button(custom_ids.RerollId(CATEGORY, ACTION_ID, ACTOR_ID)))
     rows = view.to_components()
     STORE.add_view(view, ACTION_ID)  # send_message: state.store_view(view, message_id)
     return rows
@@ -151,11 +151,11 @@ def render_action(*, buttons: bool = True) -> render.Reply:
         category=CATEGORY,
         result=RESULT,
         actor=ACTOR,  # type: ignore[arg-type]
-        target=TARGET,  # type: ignore[arg-type]
+        targets=[TARGET],
         case=Case.OTHER,
         counts=None,
         action_id=ACTION_ID if buttons else None,
-        returnable=True,
+        returnable={TARGET_ID} if buttons else (),
     )
 
 
@@ -184,7 +184,7 @@ def main() -> int:
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
     raw = _interaction_create()
     figures: list[tuple[str, Callable[[], Any]]] = [
-        ("buttons: View of 2 DynamicItems + to_components + view store", view_path),
+        ("buttons: View of 2 buttons + to_components + view store", view_path),
         ("buttons: prebuilt component dicts", dict_path),
         ("render.action, with its View (as today)", render_action),
         ("render.action without buttons", lambda: render_action(buttons=False)),
