@@ -213,8 +213,9 @@ class Store(ABC):
     @abstractmethod
     async def guild_settings(self, guild_id: int) -> GuildSettings:
         """The guild's settings (`GuildSettings()` when it saved none). Every command asks, so
-        it must be cheap: SQLite (one process) answers from memory for guilds asked recently;
-        PostgreSQL, which other processes write too, reads one indexed row."""
+        it must be cheap: both backends answer from memory for guilds asked recently
+        (PostgreSQL, which other processes write too, keeps its copy current with LISTEN/NOTIFY
+        and reads the row while it cannot)."""
 
     @abstractmethod
     async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
