@@ -4,6 +4,7 @@ everything a test imports lives here."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import logging
@@ -309,3 +310,25 @@ def traces(directory: Path, number: int) -> list[str]:
             f"{path.name}: {how}" for how, blob in id_encodings(number).items() if blob in raw
         ]
     return found
+
+
+def imported_modules(path: Path, package: str, *, runtime_only: bool = False) -> list[str]:
+    """The modules a source file of `package` imports (a relative import stands for `package`
+    itself: it stays inside by construction). `runtime_only`: without the imports under
+    `if TYPE_CHECKING:` (names for the type checker, never loaded)."""
+    tree = ast.parse(path.read_text("utf-8"))
+    skipped = {
+        id(child)
+        for node in ast.walk(tree)
+        if runtime_only and isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+        for child in ast.walk(node)
+    }
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.append(node.module or "" if node.level == 0 else package)
+    return names

@@ -3,30 +3,22 @@ nothing else of `bot`."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import bot.nekos
+from tests.helpers import imported_modules
 
 PACKAGE = Path(bot.nekos.__file__).parent
 
 
 def test_imports_nothing_outside_the_package() -> None:
     for path in PACKAGE.glob("*.py"):
-        tree = ast.parse(path.read_text("utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                assert not name.startswith(("discord", "asyncpg", "sqlite3")), (path.name, name)
-                if name == "bot" or name.startswith("bot."):
-                    assert name.startswith("bot.nekos"), (path.name, name)
+        for name in imported_modules(path, "bot.nekos"):
+            assert not name.startswith(("discord", "asyncpg", "sqlite3")), (path.name, name)
+            if name == "bot" or name.startswith("bot."):
+                assert name.startswith("bot.nekos"), (path.name, name)
 
 
 def test_importing_does_not_load_discord_storage_or_coordination() -> None:

@@ -3,32 +3,21 @@ a migration tool or a test can use it without the bot)."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import bot.store
+from tests.helpers import imported_modules
 
 PACKAGE = Path(bot.store.__file__).parent
-
-
-def imported_modules(path: Path) -> list[str]:
-    names: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.Import):
-            names.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            # `from . import x` (level > 0) stays inside the package by construction.
-            names.append(node.module or "" if node.level == 0 else "bot.store")
-    return names
 
 
 def test_imports_nothing_outside_the_package() -> None:
     sources = sorted(PACKAGE.glob("*.py"))
     assert len(sources) >= 3, sources
     for path in sources:
-        for name in imported_modules(path):
+        for name in imported_modules(path, "bot.store"):
             assert name != "discord" and not name.startswith("discord."), (path.name, name)
             if name == "bot" or name.startswith("bot."):
                 assert name == "bot.store" or name.startswith("bot.store."), (path.name, name)
