@@ -116,6 +116,7 @@ class PostgresStore(Store):
         self,
         pool: asyncpg.Pool,
         *,
+        listen: Callable[[], Awaitable[asyncpg.Connection]],
         where: str,
         clock: Callable[[], float],
         retry_seconds: float,
@@ -132,7 +133,9 @@ class PostgresStore(Store):
         self._last_prune = float("-inf")
         self._last_warning = float("-inf")
         self._background: set[asyncio.Task[None]] = set()
-        self._cache: SharedCache | None = None  # set by open()
+        self._cache = SharedCache(
+            listen, lambda: self._run("read opt-outs", queries.all_opt_outs, single=True)
+        )
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where} {'closed' if self._closed else 'open'}>"
@@ -185,6 +188,7 @@ class PostgresStore(Store):
             raise StoreError(f"Cannot connect to PostgreSQL at {where}: {reason}") from exc
         store = cls(
             pool,
+            listen=lambda: asyncpg.connect(url, timeout=connect_timeout),
             where=where,
             clock=clock,
             retry_seconds=retry_seconds,
@@ -202,10 +206,6 @@ class PostgresStore(Store):
             raise
         with contextlib.suppress(StoreError):  # maintenance must not stop the start
             await store._prune()
-        store._cache = SharedCache(
-            lambda: asyncpg.connect(url, timeout=connect_timeout),
-            lambda: store._run("read opt-outs", queries.all_opt_outs, single=True),
-        )
         await store._cache.start()
         return store
 
@@ -376,8 +376,7 @@ class PostgresStore(Store):
             now=int(self._clock()),
         )
         await self._run("record an opt-out", body)
-        if self._cache is not None:
-            self._cache.stored_opt_out(user_id, opted_out)
+        self._cache.stored_opt_out(user_id, opted_out)
 
     async def is_opted_out(self, user_id: int) -> bool:
         return user_id in await self.opted_out_among([user_id])
@@ -387,7 +386,7 @@ class PostgresStore(Store):
         if not ids:
             self._require_open()
             return set()
-        known = self._cache.opt_outs() if self._cache is not None else None
+        known = self._cache.opt_outs()
         if known is not None:
             self._require_open()
             return {uid for uid in ids if uid in known}
@@ -400,29 +399,25 @@ class PostgresStore(Store):
             queries.forget_user, user_id=check_id("user_id", user_id), keep_opt_out=keep_opt_out
         )
         await self._run("delete a member's data", body)
-        if self._cache is not None and not keep_opt_out:
+        if not keep_opt_out:
             self._cache.stored_opt_out(user_id, False)
 
     async def forget_guild(self, *, guild_id: int) -> None:
         body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
         await self._run("delete a server's data", body)
-        if self._cache is not None:
-            self._cache.forget_settings(guild_id)
+        self._cache.forget_settings(guild_id)
 
     # ------------------------------------------------------------------ server settings
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
         body = partial(queries.guild_settings, guild_id=check_id("guild_id", guild_id))
-        cache = self._cache
-        if cache is None:
-            return await self._run("read server settings", body, single=True)
-        known = cache.settings(guild_id)
+        known = self._cache.settings(guild_id)
         if known is not None:
             self._require_open()
             return known
-        ticket = cache.ticket()
+        ticket = self._cache.ticket()
         settings = await self._run("read server settings", body, single=True)
-        cache.fill(guild_id, settings, ticket)
+        self._cache.fill(guild_id, settings, ticket)
         return settings
 
     async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
@@ -437,11 +432,9 @@ class PostgresStore(Store):
         try:
             await self._run("save server settings", body)
         except StoreError:
-            if self._cache is not None:
-                self._cache.forget_settings(guild_id)  # committed or not: ask the database
+            self._cache.forget_settings(guild_id)  # committed or not: ask the database
             raise
-        if self._cache is not None:
-            self._cache.stored_settings(guild_id, settings)
+        self._cache.stored_settings(guild_id, settings)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -466,8 +459,7 @@ class PostgresStore(Store):
         if self._closed:
             return
         self._closed = True  # new calls are refused from here on
-        if self._cache is not None:
-            await self._cache.close()
+        await self._cache.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         # Waits for the connections of calls in flight to come back, then closes them all.
