@@ -60,6 +60,7 @@ LOG_EVERY = 60.0  # at most one warning a minute about lost connections
 DEDUPE_TTL = 24 * 3600.0
 RETURNED_TTL = 30 * 24 * 3600.0
 PRUNE_INTERVAL = 3600.0
+CLOSE_TIMEOUT = 10.0  # seconds close() waits for calls in flight, then for the pool
 
 # Worth another try on a fresh connection: the connection or the server went away, the server
 # is starting or stopping, or (deadlock, serialization) the transaction lost a race.
@@ -133,6 +134,12 @@ class PostgresStore(Store):
         self._last_prune = float("-inf")
         self._last_warning = float("-inf")
         self._background: set[asyncio.Task[None]] = set()
+        # Calls inside `_run`. close() waits for them itself: asyncpg's Pool.close() only waits
+        # for connections already acquired, so it would close one that a queued call has just
+        # taken, mid-COMMIT, and that call would fail although it committed.
+        self._in_flight = 0
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._cache = SharedCache(
             listen, lambda: self._run("read opt-outs", queries.all_opt_outs, single=True)
         )
@@ -227,6 +234,24 @@ class PostgresStore(Store):
         `single`: `body` is one statement, atomic by itself: no BEGIN and COMMIT round trips."""
         if self._closed and not maintenance:
             raise StoreError(f"The database {self._where} is closed")
+        self._in_flight += 1
+        self._settled.clear()
+        try:
+            return await self._attempt(what, body, isolation, readonly, maintenance, single)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._settled.set()
+
+    async def _attempt(
+        self,
+        what: str,
+        body: Body[T],
+        isolation: str,
+        readonly: bool,
+        maintenance: bool,
+        single: bool,
+    ) -> T:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_seconds
         delay = 0.05
@@ -462,8 +487,10 @@ class PostgresStore(Store):
         await self._cache.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        # Waits for the connections of calls in flight to come back, then closes them all.
         try:
-            await asyncio.wait_for(self._pool.close(), timeout=10)
+            # Calls in flight finish first (their retries give up once closed), then the
+            # pool closes its idle connections.
+            await asyncio.wait_for(self._settled.wait(), timeout=CLOSE_TIMEOUT)
+            await asyncio.wait_for(self._pool.close(), timeout=CLOSE_TIMEOUT)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._pool.terminate()

@@ -15,6 +15,7 @@ import pytest
 from bot.store import ActionCounts, GuildSettings, Store, StoreError, StoreUnreachable
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
+from tests.helpers import record_one
 from tests.pg import SUPERUSER, PostgresCluster
 from tests.store.conftest import PostgresBackend
 
@@ -45,6 +46,21 @@ async def waiting_on_locks(url: str, count: int) -> None:
             await asyncio.sleep(0.01)
     finally:
         await conn.close()
+
+
+async def test_close_lets_calls_queued_for_a_connection_finish(pg: PostgresBackend) -> None:
+    # Two connections for 30 calls: most wait in the pool's queue when close() starts. asyncpg's
+    # Pool.close() alone closed a connection a queued call had just taken, mid-COMMIT: the call
+    # failed although its row was stored (CI saw "answered 1, stored 2").
+    store = await pg.open(pool_size=2)
+    tasks = [
+        asyncio.create_task(record_one(store, action_id=i, target_id=B, **HUG)) for i in range(30)
+    ]
+    await asyncio.sleep(0)
+    await store.close()
+    assert sorted(c.pair for c in await asyncio.gather(*tasks)) == list(range(1, 31))
+    reopened = await pg.open()
+    assert await reopened.counts(target_id=B, **HUG) == ActionCounts(30, 30)
 
 
 # ---------------------------------------------------------------- several processes
