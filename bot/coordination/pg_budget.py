@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import NamedTuple
 
 import asyncpg
@@ -89,9 +88,12 @@ class PostgresBudget:
         self.timeout = timeout
         # Corrections wait this long for a take to carry them, then go out together.
         self.flush_delay = flush_delay
-        # Per key: (window generation, rank) of each granted take not yet answered, oldest
-        # first. An answer is matched with the oldest: the cautious reading of its count.
-        self._outstanding: dict[str, deque[tuple[int, int]]] = {}
+        # Per key: (window generation, rank) of this process's latest granted take. An answer
+        # is read against it: the server cannot have counted more of this process's takes than
+        # were granted when it answered. (Matching each answer with the oldest unanswered take
+        # read concurrent requests that reached the server out of order as another sender's,
+        # and wasted a slot in about one window of four.)
+        self._latest: dict[str, tuple[int, int]] = {}
         self._pending: dict[str, list[_Correction]] = {}  # not yet sent
         self._flush_timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
@@ -121,18 +123,15 @@ class PostgresBudget:
         assert row is not None  # the function always returns one row
         if not row["granted"]:
             return max(float(row["wait"]), 0.0)
-        generation = int(row["generation"])
-        ranks = self._outstanding.setdefault(key, deque())
-        while ranks and ranks[0][0] < generation:
-            ranks.popleft()  # takes of a window that is over: never answered, or lost
-        ranks.append((generation, int(row["ordinal"])))
+        granted = (int(row["generation"]), int(row["ordinal"]))
+        # Concurrent takes may return out of order: keep the latest, not the last to return.
+        self._latest[key] = max(granted, self._latest.get(key, granted))
         return None
 
     async def correct(self, key: str, remaining: int, reset_at: float) -> None:
         """See `SharedBudget.correct`. Kept until the next take of `key` carries it, or sent
         with the others after `flush_delay`: an answer costs no round trip of its own."""
-        ranks = self._outstanding.get(key)
-        generation, ordinal = ranks.popleft() if ranks else (None, None)
+        generation, ordinal = self._latest.get(key, (None, None))
         if reset_at <= time.time():
             return  # a window that is over: nothing to learn
         self._pending.setdefault(key, []).append(
