@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -38,10 +38,7 @@ from bot.store.base import (
     Store,
     StoreError,
     StoreUnreachable,
-    TargetIds,
     UserStats,
-    check_action,
-    check_id,
 )
 from bot.store.postgres_cache import SharedCache
 from bot.store.postgres_schema import MIGRATIONS, PgMigration, migrate
@@ -113,6 +110,8 @@ class PostgresStore(Store):
     """The PostgreSQL `Store`. Open with `await PostgresStore.open(url)` or
     `bot.store.open_store`."""
 
+    _queries = queries
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -143,6 +142,8 @@ class PostgresStore(Store):
         self._cache = SharedCache(
             listen, lambda: self._run("read opt-outs", queries.all_opt_outs, single=True)
         )
+        self._known_settings = self._cache.settings
+        self._known_opt_outs = self._cache.opt_outs
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where} {'closed' if self._closed else 'open'}>"
@@ -314,148 +315,64 @@ class PostgresStore(Store):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    # ------------------------------------------------------------------ counters
+    # ------------------------------------------------------------------ running the queries
+    # `Store` has checked the arguments and bound them to `queries`; what is PostgreSQL's own
+    # is how each runs (`single`: one statement, no BEGIN/COMMIT round trips; else a
+    # transaction of the isolation it needs) and what the shared cache learns from it.
 
-    async def first_delivery(self, interaction_id: int) -> bool:
-        body = partial(
-            queries.first_delivery,
-            interaction_id=check_id("interaction_id", interaction_id),
-            now=int(self._clock()),
+    async def _run_first_delivery(self, interaction_id: int) -> bool:
+        query = partial(
+            queries.first_delivery, interaction_id=interaction_id, now=int(self._clock())
         )
-        return await self._run("record an interaction", body, single=True)
+        return await self._run("record an interaction", query, single=True)
 
-    async def record_action(
-        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
-    ) -> list[ActionCounts]:
-        targets = [check_id("target_id", target_id) for target_id in target_ids]
-        body = partial(
-            queries.record_action,
-            action_id=check_id("action_id", action_id),
-            guild_id=check_id("guild_id", guild_id),
-            action=check_action(action),
-            actor_id=check_id("actor_id", actor_id),
-            target_ids=targets,
-            now=int(self._clock()),
-        )
-        if not targets:
-            self._require_open()
-            return []
-        counts = await self._run("record an action", body, single=True)
+    async def _run_record_action(self, query: Body[list[ActionCounts]]) -> list[ActionCounts]:
+        counts = await self._run("record an action", query, single=True)
         self._maybe_prune()
         return counts
 
-    async def counts(
-        self, *, guild_id: int, action: str, actor_id: int, target_id: int
-    ) -> ActionCounts:
-        body = partial(
-            queries.counts,
-            guild_id=check_id("guild_id", guild_id),
-            action=check_action(action),
-            actor_id=check_id("actor_id", actor_id),
-            target_id=check_id("target_id", target_id),
-        )
-        return await self._run("read counts", body, single=True)
+    async def _run_counts(self, query: Body[ActionCounts]) -> ActionCounts:
+        return await self._run("read counts", query, single=True)
 
-    # ------------------------------------------------------------------ hug back
-
-    async def claim_return(self, *, action_id: int, target_id: int) -> bool:
-        body = partial(
-            queries.claim_return,
-            action_id=check_id("action_id", action_id),
-            target_id=check_id("target_id", target_id),
-            now=int(self._clock()),
-        )
-        claimed = await self._run("record a return", body)
+    async def _run_claim_return(self, query: Body[bool]) -> bool:
+        claimed = await self._run("record a return", query)
         self._maybe_prune()
         return claimed
 
-    async def is_returned(self, *, action_id: int, target_id: int) -> bool:
-        body = partial(
-            queries.is_returned,
-            action_id=check_id("action_id", action_id),
-            target_id=check_id("target_id", target_id),
-        )
-        return await self._run("read returns", body, single=True)
+    async def _run_is_returned(self, query: Body[bool]) -> bool:
+        return await self._run("read returns", query, single=True)
 
-    # ------------------------------------------------------------------ stats
-
-    async def user_stats(self, *, guild_id: int, user_id: int, top: int = 5) -> UserStats:
-        if not isinstance(top, int) or top < 0:
-            raise ValueError(f"top must be a non-negative int, not {top!r}")
-        body = partial(
-            queries.user_stats,
-            guild_id=check_id("guild_id", guild_id),
-            user_id=check_id("user_id", user_id),
-            top=top,
-        )
+    async def _run_user_stats(self, query: Body[UserStats]) -> UserStats:
         # Both queries see one snapshot, as SQLite's one transaction does.
-        return await self._run("read stats", body, isolation="repeatable_read", readonly=True)
+        return await self._run("read stats", query, isolation="repeatable_read", readonly=True)
 
-    # ------------------------------------------------------------------ privacy
-
-    async def set_opt_out(self, *, user_id: int, opted_out: bool) -> None:
-        body = partial(
-            queries.set_opt_out,
-            user_id=check_id("user_id", user_id),
-            opted_out=opted_out,
-            now=int(self._clock()),
-        )
-        await self._run("record an opt-out", body)
+    async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
+        await self._run("record an opt-out", query)
         self._cache.stored_opt_out(user_id, opted_out)
 
-    async def is_opted_out(self, user_id: int) -> bool:
-        return user_id in await self.opted_out_among([user_id])
+    async def _run_opted_out_among(self, query: Body[set[int]]) -> set[int]:
+        return await self._run("read opt-outs", query, single=True)
 
-    async def opted_out_among(self, user_ids: Iterable[int]) -> set[int]:
-        ids = sorted({check_id("user_id", uid) for uid in user_ids})
-        if not ids:
-            self._require_open()
-            return set()
-        known = self._cache.opt_outs()
-        if known is not None:
-            self._require_open()
-            return {uid for uid in ids if uid in known}
-        return await self._run(
-            "read opt-outs", partial(queries.opted_out_among, user_ids=ids), single=True
-        )
-
-    async def forget_user(self, *, user_id: int, keep_opt_out: bool) -> None:
-        body = partial(
-            queries.forget_user, user_id=check_id("user_id", user_id), keep_opt_out=keep_opt_out
-        )
-        await self._run("delete a member's data", body)
+    async def _run_forget_user(self, query: Body[None], user_id: int, keep_opt_out: bool) -> None:
+        await self._run("delete a member's data", query)
         if not keep_opt_out:
             self._cache.stored_opt_out(user_id, False)
 
-    async def forget_guild(self, *, guild_id: int) -> None:
-        body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
-        await self._run("delete a server's data", body)
+    async def _run_forget_guild(self, query: Body[None], guild_id: int) -> None:
+        await self._run("delete a server's data", query)
         self._cache.forget_settings(guild_id)
 
-    # ------------------------------------------------------------------ server settings
-
-    async def guild_settings(self, guild_id: int) -> GuildSettings:
-        body = partial(queries.guild_settings, guild_id=check_id("guild_id", guild_id))
-        known = self._cache.settings(guild_id)
-        if known is not None:
-            self._require_open()
-            return known
+    async def _run_guild_settings(self, query: Body[GuildSettings], guild_id: int) -> GuildSettings:
         ticket = self._cache.ticket()
-        settings = await self._run("read server settings", body, single=True)
+        settings = await self._run("read server settings", query, single=True)
         self._cache.fill(guild_id, settings, ticket)
         return settings
 
-    async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
-        if not isinstance(settings, GuildSettings):
-            raise ValueError(f"settings must be GuildSettings, not {type(settings).__name__}")
-        body = partial(
-            queries.save_guild_settings,
-            guild_id=check_id("guild_id", guild_id),
-            settings=settings,
-            now=int(self._clock()),
-        )
+    async def _run_save_guild_settings(
+        self, query: Body[None], guild_id: int, settings: GuildSettings
+    ) -> None:
         try:
-            await self._run("save server settings", body)
+            await self._run("save server settings", query)
         except StoreError:
             self._cache.forget_settings(guild_id)  # committed or not: ask the database
             raise

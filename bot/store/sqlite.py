@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,10 +35,7 @@ from bot.store.base import (
     GuildSettings,
     Store,
     StoreError,
-    TargetIds,
     UserStats,
-    check_action,
-    check_id,
 )
 from bot.store.settings_cache import SETTINGS_CACHE_SIZE, SettingsCache
 from bot.store.sqlite_runner import BUSY_TIMEOUT, CHECKPOINT_EVERY, SqliteRunner
@@ -54,6 +51,8 @@ from bot.store.sqlite_schema import (
 __all__ = ["DEDUPE_TTL", "PRUNE_INTERVAL", "RETURNED_TTL", "SqliteStore"]
 
 T = TypeVar("T")
+# One of `queries`, bound to its arguments, run with the store's connection.
+Body = Callable[[sqlite3.Connection], T]
 
 # Gateway redeliveries after a resume come within minutes; a day is ample.
 DEDUPE_TTL = 24 * 3600.0
@@ -65,6 +64,8 @@ PRUNE_INTERVAL = 3600.0
 
 class SqliteStore(Store):
     """The SQLite `Store`. Open with `await SqliteStore.open(path)` or `bot.store.open_store`."""
+
+    _queries = queries
 
     def __init__(
         self,
@@ -88,6 +89,8 @@ class SqliteStore(Store):
         # Every opted-out user id, read at open (None: not read, or unsure: ask the database).
         self._opt_outs: set[int] | None = None
         self._settings = SettingsCache(settings_cache)
+        self._require_open = runner.require_open
+        self._known_settings = self._settings.get
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -199,86 +202,33 @@ class SqliteStore(Store):
         if not self._closed and self._clock() - self._last_prune >= PRUNE_INTERVAL:
             self._start_prune()
 
-    # ------------------------------------------------------------------ counters
+    # ------------------------------------------------------------------ running the queries
+    # `Store` has checked the arguments and bound them to `queries`; what is SQLite's own is
+    # how each runs (`SqliteRunner.run`: write or read, inline or on the database thread,
+    # scrubbed) and how memory is kept in step (`settle`, called also for a cancelled caller).
 
-    async def record_action(
-        self, *, action_id: int, guild_id: int, action: str, actor_id: int, target_ids: TargetIds
-    ) -> list[ActionCounts]:
-        targets = [check_id("target_id", target_id) for target_id in target_ids]
-        body = partial(
-            queries.record_action,
-            action_id=check_id("action_id", action_id),
-            guild_id=check_id("guild_id", guild_id),
-            action=check_action(action),
-            actor_id=check_id("actor_id", actor_id),
-            target_ids=targets,
-            now=int(self._clock()),
-        )
-        if not targets:
-            self._runner.require_open()
-            return []
-        counts = await self._runner.run("record_action", body, write=True)
+    async def _run_record_action(self, query: Body[list[ActionCounts]]) -> list[ActionCounts]:
+        counts = await self._runner.run("record_action", query, write=True)
         self._maybe_prune()
         return counts
 
-    async def counts(
-        self, *, guild_id: int, action: str, actor_id: int, target_id: int
-    ) -> ActionCounts:
-        body = partial(
-            queries.counts,
-            guild_id=check_id("guild_id", guild_id),
-            action=check_action(action),
-            actor_id=check_id("actor_id", actor_id),
-            target_id=check_id("target_id", target_id),
-        )
-        return await self._runner.run("counts", body, write=False)
+    async def _run_counts(self, query: Body[ActionCounts]) -> ActionCounts:
+        return await self._runner.run("counts", query, write=False)
 
-    # ------------------------------------------------------------------ hug back
-
-    async def claim_return(self, *, action_id: int, target_id: int) -> bool:
-        body = partial(
-            queries.claim_return,
-            action_id=check_id("action_id", action_id),
-            target_id=check_id("target_id", target_id),
-            now=int(self._clock()),
-        )
-        claimed = await self._runner.run("claim_return", body, write=True)
+    async def _run_claim_return(self, query: Body[bool]) -> bool:
+        claimed = await self._runner.run("claim_return", query, write=True)
         self._maybe_prune()
         return claimed
 
-    async def is_returned(self, *, action_id: int, target_id: int) -> bool:
-        body = partial(
-            queries.is_returned,
-            action_id=check_id("action_id", action_id),
-            target_id=check_id("target_id", target_id),
-        )
-        return await self._runner.run("is_returned", body, write=False)
+    async def _run_is_returned(self, query: Body[bool]) -> bool:
+        return await self._runner.run("is_returned", query, write=False)
 
-    # ------------------------------------------------------------------ stats
+    async def _run_user_stats(self, query: Body[UserStats]) -> UserStats:
+        return await self._runner.run("user_stats", query, write=False)
 
-    async def user_stats(self, *, guild_id: int, user_id: int, top: int = 5) -> UserStats:
-        if not isinstance(top, int) or top < 0:
-            raise ValueError(f"top must be a non-negative int, not {top!r}")
-        body = partial(
-            queries.user_stats,
-            guild_id=check_id("guild_id", guild_id),
-            user_id=check_id("user_id", user_id),
-            top=top,
-        )
-        return await self._runner.run("user_stats", body, write=False)
-
-    # ------------------------------------------------------------------ privacy
-
-    async def set_opt_out(self, *, user_id: int, opted_out: bool) -> None:
-        body = partial(
-            queries.set_opt_out,
-            user_id=check_id("user_id", user_id),
-            opted_out=opted_out,
-            now=int(self._clock()),
-        )
-        await self._runner.run(
-            "set_opt_out", body, write=True, settle=self._opt_out_settler(user_id, opted_out)
-        )
+    async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
+        settle = self._opt_out_settler(user_id, opted_out)
+        await self._runner.run("set_opt_out", query, write=True, settle=settle)
 
     def _opt_out_settler(self, user_id: int, opted_out: bool) -> Callable[[bool], None]:
         """Brings the in-memory opt-outs in step once the write is over (also when the caller
@@ -296,80 +246,48 @@ class SqliteStore(Store):
 
         return settle
 
-    async def is_opted_out(self, user_id: int) -> bool:
-        check_id("user_id", user_id)
-        self._runner.require_open()
-        if self._opt_outs is not None:
-            return user_id in self._opt_outs  # every action asks: no database trip
-        body = partial(queries.is_opted_out, user_id=user_id)
-        return await self._runner.run("is_opted_out", body, write=False)
+    def _known_opt_outs(self) -> set[int] | None:
+        return self._opt_outs
 
-    async def opted_out_among(self, user_ids: Iterable[int]) -> set[int]:
-        ids = sorted({check_id("user_id", uid) for uid in user_ids})
-        if not ids:
-            return set()
-        self._runner.require_open()
-        if self._opt_outs is not None:
-            return {uid for uid in ids if uid in self._opt_outs}
-        body = partial(queries.opted_out_among, user_ids=ids)
-        return await self._runner.run("opted_out_among", body, write=False)
+    async def _run_opted_out_among(self, query: Body[set[int]]) -> set[int]:
+        return await self._runner.run("opted_out_among", query, write=False)
 
-    async def forget_user(self, *, user_id: int, keep_opt_out: bool) -> None:
-        body = partial(
-            queries.forget_user, user_id=check_id("user_id", user_id), keep_opt_out=keep_opt_out
-        )
+    async def _run_forget_user(self, query: Body[None], user_id: int, keep_opt_out: bool) -> None:
         # On the database thread: a long-time user's rows may take a while to delete. Scrubbed:
         # once this returns, no file holds the user's id (unless another process blocks it).
         settle = None if keep_opt_out else self._opt_out_settler(user_id, False)
         await self._runner.run(
-            "forget_user", body, write=True, inline=False, settle=settle, scrub=True
+            "forget_user", query, write=True, inline=False, settle=settle, scrub=True
         )
 
-    async def forget_guild(self, *, guild_id: int) -> None:
-        body = partial(queries.forget_guild, guild_id=check_id("guild_id", guild_id))
+    async def _run_forget_guild(self, query: Body[None], guild_id: int) -> None:
         # On the database thread: a whole guild's rows may take a while to delete. Scrubbed,
         # as forget_user.
         await self._runner.run(
             "forget_guild",
-            body,
+            query,
             write=True,
             inline=False,
             scrub=True,
             settle=lambda _committed: self._settings.forget(guild_id),
         )
 
-    # ------------------------------------------------------------------ server settings
-
-    async def guild_settings(self, guild_id: int) -> GuildSettings:
-        check_id("guild_id", guild_id)
-        self._runner.require_open()
-        cached = self._settings.get(guild_id)
-        if cached is not None:
-            return cached  # every command asks: no database trip
+    async def _run_guild_settings(self, query: Body[GuildSettings], guild_id: int) -> GuildSettings:
         ticket = self._settings.ticket()
-        body = partial(queries.guild_settings, guild_id=guild_id)
-        settings = await self._runner.run("guild_settings", body, write=False)
+        settings = await self._runner.run("guild_settings", query, write=False)
         self._settings.fill(guild_id, settings, ticket)
         return settings
 
-    async def save_guild_settings(self, guild_id: int, settings: GuildSettings) -> None:
-        if not isinstance(settings, GuildSettings):
-            raise ValueError(f"settings must be GuildSettings, not {type(settings).__name__}")
-        body = partial(
-            queries.save_guild_settings,
-            guild_id=check_id("guild_id", guild_id),
-            settings=settings,
-            now=int(self._clock()),
-        )
-
+    async def _run_save_guild_settings(
+        self, query: Body[None], guild_id: int, settings: GuildSettings
+    ) -> None:
         def settle(committed: bool) -> None:
-            # Also when the caller was cancelled meanwhile: the transaction went on.
             if committed:
                 self._settings.store(guild_id, settings)
             else:
                 self._settings.forget(guild_id)  # unsure what was committed
 
-        await self._runner.run("save_guild_settings", body, write=True, settle=settle)
+        await self._runner.run("save_guild_settings", query, write=True, settle=settle)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -23,7 +23,6 @@ __all__ = [
     "forget_guild",
     "forget_user",
     "guild_settings",
-    "is_opted_out",
     "is_returned",
     "opted_out_among",
     "ping",
@@ -163,11 +162,6 @@ def set_opt_out(conn: sqlite3.Connection, *, user_id: int, opted_out: bool, now:
         )
     else:
         conn.execute("DELETE FROM opt_outs WHERE user_id = ?", (user_id,))
-
-
-def is_opted_out(conn: sqlite3.Connection, *, user_id: int) -> bool:
-    rows = conn.execute("SELECT 1 FROM opt_outs WHERE user_id = ?", (user_id,)).fetchall()
-    return bool(rows)
 
 
 def opted_out_among(conn: sqlite3.Connection, *, user_ids: list[int]) -> set[int]:
