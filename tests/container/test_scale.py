@@ -193,6 +193,23 @@ def hug_counts(metrics: str) -> dict[int, float]:
     return counts
 
 
+async def scrape_until_counted(service: Service, timeout: float = 10) -> str:
+    """The service's /metrics once it counts one /hug on each of its shards and none on
+    others. The counter moves as the command's task ends, just after the answer is sent."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(service.metrics_url) as response:
+                assert response.status == 200
+                metrics = await response.text()
+            counts = hug_counts(metrics)
+            if counts == {shard: 1.0 for shard in service.shards}:
+                return metrics
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{service.name}: /hug per shard {counts}\n{metrics}")
+            await asyncio.sleep(0.1)
+
+
 @pytest.mark.container
 @pytest.mark.timeout(150, func_only=True)  # the image is built (or reused) in the fixture
 async def test_the_scaled_deployment_runs(
@@ -251,14 +268,10 @@ async def test_the_scaled_deployment_runs(
                 message = await record.wait_message(timeout=20)
                 assert message["embeds"][0]["image"]["url"].startswith(nekos.base_url + "/hug/")
                 assert record.shard == shard
-            async with aiohttp.ClientSession() as http:
-                for service in services:
-                    async with http.get(service.metrics_url) as response:
-                        assert response.status == 200
-                        metrics = await response.text()
-                    assert hug_counts(metrics) == {shard: 1.0 for shard in service.shards}
-                    for shard in service.shards:
-                        assert f'nekocord_guilds{{shard="{shard}"}} 2.0' in metrics
+            for service in services:
+                metrics = await scrape_until_counted(service)
+                for shard in service.shards:
+                    assert f'nekocord_guilds{{shard="{shard}"}} 2.0' in metrics
 
             # The counts are in PostgreSQL, read with the file's user and password.
             connection = await asyncpg.connect(url)
