@@ -9,7 +9,7 @@ the throwaway cluster, with the file's user, database and a password it enforces
 and nekos.best addresses (→ the stand-ins) and METRICS_PORT (→ free ports: both share the host
 network). The coherence tests run in the plain suite; the run is marked `container`:
 
-    pytest -m container tests/container/test_scale.py     # about 30 s once the image is built
+    pytest -m container tests/container/test_scale.py     # about 15 s once the image is built
 """
 
 from __future__ import annotations
