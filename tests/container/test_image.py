@@ -14,21 +14,18 @@ Everything it creates has a unique name and is removed afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.container.build_files import ROOT, RUNTIME_LOCK, dockerfile_stages, read_lock
+from tests.container.podman import Image, Podman, unique, wait_for_log
 from tests.container.test_dockerfile import copied_sources
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
@@ -36,78 +33,8 @@ from tests.harness import TOKEN, bot_env
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(600)]
 
-SCRIPT = ROOT / "scripts" / "container.sh"
 # What the base image brings besides the lock: the installers themselves.
 BASE_TOOLS = {"pip", "setuptools", "wheel"}
-
-
-def unique(prefix: str) -> str:
-    return f"nekocord-test-{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@dataclass
-class Podman:
-    env: dict[str, str]
-
-    def run(
-        self, *args: str, timeout: float = 120, check: bool = True
-    ) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            ["podman", *args], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"podman {' '.join(args)}: exit {result.returncode}\n{result.stderr}"
-            )
-        return result
-
-    async def arun(self, *args: str, timeout: float = 60) -> tuple[int, str, str]:
-        """As `run`, without blocking the event loop the stand-ins answer from."""
-        process = await asyncio.create_subprocess_exec(
-            "podman",
-            *args,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        assert process.returncode is not None
-        return process.returncode, out.decode(), err.decode()
-
-    def build(self, tag: str, context: Path = ROOT) -> str:
-        result = subprocess.run(
-            [str(SCRIPT), "build", tag],
-            env={**self.env, "CONTEXT": str(context)},
-            capture_output=True,
-            text=True,
-            timeout=480,
-        )
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return result.stdout
-
-    def remove_image(self, tag: str, build_output: str) -> None:
-        """The tag (podman only untags an image that has others), then the intermediate images
-        this build made; those it took from the cache belong to earlier builds and stay."""
-        self.run("rmi", tag, check=False)
-        for image_id in reversed(made_by_build(build_output)):
-            self.run("rmi", image_id, check=False)
-
-
-def made_by_build(output: str) -> list[str]:
-    made, cached = [], False
-    for line in output.splitlines():
-        if re.match(r"(?:\[\d+/\d+\] )?STEP \d+/\d+: ", line):
-            cached = False
-        elif line.startswith("--> Using cache"):
-            cached = True
-        elif (found := re.fullmatch(r"--> ([0-9a-f]{11,64})", line)) and not cached:
-            made.append(found.group(1))
-    return made
 
 
 def build_steps(output: str) -> list[tuple[str, bool]]:
@@ -119,51 +46,6 @@ def build_steps(output: str) -> list[tuple[str, bool]]:
         elif line.startswith("--> Using cache") and steps:
             steps[-1] = (steps[-1][0], True)
     return steps
-
-
-@pytest.fixture(scope="module")
-def podman() -> Podman:
-    if shutil.which("podman") is None:
-        reason = "podman is not installed (`scripts/container.sh tools` installs it on Debian)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    conf = subprocess.run(
-        [str(SCRIPT), "conf"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout.strip()
-    env = {**os.environ, "CONTAINERS_CONF": conf}
-    base = subprocess.run(
-        [str(SCRIPT), "base"], env=env, capture_output=True, text=True, timeout=480
-    )
-    assert base.returncode == 0, base.stderr[-3000:]
-    return Podman(env)
-
-
-@dataclass
-class Image:
-    tag: str
-    build_output: str
-    build_seconds: float
-
-
-@pytest.fixture(scope="module")
-def image(podman: Podman) -> Iterator[Image]:
-    tag = f"localhost/{unique('image')}:latest"
-    started = time.monotonic()
-    output = podman.build(tag)
-    try:
-        yield Image(tag, output, time.monotonic() - started)
-    finally:
-        podman.remove_image(tag, output)
-
-
-@pytest.fixture
-def container_name(podman: Podman) -> Iterator[str]:
-    name = unique("run")
-    try:
-        yield name
-    finally:
-        podman.run("rm", "--force", "--volumes", name, check=False)
 
 
 def inside(podman: Podman, image: Image, script: str) -> object:
@@ -193,20 +75,6 @@ def test_without_a_token_exits_2_with_one_line(
     lines = (logs.stdout + logs.stderr).strip().splitlines()
     assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0], lines
     assert "Traceback" not in lines[0]
-
-
-async def wait_for_log(podman: Podman, name: str, text: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        _, out, err = await podman.arun("logs", name)
-        if text in out + err:
-            return out + err
-        _, running, _ = await podman.arun("inspect", "--format", "{{.State.Running}}", name)
-        if running.strip() != "true":
-            raise AssertionError(f"the container stopped before {text!r}:\n{out}{err}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{text!r} not in the container's output:\n{out}{err}")
-        await asyncio.sleep(0.25)
 
 
 PID_1 = """
