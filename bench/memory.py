@@ -211,7 +211,8 @@ def table(rows: list[MemoryRow], shape: GuildShape | None = None) -> str:
         ok = lean.kib_per_server <= BUDGET_KIB_PER_SERVER
         lines.append(
             f"- {'✅' if ok else '❌'} nekocord: {lean.kib_per_server:.2f} KiB per server, "
-            f"{added_mb:.1f} MB at {GUILDS:,} servers (budget ≤ {BUDGET_MB_AT_10K:.0f} MB, "
+            f"{added_mb:.1f} MB at {GUILDS:,} servers{'' if n == GUILDS else ' (extrapolated)'} "
+            f"(budget ≤ {BUDGET_MB_AT_10K:.0f} MB, "
             f"≈ {BUDGET_KIB_PER_SERVER:.2f} KiB per server)."
         )
     if lean is not None and full is not None:
