@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import overload, pg, report, sharded
+from bench import memory, overload, pg, report, sharded
 from bench.procs import ROOT, kill_all
 from bench.run import (
     BOTS,
@@ -63,6 +63,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="the event loop of every untagged bot: bot (the one python -m bot picks) or forced",
     )
     p.add_argument("--skip-latency", action="store_true", help="only memory and start-up")
+    p.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="no memory-per-server run (bench.memory: 4 shards, 1 and --memory-guilds realistic "
+        "servers, for the floor and nekocord with the full and the lean guild cache; ~3 min)",
+    )
+    p.add_argument(
+        "--memory-guilds", type=int, help=f"servers for bench.memory ({memory.GUILDS:,})"
+    )
     p.add_argument("--skip-scale", action="store_true", help="only latency and throughput")
     p.add_argument(
         "--skip-overload",
@@ -141,7 +150,10 @@ def wants_postgres(args: argparse.Namespace, settings: Settings) -> bool:
     return (pg_bots and not args.skip_latency) or not args.skip_sharded
 
 
-async def main_async(args: argparse.Namespace, settings: Settings, workdir: Path) -> str:
+async def main_async(
+    args: argparse.Namespace, settings: Settings, workdir: Path
+) -> tuple[str, str | None]:
+    """The results section, and bench.memory's (None when skipped)."""
     cluster = settings.postgres
     started = time.monotonic()
     load_before = report.load_average()
@@ -164,6 +176,11 @@ async def main_async(args: argparse.Namespace, settings: Settings, workdir: Path
                 flush=True,
             )
             scale.append(await scale_run(bot, settings, workdir))
+    memory_rows: list[memory.MemoryRow] = []
+    if not args.skip_memory:
+        quick_guilds = 1000 if args.quick else memory.GUILDS
+        guilds = args.memory_guilds if args.memory_guilds is not None else quick_guilds
+        memory_rows = await memory.memory_runs(workdir, guilds=guilds)
     overloaded = None
     if not args.skip_overload:
         print("[bench] sustained overload of one category…", file=sys.stderr, flush=True)
@@ -184,7 +201,7 @@ async def main_async(args: argparse.Namespace, settings: Settings, workdir: Path
         loads=(load_before, report.load_average()),
         overload=overloaded,
         sharded=sharded.table(groups, group_settings) if groups else None,
-    )
+    ), (memory.table(memory_rows) if memory_rows else None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             if wants_postgres(args, settings):
                 settings.postgres = stack.enter_context(pg.cluster())
             try:
-                section = asyncio.run(main_async(args, settings, workdir))
+                section, memory_section = asyncio.run(main_async(args, settings, workdir))
             finally:
                 kill_all()  # before the cluster goes: no bot left writing to it
     except BaseException:
@@ -216,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
 
             shutil.rmtree(workdir, ignore_errors=True)
     print(section)
+    if memory_section is not None:
+        print(memory_section)
     if args.write or (not args.quick and not args.no_write):
         report.write(args.output, section)
+        if memory_section is not None:
+            memory.write(args.output, memory_section)
         print(f"[bench] results written to {args.output}", file=sys.stderr)
     elif args.keep:
         print(f"[bench] logs in {workdir}", file=sys.stderr)

@@ -242,12 +242,13 @@ def render(
     return "\n".join(parts)
 
 
-def write(path: Path, section: str) -> None:
-    """Replace the results between the markers (the rest of the file is hand-written)."""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}"
+def write(path: Path, section: str, *, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the results between the markers (the rest of the file is hand-written); other
+    runs (bench.memory) keep their own pair of markers."""
+    block = f"{begin}\n{section.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

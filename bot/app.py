@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord.ext import commands
 
-from bot import buttons, render
+from bot import buttons, guild_cache, render
 from bot.config import Config
 from bot.cooldown import MemberCooldowns
 from bot.coordination import Coordinator, LocalCoordinator
@@ -70,7 +70,8 @@ class NekoBot(ShardAware, commands.Bot):
         **options: Any,  # for discord.py's client: the shards of a `ShardedNekoBot`
     ) -> None:
         # Only the guilds intent (join/leave, no privileged intents); no member or message cache
-        # and no chunking: a slash-command bot needs none of it.
+        # and no chunking: a slash-command bot needs none of it. Of each server, only its id is
+        # kept (bot.guild_cache says why).
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -86,6 +87,7 @@ class NekoBot(ShardAware, commands.Bot):
             tree_cls=NekoTree,
             **options,
         )
+        guild_cache.install(self._connection)
         self.config = config
         self.nekos = nekos
         self.pool = pool

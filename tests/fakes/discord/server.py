@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from tests.fakes.discord.gateway import Connection, Gateway, GatewaySession
+from tests.fakes.discord.guilds import GuildShape, realistic_guild_create
 from tests.fakes.discord.payloads import (
     DISCORD_EPOCH_MS,
     InteractionBuilders,
@@ -43,8 +44,11 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         guild_count: int = 1,
         shard_count: int = 1,
         max_concurrency: int = 1,
+        guild_shape: GuildShape | None = None,
     ) -> None:
         self.token = token
+        #: With a shape, every GUILD_CREATE is a realistic server's (`guild_create_event`).
+        self.guild_shape = guild_shape
         #: Shards the bot must connect (`GET /gateway/bot` recommends it; an IDENTIFY with
         #: another count is closed with 4010, one without a shard with 4011).
         self.shard_count = shard_count
@@ -260,6 +264,33 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
     async def wait_connected(self, timeout: float = 5) -> None:
         """Until every shard has a READY, connected session."""
         await self.wait_until(lambda: len(self.ready_shards) >= self.shard_count, timeout)
+
+    def guild_create_event(self, guild_id: int) -> dict[str, Any]:
+        """The GUILD_CREATE sent for a guild: `guilds[guild_id]`, or with `guild_shape` that
+        guild as a realistic server (built on each call, the same every time)."""
+        base = self.guilds[guild_id]
+        if self.guild_shape is None:
+            return base
+        return realistic_guild_create(base, self.guild_shape, self.bot_user)
+
+    async def join_guild(self, *, shard: int = 0) -> int:
+        """The bot is added to a new guild on `shard`: it gets an id, a channel and its
+        GUILD_CREATE (realistic with `guild_shape`), dispatched to that shard. Returns the id."""
+        now_ms = int(time.time() * 1000)
+        while True:
+            gid = int(snowflake(now_ms))
+            if self.shard_of(gid) == shard and gid not in self.guilds:
+                break
+            now_ms += 1
+        cid = int(snowflake((gid >> 22) + DISCORD_EPOCH_MS + 1))
+        self.guild_ids.append(gid)
+        self.channel_ids[gid] = cid
+        owner = str(self.application["owner"]["id"])
+        self.guilds[gid] = guild_create(gid, cid, len(self.guild_ids), self.bot_user, owner)
+        event = dict(self.guild_create_event(gid))
+        del event["unavailable"]  # as on a join: present only when a guild becomes available
+        await self.dispatch("GUILD_CREATE", event)
+        return gid
 
     def guilds_of(self, shard: int) -> list[int]:
         """The ids of the guilds on `shard`."""

@@ -24,6 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.fakes.discord import EPHEMERAL, LOADING, FakeDiscord, make_user
+from tests.fakes.discord.guilds import GuildShape
 
 TOKEN = "test-token"
 pytestmark = pytest.mark.timeout(30)
@@ -495,9 +496,9 @@ class RawGateway:
         assert msg.type is aiohttp.WSMsgType.BINARY, msg
         return json.loads(self.inflate.decompress(msg.data))
 
-    async def identify(self, shard: Any) -> dict[str, Any]:
+    async def identify(self, shard: Any, intents: int = 1) -> dict[str, Any]:
         assert (await self.receive())["op"] == 10
-        payload: dict[str, Any] = {"token": TOKEN, "intents": 1}
+        payload: dict[str, Any] = {"token": TOKEN, "intents": intents}
         if shard is not None:
             payload["shard"] = shard
         await self.ws.send_json({"op": 2, "d": payload})
@@ -588,3 +589,56 @@ async def test_auto_sharded_client_connects_every_shard() -> None:
                 record = await fake.interact(fake.slash("where", guild_id=guild_id))
                 assert (await record.wait_message())["content"] == f"shard {shard}"
                 assert record.shard == shard
+
+
+async def test_no_guild_events_without_the_guilds_intent() -> None:
+    async with FakeDiscord(token=TOKEN, guild_count=2) as fake:
+        async with raw_gateway(fake) as lean:
+            ready = await lean.identify(None, intents=0)
+            # READY still lists the guilds (unavailable), as Discord's does.
+            assert [int(g["id"]) for g in ready["d"]["guilds"]] == fake.guild_ids
+            guild_id = str(fake.guild_ids[0])
+            assert await fake.dispatch("GUILD_DELETE", {"id": guild_id}) == 0
+            assert await fake.dispatch("CHANNEL_CREATE", {"id": "1", "guild_id": guild_id}) == 0
+            record = await fake.interact(fake.slash("hello"))
+            # The first frame after READY is the interaction: no GUILD_CREATE came before it.
+            event = await lean.receive()
+            assert event["t"] == "INTERACTION_CREATE" and event["d"]["id"] == record.id
+        async with raw_gateway(fake) as full:
+            await full.identify(None, intents=1)
+            assert [(await full.receive())["t"] for _ in fake.guild_ids] == ["GUILD_CREATE"] * 2
+            assert await fake.dispatch("GUILD_DELETE", {"id": guild_id}) == 1
+
+
+async def test_realistic_servers() -> None:
+    shape = GuildShape(channels=40, overwrites=3, roles=25, emojis=15, stickers=3, threads=5)
+    async with FakeDiscord(token=TOKEN, guild_count=3, guild_shape=shape) as fake:
+        events = [fake.guild_create_event(g) for g in fake.guild_ids]
+        assert events[0] == fake.guild_create_event(fake.guild_ids[0])  # reproducible
+        ids: list[str] = []
+        for event in events:
+            channels = event["channels"]
+            assert len(channels) == 40 and len(event["roles"]) == 25
+            assert len(event["emojis"]) == 15 and len(event["stickers"]) == 3
+            assert len(event["threads"]) == 5
+            assert {c["type"] for c in channels} == {0, 2, 4, 5, 13, 15}
+            assert all(len(c["permission_overwrites"]) == 3 for c in channels)
+            by_id = {c["id"]: c for c in channels}
+            assert all(by_id[t["parent_id"]]["type"] in (0, 15) for t in event["threads"])
+            ids += [
+                o["id"] for k in ("channels", "threads", "emojis", "stickers") for o in event[k]
+            ]
+            ids += [r["id"] for r in event["roles"][1:]]
+        assert len(ids) == len(set(ids))  # unique across servers too
+        # A real client takes them: the full cache (default intents) holds every object.
+        client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.1)
+        async with fake.run_bot(client, timeout=10):
+            await fake.wait_until(lambda: len(client.guilds) == 3 and client.guilds[-1].channels)
+            guild = client.get_guild(fake.guild_ids[0])
+            assert guild is not None
+            assert len(guild.channels) == 40 and len(guild.roles) == 25
+            assert len(guild.threads) == 5 and len(guild.emojis) == 15
+            assert len(guild.stickers) == 3
+            joined = await fake.join_guild()
+            await fake.wait_until(lambda: client.get_guild(joined) is not None)
+            assert len(client.get_guild(joined).channels) == 40  # type: ignore[union-attr]
