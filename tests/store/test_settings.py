@@ -13,8 +13,8 @@ import pytest
 
 from bot.store import MAX_CHANNELS, GuildSettings, Store, StoreError
 from bot.store.settings_cache import SettingsCache
+from bot.store.settings_codec import decode_settings, encode_settings, read_settings
 from bot.store.sqlite import SqliteStore
-from bot.store.sqlite_queries import decode_settings, encode_settings
 from tests.store.conftest import Backend
 
 G1, G2, G3 = 1, 2, 3
@@ -23,8 +23,8 @@ CUSTOM = GuildSettings(
 )
 
 
-async def stored_rows(backend: Backend) -> list[tuple[int, str]]:
-    return await backend.rows("SELECT guild_id, settings FROM guild_settings ORDER BY 1")
+async def stored_guilds(backend: Backend) -> list[int]:
+    return [row[0] for row in await backend.rows("SELECT guild_id FROM guild_settings ORDER BY 1")]
 
 
 @asynccontextmanager
@@ -78,16 +78,36 @@ def test_cooldown_off_is_count_zero() -> None:
     assert GuildSettings(cooldown=(0, 0)).cooldown == (0, 0)
 
 
-def test_json_round_trip_and_tolerant_reading(caplog: pytest.LogCaptureFixture) -> None:
-    assert decode_settings(encode_settings(CUSTOM), guild_id=G1) == CUSTOM
-    assert decode_settings(encode_settings(GuildSettings()), guild_id=G1) == GuildSettings()
+def test_json_round_trip_and_strict_decoding() -> None:
+    assert decode_settings(encode_settings(CUSTOM)) == CUSTOM
+    assert decode_settings(encode_settings(GuildSettings())) == GuildSettings()
     # A key an older release did not write takes its default.
-    assert decode_settings('{"pings": false}', guild_id=G1) == GuildSettings(pings=False)
-    with caplog.at_level(logging.WARNING, logger="bot.store.sqlite_queries"):
-        for garbage in ("[1]", "{", '{"channels": [1, 2, 3, 4]}', '{"cooldown": "x"}'):
-            assert decode_settings(garbage, guild_id=G1) == GuildSettings()
-    assert len(caplog.records) == 4
-    assert "guild 1" in caplog.records[0].getMessage()
+    assert decode_settings('{"pings": false}') == GuildSettings(pings=False)
+    for garbage in (
+        "[1]",
+        "{",
+        '{"channels": [1, 2, 3, 4]}',
+        '{"cooldown": "x"}',
+        '{"disabled": "hug"}',  # a string is not a list of names
+        '{"channels": [1.5]}',
+        '{"pings": 1}',
+        '{"colour": "red"}',
+        "[" * 100_000 + "]" * 100_000,  # deeper than the parser's recursion
+        '{"disabled": ["' + "x" * 40_000 + '"]}',
+    ):
+        with pytest.raises(ValueError):
+            decode_settings(garbage)
+
+
+def test_tolerant_reading_logs_a_bad_row_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.store.settings_codec"):
+        for _ in range(3):
+            assert read_settings("[" * 100_000, guild_id=9001) == GuildSettings()
+            assert read_settings("{", guild_id=9002) == GuildSettings()
+    assert [r.getMessage()[:38] for r in caplog.records] == [
+        "Unreadable settings of guild 9001, usi",
+        "Unreadable settings of guild 9002, usi",
+    ]
 
 
 # ---------------------------------------------------------------- the store
@@ -95,7 +115,7 @@ def test_json_round_trip_and_tolerant_reading(caplog: pytest.LogCaptureFixture) 
 
 async def test_nothing_stored_reads_as_the_defaults(store: Store, backend: Backend) -> None:
     assert await store.guild_settings(G1) == GuildSettings()
-    assert await stored_rows(backend) == []
+    assert await stored_guilds(backend) == []
 
 
 async def test_saved_settings_are_per_guild_and_survive_a_restart(backend: Backend) -> None:
@@ -115,9 +135,9 @@ async def test_a_save_replaces_and_saving_the_defaults_deletes_the_row(
     await store.save_guild_settings(G1, CUSTOM)
     await store.save_guild_settings(G1, GuildSettings(channels=(9,)))
     assert await store.guild_settings(G1) == GuildSettings(channels=(9,))
-    assert [guild for guild, _ in await stored_rows(backend)] == [G1]
+    assert await stored_guilds(backend) == [G1]
     await store.save_guild_settings(G1, GuildSettings())
-    assert await stored_rows(backend) == []
+    assert await stored_guilds(backend) == []
     assert await store.guild_settings(G1) == GuildSettings()
 
 
@@ -150,7 +170,7 @@ async def test_forget_guild_deletes_the_settings(store: Store, backend: Backend)
     await store.forget_guild(guild_id=G1)
     assert await store.guild_settings(G1) == GuildSettings()  # not from the cache
     assert await store.guild_settings(G2) == CUSTOM
-    assert [guild for guild, _ in await stored_rows(backend)] == [G2]
+    assert await stored_guilds(backend) == [G2]
 
 
 async def test_a_failed_save_keeps_the_old_settings(sqlite_store: SqliteStore) -> None:
