@@ -122,7 +122,8 @@ MIGRATIONS: tuple[PgMigration, ...] = (
                 user_id    BIGINT PRIMARY KEY,
                 created_at BIGINT NOT NULL
             )""",
-            # The same JSON text as SQLite's (sqlite_queries.encode_settings), read whole.
+            # The same JSON text as SQLite's (settings_codec.encode_settings), read whole; columns
+            # since version 4.
             """CREATE TABLE guild_settings (
                 guild_id   BIGINT PRIMARY KEY,
                 settings   TEXT   NOT NULL,

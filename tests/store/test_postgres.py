@@ -5,6 +5,7 @@ original, a server restart under load, and start-up errors told apart (retry or 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,7 +13,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from bot.store import ActionCounts, GuildSettings, Store, StoreError, StoreUnreachable
+from bot.store import (
+    ActionCounts,
+    GuildSettings,
+    SettingsChange,
+    Store,
+    StoreError,
+    StoreUnreachable,
+)
 from bot.store.postgres import LISTENER_NAME, PostgresStore
 from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
 from tests.helpers import record_one
@@ -225,6 +233,46 @@ async def test_a_version_1_database_is_brought_to_the_current_schema(pg: Postgre
         # The old marker still dedupes; a new action counts through the new function.
         assert await store.record_action(action_id=1, **HUG, target_ids=[B]) == [ActionCounts(1, 1)]
         assert await store.record_action(action_id=2, **HUG, target_ids=[B]) == [ActionCounts(2, 2)]
+
+
+async def test_version_3_settings_become_columns_and_unreadable_ones_are_left_out(
+    pg: PostgresBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = GuildSettings(
+        disabled=frozenset({"kiss", "gif"}), channels=(7, 5), cooldown=(2, 30), pings=False
+    )
+    rows = {
+        1: '{"channels":[7,5],"cooldown":[2,30],"disabled":["gif","kiss"],"pings":false}',
+        2: '{"pings": false}',  # written by an older release: the rest are defaults
+        3: "[" * 100_000 + "]" * 100_000,
+        4: "x" * 10_000_000,
+        5: '{"channels": ["a"]}',
+        6: '{"cooldown": [3]}',
+    }
+    async with await pg.open(migrations=MIGRATIONS[:3]) as old:
+
+        async def write(conn: asyncpg.Connection) -> None:
+            for guild, text in rows.items():
+                await conn.execute("INSERT INTO guild_settings VALUES ($1, $2, 0)", guild, text)
+            await conn.execute("INSERT INTO opt_outs VALUES ($1, 0)", C)
+
+        await old.run_in_transaction(write)
+    with caplog.at_level(logging.WARNING, logger="bot.store.postgres_schema"):
+        store = await pg.open()
+    assert await store.guild_settings(1) == good
+    assert await store.guild_settings(2) == GuildSettings(pings=False)
+    for guild in (3, 4, 5, 6):
+        assert await store.guild_settings(guild) == GuildSettings()
+    assert await pg.rows("SELECT guild_id FROM guild_settings ORDER BY 1") == [(1,), (2,)]
+    left_out = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert [m.split(" left out")[0] for m in left_out] == [
+        f"Unreadable settings of guild {guild}" for guild in (3, 4, 5, 6)
+    ]
+    assert all(len(m) < 400 for m in left_out)
+    # Opt-outs of version 3 are in the cache, and changes go on from there.
+    assert await store.is_opted_out(C)
+    await store.change_guild_settings(2, SettingsChange(enable=frozenset({"x"}), pings=True))
+    assert await store.guild_settings(2) == GuildSettings()
 
 
 async def write_version_1_rows(conn: asyncpg.Connection) -> None:
