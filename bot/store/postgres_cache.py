@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "nekocord_changes"
 OPT_OUTS, SETTINGS = "opt_outs", "settings"  # the topics of nekocord_changes
 RECONNECT_CAP = 5.0
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0  # seconds a read of changes may take before the listener is dropped
+# Seconds a write waits for the read of its own change: past that the cache is dropped (the
+# database answers) rather than the command waiting out Discord's window.
+CATCH_UP_TIMEOUT = 2.0
 
 # The version this write stamps on its rows. First in the writing transaction: the topic's row
 # lock orders writers, so versions become visible in order and a reader that saw version n has
@@ -135,7 +138,11 @@ class SharedCache:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append((self._ask(), waiter))
-        await waiter
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), CATCH_UP_TIMEOUT)
+        except TimeoutError:
+            if self._conn is not None:
+                self._drop(self._conn, "Reading changes is slow: listening again")
 
     # -- the listener -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,8 +190,7 @@ class SharedCache:
                 row = await conn.fetchrow(_CHANGES, *self._seen, timeout=READ_TIMEOUT)
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 if self._conn is conn:
-                    log.warning("Cannot read changes (%s): listening again", _name(exc))
-                    conn.terminate()  # -> _lost: empty, reconnect, read whole
+                    self._drop(conn, f"Cannot read changes ({_name(exc)}): listening again")
                 return
             if conn is not self._conn or self._opt_outs is None:
                 return
@@ -216,14 +222,19 @@ class SharedCache:
         self._waiters = waiting
 
     def _lost(self, conn: object) -> None:
-        if conn is not self._conn:
-            return
+        if conn is self._conn:
+            self._drop(conn, "Lost the change listener: reading from the database until it is back")
+
+    def _drop(self, conn: object, why: str) -> None:
+        """Stop answering from memory at once; listen again (and read everything) later."""
         self._conn = None
         self._opt_outs = None  # unsure from here on: the database answers
         self._answered = self._asked
         self._wake()
+        if isinstance(conn, asyncpg.Connection) and not conn.is_closed():
+            conn.terminate()  # its termination listener comes later, and finds it dropped
         if not self._closed:
-            log.warning("Lost the change listener: reading from the database until it is back")
+            log.warning("%s", why)
             self._reconnect_later()
 
     def _reconnect_later(self) -> None:

@@ -199,6 +199,33 @@ async def test_without_its_listener_a_store_reads_the_database(pg: PostgresBacke
     await elsewhere.close()
 
 
+async def test_a_write_whose_change_cannot_be_read_back_drops_the_cache(
+    pg: PostgresBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await pg.open()
+    assert await store.guild_settings(GUILD) == GuildSettings()  # cached
+    blocker = await asyncpg.connect(pg.url)
+    try:
+        # The read of changes (it reads opt_outs too) now waits; the settings write does not.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE opt_outs IN ACCESS EXCLUSIVE MODE")
+        changed = await store.change_guild_settings(GUILD, SettingsChange(pings=False))
+        assert changed == GuildSettings(pings=False)
+        assert not store._cache.live  # type: ignore[attr-defined]
+        assert await store.guild_settings(GUILD) == changed  # from the database
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    assert "Reading changes is slow: listening again" in caplog.text
+
+    async def back() -> bool:
+        return bool(store._cache.live)  # type: ignore[attr-defined]
+
+    await eventually(back, timeout=30)
+    assert await store.guild_settings(GUILD) == GuildSettings(pings=False)
+
+
 # ---------------------------------------------------------------- migrations
 
 
