@@ -181,9 +181,6 @@ async def opted_out_among(conn: asyncpg.Connection, *, user_ids: list[int]) -> s
 
 
 async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: bool) -> None:
-    if not keep_opt_out:
-        # First, as every opt-out write: the topic's lock before any row's.
-        await _delete_opt_out(conn, user_id, await bump(conn, OPT_OUTS))
     # Targets first lose what this user gave them, so received totals keep equalling the sums
     # of the pair counts. Rows that would reach zero are deleted rather than updated
     # (CHECK (count > 0)).
@@ -206,12 +203,17 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
     await conn.execute("DELETE FROM received_totals WHERE target_id = $1", user_id)
     for table in ("action_counts", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
+    if not keep_opt_out:
+        # Last, so the topic's lock (which every opt-out write waits for) is held briefly; it
+        # is still taken before the opt-out's row lock, as in every opt-out write.
+        await _delete_opt_out(conn, user_id, await bump(conn, OPT_OUTS))
 
 
 async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
-    await _delete_settings(conn, guild_id, await bump(conn, SETTINGS))
     for table in ("action_counts", "received_totals", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)
+    # Last, as in forget_user: the settings' topic lock briefly, before the settings row's.
+    await _delete_settings(conn, guild_id, await bump(conn, SETTINGS))
 
 
 async def _delete_settings(conn: asyncpg.Connection, guild_id: int, version: int) -> None:
