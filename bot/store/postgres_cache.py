@@ -191,9 +191,9 @@ class SharedCache:
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 if self._conn is conn:
                     self._drop(conn, f"Cannot read changes ({_name(exc)}): listening again")
-                return
+                continue  # a new listener may have asked meanwhile: it is answered here
             if conn is not self._conn or self._opt_outs is None:
-                return
+                continue  # read on a listener since dropped: read again on the new one
             opt_outs_version, opt_outs_whole, opted_out, settings_version, settings_all, guilds = (
                 row
             )
