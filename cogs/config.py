@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import discord
@@ -12,7 +11,7 @@ from discord.ext import commands
 from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.responding import UserError
-from bot.store import GuildSettings
+from bot.store import GuildSettings, SettingsChange
 from cogs.common import category_choices
 
 KINDS = ("gif", "image")
@@ -41,15 +40,12 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
         assert interaction.guild_id is not None  # interaction_check
         return interaction.guild_id, await self.bot.store.guild_settings(interaction.guild_id)
 
-    async def _save(
-        self,
-        interaction: discord.Interaction[Any],
-        guild_id: int,
-        settings: GuildSettings,
-        key: str,
-        **fields: Any,
+    async def _change(
+        self, interaction: discord.Interaction[Any], change: SettingsChange, key: str, **fields: Any
     ) -> None:
-        await self.bot.store.save_guild_settings(guild_id, settings)
+        """Made to the stored settings in one database update: concurrent changes all hold."""
+        assert interaction.guild_id is not None  # interaction_check
+        await self.bot.store.change_guild_settings(interaction.guild_id, change)
         await self._tell(interaction, key, **fields)
 
     async def _tell(self, interaction: discord.Interaction[Any], key: str, **fields: Any) -> None:
@@ -72,20 +68,19 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
     @app_commands.describe(**wording.option_texts("config_disable", "category"))
     async def disable(self, interaction: discord.Interaction[Any], category: str) -> None:
         name = self._known(category)
-        guild_id, settings = await self._settings(interaction)
-        updated = replace(settings, disabled=settings.disabled | {name})
-        await self._save(interaction, guild_id, updated, "config_disabled_done", name=_shown(name))
+        change = SettingsChange(disable=frozenset({name}))
+        await self._change(interaction, change, "config_disabled_done", name=_shown(name))
 
     @app_commands.command(name="enable", description=wording.message("command_config_enable"))
     @app_commands.describe(**wording.option_texts("config_enable", "category"))
     async def enable(self, interaction: discord.Interaction[Any], category: str) -> None:
         name = self._known(category)
-        guild_id, settings = await self._settings(interaction)
+        _, settings = await self._settings(interaction)
         if name not in settings.disabled:
             await self._tell(interaction, "config_not_disabled", name=_shown(name))
             return
-        updated = replace(settings, disabled=settings.disabled - {name})
-        await self._save(interaction, guild_id, updated, "config_enabled_done", name=_shown(name))
+        change = SettingsChange(enable=frozenset({name}))
+        await self._change(interaction, change, "config_enabled_done", name=_shown(name))
 
     @disable.autocomplete("category")
     @enable.autocomplete("category")
@@ -109,13 +104,12 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
         channel3: app_commands.AppCommandChannel | None = None,
     ) -> None:
         chosen = tuple(dict.fromkeys(c.id for c in (channel, channel2, channel3) if c is not None))
-        guild_id, settings = await self._settings(interaction)
-        updated = replace(settings, channels=chosen[:MAX_CHANNELS])
+        change = SettingsChange(channels=chosen[:MAX_CHANNELS])
         if not chosen:
-            await self._save(interaction, guild_id, updated, "config_channels_cleared")
+            await self._change(interaction, change, "config_channels_cleared")
             return
         names = wording.NameList(tuple(f"<#{c}>" for c in chosen))
-        await self._save(interaction, guild_id, updated, "config_channels_done", channels=names)
+        await self._change(interaction, change, "config_channels_done", channels=names)
 
     @app_commands.command(name="cooldown", description=wording.message("command_config_cooldown"))
     @app_commands.describe(**wording.option_texts("config_cooldown", "count", "seconds"))
@@ -125,13 +119,12 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
         count: app_commands.Range[int, 0, COOLDOWN_COUNT_MAX],
         seconds: app_commands.Range[int, 1, COOLDOWN_SECONDS_MAX],
     ) -> None:
-        guild_id, settings = await self._settings(interaction)
-        updated = replace(settings, cooldown=(count, seconds))
+        change = SettingsChange(cooldown=(count, seconds))
         if count == 0:
-            await self._save(interaction, guild_id, updated, "config_cooldown_off_done")
+            await self._change(interaction, change, "config_cooldown_off_done")
             return
-        await self._save(
-            interaction, guild_id, updated, "config_cooldown_done", count=count, seconds=seconds
+        await self._change(
+            interaction, change, "config_cooldown_done", count=count, seconds=seconds
         )
 
     @app_commands.command(name="pings", description=wording.message("command_config_pings"))
@@ -149,14 +142,10 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
         ]
     )
     async def pings(self, interaction: discord.Interaction[Any], value: str) -> None:
-        guild_id, settings = await self._settings(interaction)
         on = value == "on"
-        updated = replace(settings, pings=on)
-        await self._save(
-            interaction,
-            guild_id,
-            updated,
-            "config_pings_on_done" if on else "config_pings_off_done",
+        change = SettingsChange(pings=on)
+        await self._change(
+            interaction, change, "config_pings_on_done" if on else "config_pings_off_done"
         )
 
     def _known(self, name: str) -> str:

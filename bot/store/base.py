@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from bot.store.checks import MAX_ID, check_action, check_id
+from bot.store.settings import MAX_CHANNELS, MAX_DISABLED, GuildSettings, SettingsChange
+
 __all__ = [
     "MAX_CHANNELS",
+    "MAX_DISABLED",
     "MAX_ID",
     "ActionCounts",
     "ActionStat",
     "GuildSettings",
     "Partner",
+    "SettingsChange",
     "Store",
     "StoreError",
     "StoreUnreachable",
@@ -30,10 +35,6 @@ __all__ = [
     "check_action",
     "check_id",
 ]
-
-# Discord snowflakes are unsigned 64-bit in theory but stay below 2**63 in practice; both SQLite
-# and PostgreSQL store signed 64-bit integers, so that is the range every backend accepts.
-MAX_ID = 2**63 - 1
 
 # The members one action is aimed at, in the order its answer names them.
 TargetIds = Sequence[int]
@@ -89,49 +90,6 @@ class UserStats:
     top_partners: list[Partner]
 
 
-# At most this many channels a guild may restrict the commands to.
-MAX_CHANNELS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class GuildSettings:
-    """A guild's server settings; `GuildSettings()` is what a guild that set nothing gets.
-
-    `disabled`: category names and the kinds "gif" / "image" that the guild turned off.
-    `channels`: the channels commands answer in, at most `MAX_CHANNELS` (empty: everywhere).
-    `cooldown`: (count, seconds) per member, None for the process default; count 0 is off.
-    `pings`: whether answers mention their targets.
-
-    Any iterable is accepted for `disabled` and `channels` (stored as a frozenset and an
-    ordered tuple without repeats); values no backend could store raise `ValueError`."""
-
-    disabled: frozenset[str] = field(default_factory=frozenset)
-    channels: tuple[int, ...] = ()
-    cooldown: tuple[int, int] | None = None
-    pings: bool = True
-
-    def __post_init__(self) -> None:
-        disabled = frozenset(self.disabled)
-        for name in disabled:
-            check_action(name)
-        channels = tuple(dict.fromkeys(check_id("channel id", c) for c in self.channels))
-        if len(channels) > MAX_CHANNELS:
-            raise ValueError(f"at most {MAX_CHANNELS} channels, not {len(channels)}")
-        cooldown = self.cooldown
-        if cooldown is not None:
-            count, seconds = cooldown
-            for name, value in (("cooldown count", count), ("cooldown seconds", seconds)):
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
-                    raise ValueError(f"{name} must be an int in 0..2**31-1, not {value!r}")
-            cooldown = (count, seconds)
-        if not isinstance(self.pings, bool):
-            raise ValueError(f"pings must be a bool, not {self.pings!r}")
-        # Frozen: normalised once here, so equal settings compare (and cache) equal.
-        object.__setattr__(self, "disabled", disabled)
-        object.__setattr__(self, "channels", channels)
-        object.__setattr__(self, "cooldown", cooldown)
-
-
 class Queries(Protocol):
     """What each backend's queries module provides, under the same names and keywords: the
     `Store` methods bind their checked arguments to these. The backend's hook calls the bound
@@ -174,6 +132,10 @@ class Queries(Protocol):
 
     def save_guild_settings(
         self, conn: Any, /, *, guild_id: int, settings: GuildSettings, now: int
+    ) -> Any: ...
+
+    def change_guild_settings(
+        self, conn: Any, /, *, guild_id: int, change: SettingsChange, now: int
     ) -> Any: ...
 
 
@@ -368,6 +330,20 @@ class Store(ABC):
         )
         await self._run_save_guild_settings(query, guild_id, settings)
 
+    async def change_guild_settings(self, guild_id: int, change: SettingsChange) -> GuildSettings:
+        """Make one change to the guild's stored settings, atomically in the database (the
+        stored value is changed, not the caller's copy): of concurrent changes, from any
+        process, none is lost. Returns the settings with the change made."""
+        if not isinstance(change, SettingsChange):
+            raise ValueError(f"change must be SettingsChange, not {type(change).__name__}")
+        query = partial(
+            self._queries.change_guild_settings,
+            guild_id=check_id("guild_id", guild_id),
+            change=change,
+            now=int(self._clock()),
+        )
+        return await self._run_change_guild_settings(query, guild_id)
+
     # ------------------------------------------------------------------ lifecycle
 
     @abstractmethod
@@ -438,19 +414,5 @@ class Store(ABC):
         self, query: Query, guild_id: int, settings: GuildSettings
     ) -> None: ...
 
-
-def check_id(name: str, value: int) -> int:
-    """Validate an id for storage (`Store` checks every id with it, for all backends)."""
-    # bool is an int subclass; True as a user id is always a bug.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, not {type(value).__name__}")
-    if not 0 <= value <= MAX_ID:
-        raise ValueError(f"{name} {value} is outside 0..2**63-1")
-    return value
-
-
-def check_action(action: str) -> str:
-    """Validate an action name (a nekos.best category such as "hug")."""
-    if not isinstance(action, str) or not action or len(action) > 64:
-        raise ValueError(f"action must be a non-empty str of at most 64 characters: {action!r}")
-    return action
+    @abstractmethod
+    async def _run_change_guild_settings(self, query: Query, guild_id: int) -> GuildSettings: ...

@@ -4,52 +4,51 @@ its SQLite file to an empty PostgreSQL database.
 Everything is copied, in one transaction: counts, received totals, opt-outs, hug-back and dedupe
 markers, server settings. Losing opt-outs in a move is exactly the harm the consent feature
 exists to prevent, so the copy is all or nothing, and a target that already holds data is
-refused (merging two bots' counts is not a move). The SQLite file is first brought to the
-current schema, as opening it with the bot would; stop the bot before moving its data.
+refused (merging two bots' counts is not a move). Stop the bot before moving its data.
 
-Exit codes: 0 copied; 2 bad arguments, a missing source, a non-empty target, rejected
-credentials; 1 a database server that cannot be reached.
+The source is only read (`bot.store.migrate_source`), never written: a file of an older schema
+is brought to the current one in a temporary copy, and every row is checked before the target
+is touched. A file that is not a complete nekocord database, or holds a row no backend could
+have written (text in an integer column, an id past 64 bits, settings that do not decode), is
+refused whole.
+
+Exit codes: 0 copied; 2 bad arguments, a missing, empty or invalid source, a non-empty target,
+rejected credentials; 1 a database server that cannot be reached. Every refusal is one line on
+stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from bot.store.base import StoreError, StoreUnreachable
+from bot.store.migrate_source import COLUMNS, Rows, read_source
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_schema import TABLES
-from bot.store.sqlite import SqliteStore
 from bot.store.sqlite_schema import parse_sqlite_url
 
-__all__ = ["COLUMNS", "Copied", "TargetNotEmpty", "copy_store", "main"]
+__all__ = ["COLUMNS", "TARGET_COLUMNS", "Copied", "TargetNotEmpty", "copy_store", "main"]
 
-# Every column of every table, the same in both backends' current schemas.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "action_counts": ("guild_id", "actor_id", "target_id", "action", "count"),
-    "received_totals": ("guild_id", "target_id", "action", "count"),
-    "processed_actions": (
-        "action_id",
-        "target_id",
+# What the rows become in PostgreSQL: the same columns, but for the settings (columns since
+# PostgreSQL schema version 4, where SQLite keeps one JSON text).
+TARGET_COLUMNS: dict[str, tuple[str, ...]] = {
+    **COLUMNS,
+    "guild_settings": (
         "guild_id",
-        "actor_id",
-        "action",
-        "pair_count",
-        "received_total",
-        "created_at",
+        "disabled",
+        "channels",
+        "cooldown_count",
+        "cooldown_seconds",
+        "pings",
+        "updated_at",
     ),
-    "returned_actions": ("action_id", "target_id", "guild_id", "actor_id", "created_at"),
-    "opt_outs": ("user_id", "created_at"),
-    "guild_settings": ("guild_id", "settings", "updated_at"),
 }
-assert tuple(COLUMNS) == TABLES
 
 # How the summary names each table's rows.
 _NAMES = {
@@ -83,25 +82,15 @@ async def copy_store(source_url: str, target_url: str) -> Copied:
     PostgreSQL database `target_url`, in one transaction. Raises `TargetNotEmpty`,
     `StoreUnreachable` or `StoreError`; the target is unchanged unless this returns."""
     source = parse_sqlite_url(source_url)
-    # "rw": a mistyped path must be an error, not a new empty database copied over.
-    mode = "ro" if source.mode == "ro" else "rw"
-    async with await SqliteStore.open(source.path, mode=mode) as sqlite_store:
-        rows = {table: await sqlite_store.run_on_connection(_reader(table)) for table in TABLES}
+    # Read and checked whole before the target is even opened (nor its schema made).
+    rows = await asyncio.to_thread(read_source, source.path)
     async with await PostgresStore.open(target_url, pool_size=1) as target:
         await target.run_in_transaction(lambda conn: _write(conn, rows))
     actions = sum(int(row[-1]) for row in rows["action_counts"])
     return Copied({table: len(rows[table]) for table in TABLES}, actions)
 
 
-def _reader(table: str) -> Any:
-    def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-        columns = ", ".join(COLUMNS[table])
-        return [tuple(row) for row in conn.execute(f"SELECT {columns} FROM {table}").fetchall()]
-
-    return read
-
-
-async def _write(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+async def _write(conn: asyncpg.Connection, rows: Rows) -> None:
     # A bot started on the target meanwhile waits (or we wait for it): "empty" stays true
     # until this transaction commits.
     await conn.execute(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE")
@@ -113,7 +102,9 @@ async def _write(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ...]]
             )
     for table in TABLES:
         if rows[table]:
-            await conn.copy_records_to_table(table, records=rows[table], columns=COLUMNS[table])
+            await conn.copy_records_to_table(
+                table, records=rows[table], columns=TARGET_COLUMNS[table]
+            )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,10 +132,13 @@ def main(argv: Sequence[str]) -> int:
         return _fail(str(exc), 1)
     except StoreError as exc:
         return _fail(str(exc), 2)
+    except Exception as exc:  # an operator's tool: one line, never a traceback
+        return _fail(f"nothing was copied: {type(exc).__name__}: {exc}", 2)
     print(f"nekocord: {copied.summary()}")
     return 0
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"nekocord migrate-store: {message}", file=sys.stderr)
+    line = " ".join(message.split())[:500]  # one line, whatever the message holds
+    print(f"nekocord migrate-store: {line}", file=sys.stderr)
     return code

@@ -42,8 +42,9 @@ from bot.store.base import (
 )
 from bot.store.postgres_cache import SharedCache
 from bot.store.postgres_schema import MIGRATIONS, PgMigration, migrate
+from bot.store.settings_cache import SETTINGS_CACHE_SIZE
 
-__all__ = ["POOL_SIZE", "RETRY_SECONDS", "PostgresStore", "describe_url"]
+__all__ = ["LISTENER_NAME", "POOL_SIZE", "RETRY_SECONDS", "PostgresStore", "describe_url"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ DEDUPE_TTL = 24 * 3600.0
 RETURNED_TTL = 30 * 24 * 3600.0
 PRUNE_INTERVAL = 3600.0
 CLOSE_TIMEOUT = 10.0  # seconds close() waits for calls in flight, then for the pool
+LISTENER_NAME = "nekocord listener"  # the listening connection's application_name
 
 # Worth another try on a fresh connection: the connection or the server went away, the server
 # is starting or stopping, or (deadlock, serialization) the transaction lost a race.
@@ -122,6 +124,7 @@ class PostgresStore(Store):
         retry_seconds: float,
         dedupe_ttl: float,
         returned_ttl: float,
+        settings_cache: int = SETTINGS_CACHE_SIZE,
     ) -> None:
         self._pool = pool
         self._where = where
@@ -139,9 +142,7 @@ class PostgresStore(Store):
         self._in_flight = 0
         self._settled = asyncio.Event()
         self._settled.set()
-        self._cache = SharedCache(
-            listen, lambda: self._run("read opt-outs", queries.all_opt_outs, single=True)
-        )
+        self._cache = SharedCache(listen, capacity=settings_cache)
         self._known_settings = self._cache.settings
         self._known_opt_outs = self._cache.opt_outs
 
@@ -162,6 +163,7 @@ class PostgresStore(Store):
         dedupe_ttl: float = DEDUPE_TTL,
         returned_ttl: float = RETURNED_TTL,
         migrations: Sequence[PgMigration] = MIGRATIONS,
+        settings_cache: int = SETTINGS_CACHE_SIZE,
     ) -> PostgresStore:
         """Connect a pool of at most `pool_size` connections, migrate, prune.
 
@@ -196,12 +198,15 @@ class PostgresStore(Store):
             raise StoreError(f"Cannot connect to PostgreSQL at {where}: {reason}") from exc
         store = cls(
             pool,
-            listen=lambda: asyncpg.connect(url, timeout=connect_timeout),
+            listen=lambda: asyncpg.connect(
+                url, timeout=connect_timeout, server_settings={"application_name": LISTENER_NAME}
+            ),
             where=where,
             clock=clock,
             retry_seconds=retry_seconds,
             dedupe_ttl=dedupe_ttl,
             returned_ttl=returned_ttl,
+            settings_cache=settings_cache,
         )
         try:
             async with pool.acquire() as conn:
@@ -348,19 +353,17 @@ class PostgresStore(Store):
 
     async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
         await self._run("record an opt-out", query)
-        self._cache.stored_opt_out(user_id, opted_out)
+        await self._cache.catch_up()
 
     async def _run_opted_out_among(self, query: Body[set[int]]) -> set[int]:
         return await self._run("read opt-outs", query, single=True)
 
     async def _run_forget_user(self, query: Body[None], user_id: int, keep_opt_out: bool) -> None:
         await self._run("delete a member's data", query)
-        if not keep_opt_out:
-            self._cache.stored_opt_out(user_id, False)
+        await self._cache.catch_up()
 
     async def _run_forget_guild(self, query: Body[None], guild_id: int) -> None:
-        await self._run("delete a server's data", query)
-        self._cache.forget_settings(guild_id)
+        await self._settings_written("delete a server's data", query, guild_id)
 
     async def _run_guild_settings(self, query: Body[GuildSettings], guild_id: int) -> GuildSettings:
         ticket = self._cache.ticket()
@@ -371,12 +374,25 @@ class PostgresStore(Store):
     async def _run_save_guild_settings(
         self, query: Body[None], guild_id: int, settings: GuildSettings
     ) -> None:
+        await self._settings_written("save server settings", query, guild_id)
+
+    async def _run_change_guild_settings(
+        self, query: Body[GuildSettings], guild_id: int
+    ) -> GuildSettings:
+        # One statement, and safe to repeat (see the query).
+        return await self._settings_written("change server settings", query, guild_id, single=True)
+
+    async def _settings_written(
+        self, what: str, query: Body[T], guild_id: int, *, single: bool = False
+    ) -> T:
+        """Run a write of the guild's settings; once it returns, this process reads them anew
+        (the read of changes that follows its notification is waited for)."""
         try:
-            await self._run("save server settings", query)
-        except StoreError:
+            written = await self._run(what, query, single=single)
+        finally:
             self._cache.forget_settings(guild_id)  # committed or not: ask the database
-            raise
-        self._cache.stored_settings(guild_id, settings)
+        await self._cache.catch_up()
+        return written
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -19,12 +19,19 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.store.base import ActionCounts, ActionStat, GuildSettings, Partner, UserStats
-from bot.store.postgres_cache import notify_opt_out, notify_settings
-from bot.store.sqlite_queries import decode_settings, encode_settings
+from bot.store.base import (
+    ActionCounts,
+    ActionStat,
+    GuildSettings,
+    Partner,
+    SettingsChange,
+    UserStats,
+)
+from bot.store.postgres_cache import BUMP, OPT_OUTS, SETTINGS, bump, mark_removed
+from bot.store.settings_codec import settings_from_columns
 
 __all__ = [
-    "all_opt_outs",
+    "change_guild_settings",
     "claim_return",
     "counts",
     "first_delivery",
@@ -147,21 +154,23 @@ async def user_stats(
 
 
 async def set_opt_out(conn: asyncpg.Connection, *, user_id: int, opted_out: bool, now: int) -> None:
+    version = await bump(conn, OPT_OUTS)
     if opted_out:
-        # DO NOTHING keeps the first opt-out's timestamp.
+        # DO NOTHING keeps the first opt-out's timestamp (and version: nothing changed).
         await conn.execute(
-            "INSERT INTO opt_outs (user_id, created_at) VALUES ($1, $2)"
+            "INSERT INTO opt_outs (user_id, created_at, version) VALUES ($1, $2, $3)"
             " ON CONFLICT (user_id) DO NOTHING",
             user_id,
             now,
+            version,
         )
     else:
-        await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
-    await notify_opt_out(conn, user_id, opted_out)
+        await _delete_opt_out(conn, user_id, version)
 
 
-async def all_opt_outs(conn: asyncpg.Connection) -> set[int]:
-    return {int(row[0]) for row in await conn.fetch("SELECT user_id FROM opt_outs")}
+async def _delete_opt_out(conn: asyncpg.Connection, user_id: int, version: int) -> None:
+    if await conn.fetchval("DELETE FROM opt_outs WHERE user_id = $1 RETURNING true", user_id):
+        await mark_removed(conn, OPT_OUTS, version)
 
 
 async def opted_out_among(conn: asyncpg.Connection, *, user_ids: list[int]) -> set[int]:
@@ -195,43 +204,97 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
     for table in ("action_counts", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
     if not keep_opt_out:
-        await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
-        await notify_opt_out(conn, user_id, False)
+        # Last, so the topic's lock (which every opt-out write waits for) is held briefly; it
+        # is still taken before the opt-out's row lock, as in every opt-out write.
+        await _delete_opt_out(conn, user_id, await bump(conn, OPT_OUTS))
 
 
 async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
-    for table in (
-        "action_counts",
-        "received_totals",
-        "processed_actions",
-        "returned_actions",
-        "guild_settings",
-    ):
+    for table in ("action_counts", "received_totals", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)
-    await notify_settings(conn, guild_id)
+    # Last, as in forget_user: the settings' topic lock briefly, before the settings row's.
+    await _delete_settings(conn, guild_id, await bump(conn, SETTINGS))
+
+
+async def _delete_settings(conn: asyncpg.Connection, guild_id: int, version: int) -> None:
+    deleted = "DELETE FROM guild_settings WHERE guild_id = $1 RETURNING true"
+    if await conn.fetchval(deleted, guild_id):
+        await mark_removed(conn, SETTINGS, version)
+
+
+_SETTINGS_COLUMNS = "disabled, channels, cooldown_count, cooldown_seconds, pings"
 
 
 async def guild_settings(conn: asyncpg.Connection, *, guild_id: int) -> GuildSettings:
-    text = await conn.fetchval("SELECT settings FROM guild_settings WHERE guild_id = $1", guild_id)
-    return GuildSettings() if text is None else decode_settings(str(text), guild_id=guild_id)
+    row = await conn.fetchrow(
+        f"SELECT {_SETTINGS_COLUMNS} FROM guild_settings WHERE guild_id = $1", guild_id
+    )
+    return GuildSettings() if row is None else settings_from_columns(guild_id, *row)
+
+
+def _columns(settings: GuildSettings) -> tuple[object, ...]:
+    cooldown = settings.cooldown or (None, None)
+    return sorted(settings.disabled), list(settings.channels), *cooldown, settings.pings
 
 
 async def save_guild_settings(
     conn: asyncpg.Connection, *, guild_id: int, settings: GuildSettings, now: int
 ) -> None:
-    await notify_settings(conn, guild_id)  # delivered at commit
+    version = await bump(conn, SETTINGS)
     if settings == GuildSettings():
         # The defaults need no row: most guilds never change anything.
-        await conn.execute("DELETE FROM guild_settings WHERE guild_id = $1", guild_id)
+        await _delete_settings(conn, guild_id, version)
         return
     await conn.execute(
-        "INSERT INTO guild_settings (guild_id, settings, updated_at) VALUES ($1, $2, $3)"
-        " ON CONFLICT (guild_id) DO UPDATE SET"
-        " settings = excluded.settings, updated_at = excluded.updated_at",
+        f"INSERT INTO guild_settings (guild_id, {_SETTINGS_COLUMNS}, updated_at, version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (guild_id) DO UPDATE SET"
+        f" ({_SETTINGS_COLUMNS}, updated_at, version) = (excluded.disabled, excluded.channels,"
+        " excluded.cooldown_count, excluded.cooldown_seconds, excluded.pings,"
+        " excluded.updated_at, excluded.version)",
         guild_id,
-        encode_settings(settings),
+        *_columns(settings),
         now,
+        version,
     )
+
+
+# One statement: the version first (the topic's lock orders writers), then the change made to
+# the stored row under its row lock (a guild without a row gets the defaults changed). Two
+# concurrent changes of one guild queue on the locks and the second changes the first's result.
+_CHANGE = f"""
+WITH bumped AS ({BUMP.replace("$1", "'settings'")})
+INSERT INTO guild_settings AS g (guild_id, {_SETTINGS_COLUMNS}, updated_at, version)
+SELECT $1, $2, $3, $4, $5, $6, $7, version FROM bumped
+ON CONFLICT (guild_id) DO UPDATE SET
+    disabled = ARRAY(
+        SELECT unnest(g.disabled || $8::text[]) EXCEPT SELECT unnest($9::text[])
+    ),
+    channels = COALESCE($10::bigint[], g.channels),
+    cooldown_count = CASE WHEN $11 THEN $4 ELSE g.cooldown_count END,
+    cooldown_seconds = CASE WHEN $11 THEN $5 ELSE g.cooldown_seconds END,
+    pings = COALESCE($12::boolean, g.pings),
+    updated_at = excluded.updated_at,
+    version = excluded.version
+RETURNING {_SETTINGS_COLUMNS}
+"""
+
+
+async def change_guild_settings(
+    conn: asyncpg.Connection, *, guild_id: int, change: SettingsChange, now: int
+) -> GuildSettings:
+    # Safe to repeat after a lost connection: each kind of change is idempotent.
+    row = await conn.fetchrow(
+        _CHANGE,
+        guild_id,
+        *_columns(change.applied_to(GuildSettings())),
+        now,
+        sorted(change.disable),
+        sorted(change.enable),
+        None if change.channels is None else list(change.channels),
+        change.default_cooldown or change.cooldown is not None,
+        change.pings,
+    )
+    return settings_from_columns(guild_id, *row)
 
 
 async def first_delivery(conn: asyncpg.Connection, *, interaction_id: int, now: int) -> bool:

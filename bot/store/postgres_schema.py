@@ -19,7 +19,15 @@ import asyncpg
 
 from bot.store.base import StoreError
 
-__all__ = ["ADVISORY_LOCK", "MIGRATIONS", "TABLES", "VERSION_TABLE", "PgMigration", "migrate"]
+__all__ = [
+    "ADVISORY_LOCK",
+    "CHANGES_TABLE",
+    "MIGRATIONS",
+    "TABLES",
+    "VERSION_TABLE",
+    "PgMigration",
+    "migrate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +35,7 @@ log = logging.getLogger(__name__)
 # ("nekocord" in ASCII, truncated to fit).
 ADVISORY_LOCK = 0x6E656B6F636F7264
 VERSION_TABLE = "nekocord_schema"
+CHANGES_TABLE = "nekocord_changes"  # schema version 4: what the caches read after a NOTIFY
 
 # The tables that hold data (what migrate-store copies and what "empty" means).
 TABLES = (
@@ -113,7 +122,8 @@ MIGRATIONS: tuple[PgMigration, ...] = (
                 user_id    BIGINT PRIMARY KEY,
                 created_at BIGINT NOT NULL
             )""",
-            # The same JSON text as SQLite's (sqlite_queries.encode_settings), read whole.
+            # The same JSON text as SQLite's (settings_codec.encode_settings), read whole; columns
+            # since version 4.
             """CREATE TABLE guild_settings (
                 guild_id   BIGINT PRIMARY KEY,
                 settings   TEXT   NOT NULL,
@@ -185,6 +195,88 @@ MIGRATIONS: tuple[PgMigration, ...] = (
             END $$""",
         ),
     ),
+    PgMigration(
+        4,
+        "change counters for the caches, settings as columns changed in place",
+        (
+            # NOTIFY carries nothing (any role that can connect may send or listen on a
+            # channel): each write of opt-outs or settings bumps its topic's version here,
+            # stamps its rows with it, and every process reads what is newer than the version
+            # it saw. Writers take this row's lock first, so versions commit in order; a
+            # deletion (which leaves no row to find) also sets `removed`: read everything again.
+            """CREATE TABLE nekocord_changes (
+                topic   TEXT PRIMARY KEY,
+                version BIGINT NOT NULL,
+                removed BIGINT NOT NULL
+            )""",
+            "INSERT INTO nekocord_changes VALUES ('opt_outs', 0, 0), ('settings', 0, 0)",
+            "ALTER TABLE opt_outs ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX opt_outs_by_version ON opt_outs (version)",
+            # One column per setting, so that a /config change is one UPDATE of the stored
+            # value (concurrent changes all hold) rather than a rewrite of JSON read earlier.
+            # The checks are GuildSettings' own: no row the bot could not read can be stored.
+            """CREATE FUNCTION nekocord_valid_names(names TEXT[]) RETURNS BOOLEAN
+            LANGUAGE sql IMMUTABLE AS $$
+                SELECT coalesce(array_ndims(names), 1) = 1 AND cardinality(names) <= 256
+                    AND coalesce(bool_and(length(n) BETWEEN 1 AND 64), true)
+                FROM unnest(names) AS n
+            $$""",
+            """CREATE FUNCTION nekocord_valid_ids(ids BIGINT[]) RETURNS BOOLEAN
+            LANGUAGE sql IMMUTABLE AS $$
+                SELECT coalesce(array_ndims(ids), 1) = 1 AND cardinality(ids) <= 3
+                    AND coalesce(bool_and(i >= 0), true)
+                FROM unnest(ids) AS i
+            $$""",
+            "ALTER TABLE guild_settings RENAME TO guild_settings_v3",
+            """CREATE TABLE guild_settings (
+                guild_id         BIGINT   PRIMARY KEY,
+                disabled         TEXT[]   NOT NULL DEFAULT '{}'
+                    CHECK (nekocord_valid_names(disabled)),
+                channels         BIGINT[] NOT NULL DEFAULT '{}'
+                    CHECK (nekocord_valid_ids(channels)),
+                cooldown_count   INTEGER  CHECK (cooldown_count >= 0),
+                cooldown_seconds INTEGER  CHECK (cooldown_seconds >= 0),
+                pings            BOOLEAN  NOT NULL DEFAULT true,
+                updated_at       BIGINT   NOT NULL,
+                version          BIGINT   NOT NULL DEFAULT 0,
+                CHECK ((cooldown_count IS NULL) = (cooldown_seconds IS NULL))
+            )""",
+            "CREATE INDEX guild_settings_by_version ON guild_settings (version)",
+            # Version 3's JSON rows, each converted on its own: a row that cannot be (edited by
+            # hand; it read as the defaults already) is left out, with a server warning.
+            """DO $$
+            DECLARE
+                r RECORD;
+                j JSONB;
+            BEGIN
+                FOR r IN SELECT guild_id, settings, updated_at FROM guild_settings_v3 LOOP
+                    BEGIN
+                        IF octet_length(r.settings) > 32768 THEN
+                            RAISE EXCEPTION 'too long';
+                        END IF;
+                        j := r.settings::jsonb;
+                        INSERT INTO guild_settings (guild_id, disabled, channels,
+                            cooldown_count, cooldown_seconds, pings, updated_at)
+                        VALUES (
+                            r.guild_id,
+                            ARRAY(SELECT jsonb_array_elements_text(
+                                COALESCE(j -> 'disabled', '[]'))),
+                            ARRAY(SELECT e::bigint FROM jsonb_array_elements_text(
+                                COALESCE(j -> 'channels', '[]')) AS e),
+                            (NULLIF(j -> 'cooldown', 'null') ->> 0)::integer,
+                            (NULLIF(j -> 'cooldown', 'null') ->> 1)::integer,
+                            COALESCE((j ->> 'pings')::boolean, true),
+                            r.updated_at
+                        );
+                    EXCEPTION WHEN others THEN
+                        RAISE WARNING 'nekocord: Unreadable settings of guild % left out at '
+                            'schema version 4 (it gets the defaults): %', r.guild_id, SQLERRM;
+                    END;
+                END LOOP;
+            END $$""",
+            "DROP TABLE guild_settings_v3",
+        ),
+    ),
 )
 
 
@@ -202,6 +294,8 @@ async def migrate(
     latest = migrations[-1].version
     applied: list[int] = []
     doing = "to the schema version it has"
+    # A step's server warnings (version 4: a row it could not convert) are the bot's to log.
+    conn.add_log_listener(_log_server_message)
     try:
         async with conn.transaction():
             # Held to the end of this transaction: concurrent opens queue here.
@@ -233,6 +327,13 @@ async def migrate(
                 applied.append(migration.version)
     except asyncpg.PostgresError as exc:
         raise StoreError(f"Cannot migrate the database {where} {doing}: {exc}") from exc
+    finally:
+        conn.remove_log_listener(_log_server_message)
     for version in applied:
         log.info("Migrated %s to schema version %d", where, version)
     return applied
+
+
+def _log_server_message(conn: object, message: asyncpg.PostgresLogMessage) -> None:
+    if str(getattr(message, "message", "")).startswith("nekocord:"):
+        log.warning("%s", str(message.message)[len("nekocord:") :].strip())

@@ -61,6 +61,11 @@ class SettingsCache:
         self._writes += 1
         self._entries.pop(guild_id, None)
 
+    def clear(self) -> None:
+        """Any guild's settings may have changed: ask the database for each next time."""
+        self._writes += 1
+        self._entries.clear()
+
     def _put(self, guild_id: int, settings: GuildSettings) -> None:
         self._entries[guild_id] = settings
         self._entries.move_to_end(guild_id)

@@ -289,6 +289,23 @@ class SqliteStore(Store):
 
         await self._runner.run("save_guild_settings", query, write=True, settle=settle)
 
+    async def _run_change_guild_settings(
+        self, query: Body[GuildSettings], guild_id: int
+    ) -> GuildSettings:
+        changed: list[GuildSettings] = []
+
+        def change(conn: sqlite3.Connection) -> GuildSettings:
+            changed.append(query(conn))
+            return changed[-1]
+
+        def settle(committed: bool) -> None:
+            if committed:
+                self._settings.store(guild_id, changed[-1])
+            else:
+                self._settings.forget(guild_id)  # unsure what was committed
+
+        return await self._runner.run("change_guild_settings", change, write=True, settle=settle)
+
     # ------------------------------------------------------------------ lifecycle
 
     async def ping(self) -> None:

@@ -7,19 +7,23 @@ value types, never rows.
 
 from __future__ import annotations
 
-import json
-import logging
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
-from bot.store.base import ActionCounts, ActionStat, GuildSettings, Partner, UserStats
+from bot.store.base import (
+    ActionCounts,
+    ActionStat,
+    GuildSettings,
+    Partner,
+    SettingsChange,
+    UserStats,
+)
+from bot.store.settings_codec import encode_settings, read_settings
 
 __all__ = [
+    "change_guild_settings",
     "claim_return",
     "counts",
-    "decode_settings",
-    "encode_settings",
     "forget_guild",
     "forget_user",
     "guild_settings",
@@ -33,8 +37,6 @@ __all__ = [
     "set_opt_out",
     "user_stats",
 ]
-
-log = logging.getLogger(__name__)
 
 _IN_CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 
@@ -215,42 +217,11 @@ def forget_guild(conn: sqlite3.Connection, *, guild_id: int) -> None:
     conn.execute("DELETE FROM guild_settings WHERE guild_id = ?", (guild_id,))
 
 
-def encode_settings(settings: GuildSettings) -> str:
-    """The JSON stored for `settings` (keys sorted, so equal settings store equal text)."""
-    document: dict[str, Any] = {
-        "disabled": sorted(settings.disabled),
-        "channels": list(settings.channels),
-        "cooldown": list(settings.cooldown) if settings.cooldown is not None else None,
-        "pings": settings.pings,
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
-
-
-def decode_settings(text: str, *, guild_id: int) -> GuildSettings:
-    """Settings from stored JSON. A key that is missing (written by an older release) takes
-    its default; unreadable settings (edited by hand) are logged and read as the defaults
-    rather than breaking every command in the guild."""
-    try:
-        document = json.loads(text)
-        if not isinstance(document, dict):
-            raise ValueError("not a JSON object")
-        cooldown = document.get("cooldown")
-        return GuildSettings(
-            disabled=frozenset(document.get("disabled", ())),
-            channels=tuple(document.get("channels", ())),
-            cooldown=tuple(cooldown) if cooldown is not None else None,
-            pings=document.get("pings", True),
-        )
-    except (ValueError, TypeError) as exc:
-        log.warning("Unreadable settings of guild %d, using the defaults: %s", guild_id, exc)
-        return GuildSettings()
-
-
 def guild_settings(conn: sqlite3.Connection, *, guild_id: int) -> GuildSettings:
     rows = conn.execute(
         "SELECT settings FROM guild_settings WHERE guild_id = ?", (guild_id,)
     ).fetchall()
-    return decode_settings(str(rows[0][0]), guild_id=guild_id) if rows else GuildSettings()
+    return read_settings(rows[0][0], guild_id=guild_id) if rows else GuildSettings()
 
 
 def save_guild_settings(
@@ -266,6 +237,16 @@ def save_guild_settings(
         " settings = excluded.settings, updated_at = excluded.updated_at",
         (guild_id, encode_settings(settings), now),
     )
+
+
+def change_guild_settings(
+    conn: sqlite3.Connection, *, guild_id: int, change: SettingsChange, now: int
+) -> GuildSettings:
+    # Read and written in one write transaction (BEGIN IMMEDIATE holds the database's one write
+    # lock throughout): no other writer, thread or process, can change the row in between.
+    changed = change.applied_to(guild_settings(conn, guild_id=guild_id))
+    save_guild_settings(conn, guild_id=guild_id, settings=changed, now=now)
+    return changed
 
 
 def prune(conn: sqlite3.Connection, *, processed_before: int, returned_before: int) -> None:

@@ -159,7 +159,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         4,
         "server settings per guild",
         (
-            # One JSON object per guild, read and written whole (see queries.encode_settings):
+            # One JSON object per guild, read and written whole (settings_codec.encode_settings):
             # two of the four settings are sets, which columns would need side tables for, and
             # nothing ever filters on a setting. Guilds with default settings have no row.
             """CREATE TABLE guild_settings (

@@ -1,11 +1,13 @@
 """`python -m bot migrate-store`: a database made by today's release (and older ones) moves to
-PostgreSQL whole, opt-outs above all; a non-empty target, a missing source and bad arguments are
-refused with one line."""
+PostgreSQL whole, opt-outs above all, and the source is only read; a non-empty target, a missing,
+empty, corrupt or invalid source and bad arguments are refused with one line and exit 2, the
+source untouched and nothing written to the target."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sqlite3
 import sys
@@ -16,7 +18,7 @@ import asyncpg
 import pytest
 
 from bot.store import ActionCounts, GuildSettings, Partner
-from bot.store.migrate import COLUMNS
+from bot.store.migrate import COLUMNS, TARGET_COLUMNS
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_schema import TABLES
 from bot.store.sqlite import SqliteStore
@@ -54,11 +56,27 @@ async def postgres_rows(url: str) -> dict[str, set[tuple[Any, ...]]]:
     try:
         return {
             table: {
-                tuple(row)
-                for row in await conn.fetch(f"SELECT {', '.join(COLUMNS[table])} FROM {table}")
+                tuple(tuple(v) if isinstance(v, list) else v for v in row)
+                for row in await conn.fetch(
+                    f"SELECT {', '.join(TARGET_COLUMNS[table])} FROM {table}"
+                )
             }
             for table in TABLES
         }
+    finally:
+        await conn.close()
+
+
+def file_state(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+async def public_tables(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'")
+        )
     finally:
         await conn.close()
 
@@ -71,14 +89,20 @@ def with_password(url: str) -> str:
 @pytest.mark.parametrize("version", [2, 1], ids=["today's release", "version 1"])
 async def test_a_release_database_moves_whole(db_path: Path, pg_url: str, version: int) -> None:
     answered = await make_old_database(db_path, version)
+    source = file_state(db_path)
     code, out, err = await migrate_store("--from", f"sqlite:///{db_path}", "--to", pg_url)
     assert (code, err) == (0, ""), err
     assert out == (
         "nekocord: copied 5 counts, 4 received totals, 6 dedupe markers, 2 return markers, "
         "1 opt-outs, 0 server settings (6 actions counted)\n"
     )
+    assert file_state(db_path) == source  # only read, not brought to today's schema
     # Row for row what the SQLite file holds once brought to the current schema.
-    assert await postgres_rows(pg_url) == sqlite_rows(db_path)
+    current = db_path.with_name("current.db")
+    shutil.copyfile(db_path, current)
+    async with await SqliteStore.open(current):
+        pass
+    assert await postgres_rows(pg_url) == sqlite_rows(current)
 
     async with await PostgresStore.open(pg_url) as store:
         assert await store.is_opted_out(D)  # the consent that must never be lost
@@ -150,13 +174,125 @@ async def test_a_missing_source_is_refused_and_not_created(tmp_path: Path, pg_ur
     code, out, err = await migrate_store("--from", f"sqlite:///{missing}", "--to", pg_url)
     assert code == 2 and out == "" and len(err.splitlines()) == 1, err
     assert not missing.exists() and not missing.parent.exists()
-    conn = await asyncpg.connect(pg_url)
-    try:  # the target was not even touched
-        assert (
-            await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == 0
-        )
-    finally:
-        await conn.close()
+    assert await public_tables(pg_url) == 0  # the target was not even touched
+
+
+def drop_table(path: Path, table: str) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(f"DROP TABLE {table}")
+    conn.close()
+
+
+def insert(path: Path, sql: str, *params: Any) -> None:
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(sql, params)
+    conn.close()
+
+
+async def current_database(path: Path) -> None:
+    async with await SqliteStore.open(path) as store:
+        await store.record_action(action_id=1, guild_id=G1, action="hug", actor_id=A,
+                                  target_ids=[B])  # fmt: skip
+        await store.set_opt_out(user_id=C, opted_out=True)
+        await store.save_guild_settings(G1, GuildSettings(pings=False))
+
+
+async def empty_file(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+async def not_sqlite(path: Path) -> None:
+    path.write_bytes(b"nekocord counts\n" * 100)
+
+
+async def table_missing(path: Path) -> None:
+    await current_database(path)
+    drop_table(path, "guild_settings")
+
+
+async def table_missing_at_an_old_version(path: Path) -> None:
+    await make_old_database(path, 2)
+    drop_table(path, "opt_outs")
+
+
+async def table_an_old_step_needs_missing(path: Path) -> None:
+    await make_old_database(path, 2)
+    drop_table(path, "processed_actions")  # version 3 copies it
+
+
+async def text_in_an_integer_column(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO action_counts VALUES ('abc', 1, 2, 'hug', 1)")
+
+
+async def an_id_past_64_bits(path: Path) -> None:
+    await current_database(path)  # SQLite keeps 2**64 as a REAL
+    insert(path, "INSERT INTO received_totals VALUES (1, 18446744073709551616, 'hug', 1)")
+
+
+async def a_negative_id(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO returned_actions VALUES (5, 6, -7, NULL, 0)")
+
+
+async def deeply_nested_settings(path: Path) -> None:
+    await current_database(path)  # 100,000 levels: too long before too deep
+    insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, "[" * 100_000 + "]" * 100_000)
+
+
+async def nested_settings_of_ordinary_length(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, "[" * 10_000 + "]" * 10_000)
+
+
+async def ten_megabytes_of_junk_settings(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, "x" * 10_000_000)
+
+
+async def settings_of_the_wrong_type(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, '{"disabled": "hug"}')
+
+
+async def a_newer_schema(path: Path) -> None:
+    await current_database(path)
+    insert(path, "PRAGMA user_version = 99")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (empty_file, "is empty (0 bytes)"),
+        (not_sqlite, "is not a SQLite database"),
+        (table_missing, "has no table guild_settings"),
+        (table_missing_at_an_old_version, "has no table opt_outs"),
+        (table_an_old_step_needs_missing, "processed_actions"),
+        (text_in_an_integer_column, "invalid row in action_counts (row 2: guild_id 'abc'"),
+        (an_id_past_64_bits, "invalid row in received_totals (row 2: target_id 1.8446"),
+        (a_negative_id, "invalid row in returned_actions (row 1: guild_id -7"),
+        (deeply_nested_settings, "(200,000 characters) do not decode"),
+        (nested_settings_of_ordinary_length, "nested deeper than 4 levels"),
+        (ten_megabytes_of_junk_settings, "(10,000,000 characters) do not decode"),
+        (settings_of_the_wrong_type, "disabled is not a list of str"),
+        (a_newer_schema, "has schema version 99, newer than"),
+    ],
+)
+async def test_a_source_that_is_not_a_valid_nekocord_database_is_refused_untouched(
+    db_path: Path, pg_url: str, make: Any, said: str
+) -> None:
+    await make(db_path)
+    before = file_state(db_path)
+    code, out, err = await migrate_store("--from", f"sqlite:///{db_path}", "--to", pg_url)
+    assert code == 2 and out == "", (code, out, err)
+    assert err.startswith("nekocord migrate-store: ") and len(err.splitlines()) == 1, err
+    assert said in err and "Traceback" not in err, err
+    assert len(err) < 700, err  # never the junk itself
+    assert file_state(db_path) == before  # not a byte written, not even its mtime
+    assert await public_tables(pg_url) == 0  # the target was not touched
 
 
 @pytest.mark.parametrize(

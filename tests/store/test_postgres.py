@@ -5,6 +5,7 @@ original, a server restart under load, and start-up errors told apart (retry or 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,8 +13,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from bot.store import ActionCounts, GuildSettings, Store, StoreError, StoreUnreachable
-from bot.store.postgres import PostgresStore
+from bot.store import (
+    ActionCounts,
+    GuildSettings,
+    SettingsChange,
+    Store,
+    StoreError,
+    StoreUnreachable,
+)
+from bot.store.postgres import LISTENER_NAME, PostgresStore
 from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
 from tests.helpers import record_one
 from tests.pg import SUPERUSER, PostgresCluster
@@ -169,8 +177,8 @@ async def test_without_its_listener_a_store_reads_the_database(pg: PostgresBacke
     assert await here.guild_settings(GUILD) == GuildSettings()
     # Cut every listener but the writer's: `here` cannot hear changes any more.
     await pg.rows(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        LISTENER_NAME,
     )
     cache = here._cache  # the listener's state; it listens again 0.5 s after the loss
     assert cache is not None
@@ -189,6 +197,33 @@ async def test_without_its_listener_a_store_reads_the_database(pg: PostgresBacke
     await eventually(lambda: here.is_opted_out(C))
     await here.close()
     await elsewhere.close()
+
+
+async def test_a_write_whose_change_cannot_be_read_back_drops_the_cache(
+    pg: PostgresBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await pg.open()
+    assert await store.guild_settings(GUILD) == GuildSettings()  # cached
+    blocker = await asyncpg.connect(pg.url)
+    try:
+        # The read of changes (it reads opt_outs too) now waits; the settings write does not.
+        transaction = blocker.transaction()
+        await transaction.start()
+        await blocker.execute("LOCK TABLE opt_outs IN ACCESS EXCLUSIVE MODE")
+        changed = await store.change_guild_settings(GUILD, SettingsChange(pings=False))
+        assert changed == GuildSettings(pings=False)
+        assert not store._cache.live  # type: ignore[attr-defined]
+        assert await store.guild_settings(GUILD) == changed  # from the database
+        await transaction.rollback()
+    finally:
+        await blocker.close()
+    assert "Reading changes is slow: listening again" in caplog.text
+
+    async def back() -> bool:
+        return bool(store._cache.live)  # type: ignore[attr-defined]
+
+    await eventually(back, timeout=30)
+    assert await store.guild_settings(GUILD) == GuildSettings(pings=False)
 
 
 # ---------------------------------------------------------------- migrations
@@ -213,9 +248,9 @@ async def test_concurrent_opens_migrate_once(pg: PostgresBackend) -> None:
 
 async def test_a_version_1_database_is_brought_to_the_current_schema(pg: PostgresBackend) -> None:
     async with await pg.open(migrations=MIGRATIONS[:1]) as old:
-        # Rows as version 1's code wrote them (today's record_action needs version 3).
+        # Rows as version 1's code wrote them (today's record_action needs version 3, today's
+        # opt-outs version 4).
         await old.run_in_transaction(write_version_1_rows)
-        await old.set_opt_out(user_id=C, opted_out=True)
     assert [v for v, _ in await versions(pg.url)] == [1]
     async with await pg.open() as store:
         assert [v for v, _ in await versions(pg.url)] == [m.version for m in MIGRATIONS]
@@ -227,6 +262,46 @@ async def test_a_version_1_database_is_brought_to_the_current_schema(pg: Postgre
         assert await store.record_action(action_id=2, **HUG, target_ids=[B]) == [ActionCounts(2, 2)]
 
 
+async def test_version_3_settings_become_columns_and_unreadable_ones_are_left_out(
+    pg: PostgresBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = GuildSettings(
+        disabled=frozenset({"kiss", "gif"}), channels=(7, 5), cooldown=(2, 30), pings=False
+    )
+    rows = {
+        1: '{"channels":[7,5],"cooldown":[2,30],"disabled":["gif","kiss"],"pings":false}',
+        2: '{"pings": false}',  # written by an older release: the rest are defaults
+        3: "[" * 100_000 + "]" * 100_000,
+        4: "x" * 10_000_000,
+        5: '{"channels": ["a"]}',
+        6: '{"cooldown": [3]}',
+    }
+    async with await pg.open(migrations=MIGRATIONS[:3]) as old:
+
+        async def write(conn: asyncpg.Connection) -> None:
+            for guild, text in rows.items():
+                await conn.execute("INSERT INTO guild_settings VALUES ($1, $2, 0)", guild, text)
+            await conn.execute("INSERT INTO opt_outs VALUES ($1, 0)", C)
+
+        await old.run_in_transaction(write)
+    with caplog.at_level(logging.WARNING, logger="bot.store.postgres_schema"):
+        store = await pg.open()
+    assert await store.guild_settings(1) == good
+    assert await store.guild_settings(2) == GuildSettings(pings=False)
+    for guild in (3, 4, 5, 6):
+        assert await store.guild_settings(guild) == GuildSettings()
+    assert await pg.rows("SELECT guild_id FROM guild_settings ORDER BY 1") == [(1,), (2,)]
+    left_out = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert [m.split(" left out")[0] for m in left_out] == [
+        f"Unreadable settings of guild {guild}" for guild in (3, 4, 5, 6)
+    ]
+    assert all(len(m) < 400 for m in left_out)
+    # Opt-outs of version 3 are in the cache, and changes go on from there.
+    assert await store.is_opted_out(C)
+    await store.change_guild_settings(2, SettingsChange(enable=frozenset({"x"}), pings=True))
+    assert await store.guild_settings(2) == GuildSettings()
+
+
 async def write_version_1_rows(conn: asyncpg.Connection) -> None:
     await conn.execute(
         "INSERT INTO processed_actions VALUES ($1, $2, $3, $4, 'hug', 1, 1, $5)",
@@ -234,6 +309,7 @@ async def write_version_1_rows(conn: asyncpg.Connection) -> None:
     )
     await conn.execute("INSERT INTO action_counts VALUES ($1, $2, $3, 'hug', 1)", GUILD, ACTOR, B)
     await conn.execute("INSERT INTO received_totals VALUES ($1, $2, 'hug', 1)", GUILD, B)
+    await conn.execute("INSERT INTO opt_outs VALUES ($1, $2)", C, int(time.time()))
 
 
 async def test_a_later_version_migrates_an_older_database_and_reopening_is_a_no_op(

@@ -3,18 +3,21 @@ with the guild's data."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 
-from bot.store import MAX_CHANNELS, GuildSettings, Store, StoreError
+from bot.store import MAX_CHANNELS, GuildSettings, SettingsChange, Store, StoreError
+from bot.store.postgres import PostgresStore
 from bot.store.settings_cache import SettingsCache
+from bot.store.settings_codec import decode_settings, encode_settings, read_settings
 from bot.store.sqlite import SqliteStore
-from bot.store.sqlite_queries import decode_settings, encode_settings
 from tests.store.conftest import Backend
 
 G1, G2, G3 = 1, 2, 3
@@ -23,8 +26,8 @@ CUSTOM = GuildSettings(
 )
 
 
-async def stored_rows(backend: Backend) -> list[tuple[int, str]]:
-    return await backend.rows("SELECT guild_id, settings FROM guild_settings ORDER BY 1")
+async def stored_guilds(backend: Backend) -> list[int]:
+    return [row[0] for row in await backend.rows("SELECT guild_id FROM guild_settings ORDER BY 1")]
 
 
 @asynccontextmanager
@@ -78,16 +81,36 @@ def test_cooldown_off_is_count_zero() -> None:
     assert GuildSettings(cooldown=(0, 0)).cooldown == (0, 0)
 
 
-def test_json_round_trip_and_tolerant_reading(caplog: pytest.LogCaptureFixture) -> None:
-    assert decode_settings(encode_settings(CUSTOM), guild_id=G1) == CUSTOM
-    assert decode_settings(encode_settings(GuildSettings()), guild_id=G1) == GuildSettings()
+def test_json_round_trip_and_strict_decoding() -> None:
+    assert decode_settings(encode_settings(CUSTOM)) == CUSTOM
+    assert decode_settings(encode_settings(GuildSettings())) == GuildSettings()
     # A key an older release did not write takes its default.
-    assert decode_settings('{"pings": false}', guild_id=G1) == GuildSettings(pings=False)
-    with caplog.at_level(logging.WARNING, logger="bot.store.sqlite_queries"):
-        for garbage in ("[1]", "{", '{"channels": [1, 2, 3, 4]}', '{"cooldown": "x"}'):
-            assert decode_settings(garbage, guild_id=G1) == GuildSettings()
-    assert len(caplog.records) == 4
-    assert "guild 1" in caplog.records[0].getMessage()
+    assert decode_settings('{"pings": false}') == GuildSettings(pings=False)
+    for garbage in (
+        "[1]",
+        "{",
+        '{"channels": [1, 2, 3, 4]}',
+        '{"cooldown": "x"}',
+        '{"disabled": "hug"}',  # a string is not a list of names
+        '{"channels": [1.5]}',
+        '{"pings": 1}',
+        '{"colour": "red"}',
+        "[" * 100_000 + "]" * 100_000,  # deeper than the parser's recursion
+        '{"disabled": ["' + "x" * 40_000 + '"]}',
+    ):
+        with pytest.raises(ValueError):
+            decode_settings(garbage)
+
+
+def test_tolerant_reading_logs_a_bad_row_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.store.settings_codec"):
+        for _ in range(3):
+            assert read_settings("[" * 100_000, guild_id=9001) == GuildSettings()
+            assert read_settings("{", guild_id=9002) == GuildSettings()
+    assert [r.getMessage()[:38] for r in caplog.records] == [
+        "Unreadable settings of guild 9001, usi",
+        "Unreadable settings of guild 9002, usi",
+    ]
 
 
 # ---------------------------------------------------------------- the store
@@ -95,7 +118,7 @@ def test_json_round_trip_and_tolerant_reading(caplog: pytest.LogCaptureFixture) 
 
 async def test_nothing_stored_reads_as_the_defaults(store: Store, backend: Backend) -> None:
     assert await store.guild_settings(G1) == GuildSettings()
-    assert await stored_rows(backend) == []
+    assert await stored_guilds(backend) == []
 
 
 async def test_saved_settings_are_per_guild_and_survive_a_restart(backend: Backend) -> None:
@@ -115,9 +138,9 @@ async def test_a_save_replaces_and_saving_the_defaults_deletes_the_row(
     await store.save_guild_settings(G1, CUSTOM)
     await store.save_guild_settings(G1, GuildSettings(channels=(9,)))
     assert await store.guild_settings(G1) == GuildSettings(channels=(9,))
-    assert [guild for guild, _ in await stored_rows(backend)] == [G1]
+    assert await stored_guilds(backend) == [G1]
     await store.save_guild_settings(G1, GuildSettings())
-    assert await stored_rows(backend) == []
+    assert await stored_guilds(backend) == []
     assert await store.guild_settings(G1) == GuildSettings()
 
 
@@ -150,7 +173,7 @@ async def test_forget_guild_deletes_the_settings(store: Store, backend: Backend)
     await store.forget_guild(guild_id=G1)
     assert await store.guild_settings(G1) == GuildSettings()  # not from the cache
     assert await store.guild_settings(G2) == CUSTOM
-    assert [guild for guild, _ in await stored_rows(backend)] == [G2]
+    assert await stored_guilds(backend) == [G2]
 
 
 async def test_a_failed_save_keeps_the_old_settings(sqlite_store: SqliteStore) -> None:
@@ -215,3 +238,129 @@ def test_a_read_older_than_a_write_does_not_overwrite_it() -> None:
 def test_cache_needs_room() -> None:
     with pytest.raises(ValueError):
         SettingsCache(0)
+
+
+# ---------------------------------------------------------------- changes
+
+
+async def test_concurrent_changes_from_two_processes_all_hold(backend: Backend) -> None:
+    first, second = await backend.open(), await backend.open()
+    names = [f"name{i}" for i in range(12)]
+    changes = [SettingsChange(disable=frozenset({name})) for name in names]
+    changes += [
+        SettingsChange(cooldown=(3, 60)),
+        SettingsChange(pings=False),
+        SettingsChange(channels=(7, 8)),
+    ]
+    results = await asyncio.gather(
+        *((first, second)[i % 2].change_guild_settings(G1, c) for i, c in enumerate(changes))
+    )
+    for change, result in zip(changes, results, strict=True):
+        assert change.applied_to(result) == result  # each answers a state that includes it
+    expected = GuildSettings(
+        disabled=frozenset(names), channels=(7, 8), cooldown=(3, 60), pings=False
+    )
+    # Then, at once again, changes that undo some of those and make others.
+    undo = [SettingsChange(enable=frozenset({name})) for name in names[:6]]
+    undo += [
+        SettingsChange(disable=frozenset({"gif"})),
+        SettingsChange(default_cooldown=True),
+        SettingsChange(pings=True),
+        SettingsChange(channels=()),
+    ]
+    async with await backend.open() as fresh:
+        assert await fresh.guild_settings(G1) == expected
+        await asyncio.gather(
+            *(
+                (first, second, fresh)[i % 3].change_guild_settings(G1, c)
+                for i, c in enumerate(undo)
+            )
+        )
+    async with await backend.open() as fresh:
+        assert await fresh.guild_settings(G1) == GuildSettings(
+            disabled=frozenset(names[6:]) | {"gif"}
+        )
+    assert await stored_guilds(backend) == [G1]
+    assert await first.guild_settings(G2) == GuildSettings()  # other guilds untouched
+
+
+async def test_a_change_answers_at_once_in_its_process(store: Store) -> None:
+    assert await store.guild_settings(G1) == GuildSettings()  # cached
+    changed = await store.change_guild_settings(G1, SettingsChange(disable=frozenset({"hug"})))
+    assert changed == GuildSettings(disabled=frozenset({"hug"}))
+    assert await store.guild_settings(G1) == changed
+    await store.save_guild_settings(G1, CUSTOM)
+    changed = await store.change_guild_settings(G1, SettingsChange(enable=frozenset({"kiss"})))
+    assert changed == GuildSettings(
+        disabled=frozenset({"gif"}), channels=(500, 400), cooldown=(3, 60), pings=False
+    )
+    assert await store.guild_settings(G1) == changed
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"disable": frozenset({"hug"}), "enable": frozenset({"hug"})},
+        {"cooldown": (1, 2), "default_cooldown": True},
+        {"channels": (-1,)},
+        {"channels": (1, 2, 3, 4)},
+        {"disable": frozenset({""})},
+        {"pings": "off"},
+    ],
+)
+def test_changes_no_backend_could_store_are_value_errors(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        SettingsChange(**bad)
+
+
+# ---------------------------------------------------------------- rows that do not decode
+
+
+async def test_a_row_that_does_not_decode_reads_as_the_defaults_logged_once(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with await SqliteStore.open(db_path, settings_cache=1) as store:
+        await store.save_guild_settings(G2, CUSTOM)
+
+        def corrupt(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO guild_settings VALUES (?, ?, 0)", (G1, "[" * 100_000 + "]" * 100_000)
+            )
+
+        await store.run_on_connection(corrupt)
+        with caplog.at_level(logging.WARNING, logger="bot.store.settings_codec"):
+            for _ in range(20):  # a cache of one guild: G1 is read from the database every time
+                assert await store.guild_settings(G1) == GuildSettings()
+                assert await store.guild_settings(G2) == CUSTOM
+        assert [r.getMessage() for r in caplog.records] == [
+            "Unreadable settings of guild 1, using the defaults: settings of 200,000 characters"
+            " (at most 32,768)"
+        ]
+        # /config still works there: the change starts from the defaults and mends the row.
+        changed = await store.change_guild_settings(G1, SettingsChange(pings=False))
+        assert changed == GuildSettings(pings=False)
+        assert await store.guild_settings(G1) == GuildSettings(pings=False)
+
+
+async def test_postgres_refuses_a_row_the_bot_could_not_read(pg_url: str) -> None:
+    async with await PostgresStore.open(pg_url):
+        pass
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for columns, values in [
+            ("disabled", "ARRAY['']"),
+            ("disabled", "ARRAY[repeat('x', 65)]"),
+            ("disabled", "ARRAY[['a'], ['b']]"),
+            ("disabled", "array_fill('x'::text, ARRAY[300])"),
+            ("channels", "ARRAY[-5]"),
+            ("channels", "ARRAY[1, 2, 3, 4]"),
+            ("cooldown_count, cooldown_seconds", "-1, 5"),
+            ("cooldown_count", "3"),
+        ]:
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(
+                    f"INSERT INTO guild_settings (guild_id, {columns}, updated_at)"
+                    f" VALUES (1, {values}, 0)"
+                )
+    finally:
+        await conn.close()
