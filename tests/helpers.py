@@ -27,7 +27,11 @@ if TYPE_CHECKING:  # the harness starts the whole bot: tests of a part do not ne
 
 __all__ = ["EPHEMERAL"]
 
-WINDOW = 3.0  # Discord's first-response window (docs/discord.md, "Interactions")
+#: How long a test waits for an interaction's first response. Discord's window is 3 s
+#: (docs/discord.md, "Interactions"), but that is a benchmark figure (bench/), not a test
+#: assertion: on a loaded 2-core machine the event loop alone can pass it. The stand-in's
+#: `callback_deadline` defaults to the same grace.
+WINDOW = 10.0
 
 # -- reading messages -------------------------------------------------------------------------
 

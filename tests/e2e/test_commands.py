@@ -13,7 +13,7 @@ from bot import wording
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import running_bot
-from tests.helpers import assert_no_pings_except, buttons, is_ephemeral, text_of
+from tests.helpers import WINDOW, assert_no_pings_except, buttons, is_ephemeral, text_of
 
 FIXED = {
     "action",
@@ -73,14 +73,14 @@ async def test_categories_past_the_command_limit_use_action_and_image(
         )
         message = await handle.wait_message()
         assert "extra49" in text_of(message)
-        assert handle.response_time < 3
+        assert handle.response_time < WINDOW
 
 
 async def test_hug_with_and_without_target(bot, discord_api, nekos) -> None:
     bob = make_user(name="bob")
     handle = await discord_api.interact(discord_api.slash("hug", {"user": bob}))
     message = await handle.wait_message()
-    assert handle.response_time < 3
+    assert handle.response_time < WINDOW
     assert message["content"] == f"<@{bob['id']}>"
     assert_no_pings_except(message, {bob["id"]})
     embed = message["embeds"][0]
@@ -162,7 +162,7 @@ async def test_search_rejects_invalid_input_without_asking_nekos(
     handle = await discord_api.interact(discord_api.slash("search", options))
     message = await handle.wait_message()
     assert is_ephemeral(message)
-    assert handle.response_time < 3
+    assert handle.response_time < WINDOW
     assert nekos.count("/search") == before
 
 
@@ -240,7 +240,7 @@ async def test_nekos_failing_gets_a_clear_ephemeral_answer(
         nekos.force_429(reset_in=30, bucket="category:wave")
     handle = await discord_api.interact(discord_api.slash("wave"))  # not pre-warmed
     message = await handle.wait_message(timeout=20)
-    assert handle.response_time < 3
+    assert handle.response_time < WINDOW
     assert is_ephemeral(message), handle.describe()
     text = text_of(message)
     if failure == "429":
@@ -289,7 +289,7 @@ async def test_autocomplete_offers_categories_of_the_right_kind(bot, discord_api
     await handle.wait_callback()
     names = [c["value"] for c in handle.choices]
     assert len(names) == 25 and "neko" not in names
-    assert handle.response_time < 3
+    assert handle.response_time < WINDOW
 
 
 async def test_dev_guild_registers_commands_in_that_server(discord_api, nekos, data_dir) -> None:

@@ -57,8 +57,11 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         self.host = "127.0.0.1"
         self.port = 0
         #: An interaction callback later than this after :meth:`interact` gets 10062, as on
-        #: Discord (the 3 s rule); ``None`` disables the check.
-        self.callback_deadline: float | None = 3.0
+        #: Discord. Discord's window is 3 s; the stand-in grants 10 s by default so a loaded
+        #: test machine does not turn scheduling delay into a failure (the 3 s figure is
+        #: measured by the benchmark). A test of late callbacks sets its own; ``None``
+        #: disables the check.
+        self.callback_deadline: float | None = 10.0
 
         now_ms = int(time.time() * 1000)
         self.application_id = int(snowflake(now_ms - 400 * _DAY_MS))
