@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord.ext import commands
 
-from bot import buttons, render
+from bot import buttons, event_guard, render
 from bot.config import Config
 from bot.cooldown import MemberCooldowns
 from bot.coordination import Coordinator, LocalCoordinator
@@ -86,6 +86,8 @@ class NekoBot(ShardAware, commands.Bot):
             tree_cls=NekoTree,
             **options,
         )
+        # A gateway event discord.py cannot parse is dropped, not fatal (bot.event_guard).
+        self.unreadable_events = event_guard.install(self)
         self.config = config
         self.nekos = nekos
         self.pool = pool
