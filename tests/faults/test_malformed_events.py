@@ -249,3 +249,69 @@ async def test_subcommand_options_that_are_not_a_list_get_the_generic_answer(
     assert record.callbacks[0].type == 8 and record.choices == []
     logs.assert_clean()
     assert any("could not be read" in m for m in logs.messages("bot.event_guard", logging.WARNING))
+
+
+# -- locales that are not strings (item 7) ------------------------------------------------------
+
+NOT_A_LOCALE: list[Any] = [["de"], {"de": "de"}, 7, True, None]
+
+
+def localized(payload: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    payload[field] = value
+    if field == "guild_locale" and "guild" in payload:
+        payload["guild"]["locale"] = value
+    return payload
+
+
+@pytest.mark.parametrize("field", ["locale", "guild_locale"])
+async def test_a_locale_that_is_not_a_string_reads_english(
+    bot: RunningBot, discord_api: FakeDiscord, logs: LogCapture, field: str
+) -> None:
+    opted_out = make_user(name="carol", global_name="Carol")
+    await answered(await discord_api.interact(discord_api.slash("optout", user=opted_out)))
+    english = {
+        "help": text_of(await answered(await discord_api.interact(discord_api.slash("help")))),
+        "config": text_of(
+            await answered(
+                await discord_api.interact(discord_api.slash("config", subcommand="show"))
+            )
+        ),
+    }
+    refused = wording.message("error_target_opted_out", name="Carol")
+    for value in NOT_A_LOCALE:
+        help_ = localized(discord_api.slash("help", locale="de", guild_locale="de"), field, value)
+        show = localized(
+            discord_api.slash("config", subcommand="show", locale="de", guild_locale="de"),
+            field,
+            value,
+        )
+        error = localized(
+            discord_api.slash("hug", {"user": opted_out}, locale="de", guild_locale="de"),
+            field,
+            value,
+        )
+        public = localized(
+            discord_api.slash("hug", {"user": make_user(name="bob")}, guild_locale="de"),
+            field,
+            value,
+        )
+        help_answer, show_answer, error_answer, public_answer = [
+            await answered(await discord_api.interact(p)) for p in (help_, show, error, public)
+        ]
+        if field == "locale":  # private answers read the member's locale
+            assert text_of(help_answer) == english["help"], value
+            assert text_of(show_answer) == english["config"], value
+            assert text_of(error_answer) == refused, value
+        else:  # the member's own (German) locale still holds for private answers
+            assert is_ephemeral(help_answer) and text_of(error_answer) == wording.message(
+                "error_target_opted_out", "de", name="Carol"
+            ), value
+        assert is_ephemeral(error_answer) and is_ephemeral(show_answer)
+        assert not is_ephemeral(public_answer), public_answer
+        line = public_answer["embeds"][0]["description"].split("\n")[0]
+        assert "Something went wrong" not in text_of(public_answer)
+        if field == "guild_locale":  # public answers read the server's: English here
+            templates = wording.tables.load_english().gifs["hug"].sentences[wording.Case.OTHER]
+            shown = {t.format_map({"a": "Tester", "b": "bob"}) for t in templates}
+            assert line in shown, (value, line)
+    logs.assert_clean()
