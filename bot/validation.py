@@ -95,6 +95,14 @@ def _context_target_ok(interaction: discord.Interaction[Any]) -> bool:
     return isinstance(resolved, dict) and _resolved_ok(resolved, kind, data.get("target_id"))
 
 
+def _channel_type_ok(param: app_commands.Parameter, resolved: dict[str, Any], value: Any) -> bool:
+    """A channel of a type the option declares (Discord's client offers only those)."""
+    if not param.channel_types:
+        return True
+    channel = resolved["channels"][str(value)]  # there: `_value_ok`
+    return channel.get("type") in [t.value for t in param.channel_types]
+
+
 def _within_declaration(param: app_commands.Parameter, value: Any) -> UserError | None:
     """The declared choices, range (numbers) or length (text); Discord's client enforces
     them, a forged payload may not."""
@@ -136,6 +144,8 @@ def check_options(interaction: discord.Interaction[Any]) -> UserError | None:
         seen.add(param.display_name)
         if not _value_ok(otype, value, resolved):
             return UserError(_BAD_OPTION)
+        if otype == 7 and not _channel_type_ok(param, resolved, value):
+            return UserError("error_channel_type")
         if (problem := _within_declaration(param, value)) is not None:
             return problem
     if not all(name in seen for name, p in declared.items() if p.required):
