@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from bot import wording
 from tests.fakes.discord import FakeDiscord, InteractionRecord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.harness import TOKEN, RunningBot, bot_process
+from tests.harness import TOKEN, RunningBot, bot_process, running_bot
 from tests.helpers import LogCapture, answered, is_ephemeral, text_of
 
 pytestmark = pytest.mark.timeout(120)
@@ -90,6 +90,26 @@ async def test_a_python_m_bot_process_survives_malformed_permissions(tmp_path: P
     assert output.count(DROPPED) == 1, output  # throttled: one line for the five
     assert "Traceback" not in output
     assert TOKEN not in output and not any(r.token in output for r in bad)
+
+
+async def test_every_shard_of_a_sharded_bot_keeps_running(
+    nekos: FakeNekos, data_dir: Path, logs: LogCapture
+) -> None:
+    async with FakeDiscord(token=TOKEN, guild_count=2, shard_count=2) as sharded:
+        # Two IDENTIFYs, Discord's 5 s apart: a longer start than the default.
+        async with running_bot(sharded, nekos, data_dir, ready_timeout=60, SHARD_COUNT="2") as bot:
+            await sharded.wait_connected(timeout=60)
+            for shard in (0, 1):
+                payload = sharded.slash("help", guild_id=sharded.guilds_of(shard)[0])
+                payload["member"]["permissions"] = "abc"
+                await sharded.interact(payload)
+            for shard in (0, 1):
+                help_ = sharded.slash("help", guild_id=sharded.guilds_of(shard)[0])
+                await answered(await sharded.interact(help_))
+            assert not bot.task.done(), "the bot stopped"
+            assert len(sharded.identifies) == 2, "a shard reconnected"
+    assert len(dropped_lines(logs)) == 1  # throttled across the shards
+    logs.assert_clean()
 
 
 # -- fuzzing every parsed field of INTERACTION_CREATE ------------------------------------------
