@@ -9,8 +9,9 @@ ends and so does `Client.start`, taking every shard of the process with it. `ins
 replaces that table once, at start-up, with one that runs each parser inside a `try`: an event
 that fails is dropped with one throttled line (the event type and where parsing failed, never
 the payload, which holds the interaction token) and the shard reads the next event. An
-INTERACTION_CREATE whose ids are not snowflakes (negative, past 63 bits) is dropped the same
-way before discord.py reads it: it cannot come from Discord, and the bot would use those ids.
+INTERACTION_CREATE whose ids are not snowflakes (zero, negative, past 63 bits) or that names no
+invoker is dropped the same way before discord.py reads it: it cannot come from Discord, and
+the bot would use those ids.
 
 An interaction that parses can still be unreadable for the command tree, which reads its
 `data` again when it runs it (`CommandTree._call`: the command's name, the options, `resolved`
@@ -82,12 +83,19 @@ def _snowflake(value: object) -> bool:
         isinstance(value, str | int)
         and not isinstance(value, bool)
         and _SNOWFLAKE.fullmatch(str(value)) is not None
-        and int(value) < 2**63
+        and 0 < int(value) < 2**63
     )
 
 
-def check_interaction_ids(data: Any) -> None:
-    """Raise `MalformedEvent` unless each id an INTERACTION_CREATE carries is a snowflake."""
+def check_interaction(data: Any) -> None:
+    """Raise `MalformedEvent` unless each id an INTERACTION_CREATE carries is a snowflake and
+    it names who invoked it where discord.py looks (`member` in a server, else `user`:
+    without either, discord.py leaves `Interaction.user` unset)."""
+    if not isinstance(data, dict):
+        raise MalformedEvent("the event is not an object")
+    invoker = data.get("member") if data.get("guild_id") is not None else data.get("user")
+    if not isinstance(invoker, dict):
+        raise MalformedEvent("no invoking member or user")
     for path in _INTERACTION_IDS:
         parent: Any = data
         for key in path[:-1]:
@@ -97,7 +105,7 @@ def check_interaction_ids(data: Any) -> None:
 
 
 # Checks run before discord.py's parser of the event.
-_CHECKS: dict[str, Callable[[Any], None]] = {"INTERACTION_CREATE": check_interaction_ids}
+_CHECKS: dict[str, Callable[[Any], None]] = {"INTERACTION_CREATE": check_interaction}
 
 
 class GuardedParsers(dict[str, Parser]):

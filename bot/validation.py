@@ -67,8 +67,6 @@ def _value_ok(otype: int, value: Any, resolved: dict[str, Any]) -> bool:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         return number and math.isfinite(value) and abs(value) <= _MAX_SAFE_INT
     if otype in (6, 7, 8, 9, 11):
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            return False
         kinds = ("users", "roles") if otype == 9 else (_RESOLVED_KEY[otype],)
         return any(_resolved_ok(resolved, kind, value) for kind in kinds)
     return False
