@@ -81,7 +81,12 @@ async def test_a_python_m_bot_process_survives_malformed_permissions(tmp_path: P
             bad = []
             for value in BAD_PERMISSIONS:
                 bad.append(await discord_api.interact(with_permissions(discord_api, value)))
-                await still_answers(discord_api)
+                try:
+                    await still_answers(discord_api)
+                except (TimeoutError, RuntimeError):
+                    assert proc.process is not None
+                    code = proc.process.returncode
+                    raise AssertionError(f"after {value!r}: no answer, exit {code}") from None
                 assert proc.process is not None and proc.process.returncode is None, proc.output
             await proc.wait_for_output(DROPPED, timeout=10)
             code, _ = await proc.terminate(timeout=10)
