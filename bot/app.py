@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord.ext import commands
 
-from bot import buttons, guild_cache, render
+from bot import buttons, event_guard, guild_cache, render
 from bot.config import Config
 from bot.cooldown import MemberCooldowns
 from bot.coordination import Coordinator, LocalCoordinator
@@ -88,6 +88,9 @@ class NekoBot(ShardAware, commands.Bot):
             **options,
         )
         guild_cache.install(self._connection)
+        # A gateway event discord.py cannot parse is dropped, not fatal (bot.event_guard). After
+        # the guild cache's parsers are in the table: the guard wraps whatever it holds.
+        self.unreadable_events = event_guard.install(self)
         self.config = config
         self.nekos = nekos
         self.pool = pool

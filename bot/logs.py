@@ -126,6 +126,12 @@ class ThrottledLog:
         self.count = 0  # every failure, logged or not (for metrics)
 
     def error(self, key: str, message: str, *args: object) -> None:
+        self._log(logging.ERROR, key, message, *args)
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        self._log(logging.WARNING, key, message, *args)
+
+    def _log(self, level: int, key: str, message: str, *args: object) -> None:
         self.count += 1
         now = self._clock()
         last = self._last_logged.get(key)
@@ -135,6 +141,6 @@ class ThrottledLog:
         self._last_logged[key] = now
         suppressed = self._suppressed.pop(key, 0)
         if suppressed:
-            self._logger.error(message + " (%d similar suppressed)", *args, suppressed)
+            self._logger.log(level, message + " (%d similar suppressed)", *args, suppressed)
         else:
-            self._logger.error(message, *args)
+            self._logger.log(level, message, *args)

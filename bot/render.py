@@ -104,8 +104,9 @@ def clip(text: str, limit: int) -> str:
 
 def safe_name(name: str) -> str:
     """A name (a member's, an artist's, an anime's) made inert for markdown and mentions (embeds
-    never ping, but `@everyone` in a name should still read as text)."""
-    return text.escaped(name or "someone")
+    never ping, but `@everyone` in a name should still read as text). A name that is no text
+    (a forged payload's number or list) reads "someone"."""
+    return text.escaped(name if isinstance(name, str) and name else "someone")
 
 
 def display_name(user: Person) -> str:

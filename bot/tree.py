@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord import app_commands
 
-from bot import render, responding, validation, wording
+from bot import event_guard, render, responding, validation, wording
 from bot.cooldown import DEFAULT, Rate
 from bot.nekos import Kind, UnknownCategory
 from bot.store import StoreError
@@ -215,6 +215,16 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         return len(self._working)
 
     # -- the one error path --------------------------------------------------------------------
+
+    async def _call(self, interaction: discord.Interaction[Any]) -> None:
+        """discord.py's dispatch of a command; a payload it cannot read is answered instead of
+        failing its task unanswered (`bot.event_guard`)."""
+        try:
+            await super()._call(interaction)
+        except app_commands.AppCommandError:
+            raise  # discord.py hands these to on_error
+        except Exception as exc:
+            await event_guard.refuse_unreadable(self, interaction, exc)
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /

@@ -41,15 +41,17 @@ def _data(interaction: discord.Interaction[Any]) -> dict[str, Any]:
 
 def _options(interaction: discord.Interaction[Any]) -> list[Any]:
     """The options of the command that runs (below its subcommand group and subcommand)."""
-    options = _data(interaction).get("options") or []
+    options = _data(interaction).get("options")
     while (
         isinstance(options, list)
         and len(options) == 1
         and isinstance(options[0], dict)
         and options[0].get("type") in (1, 2)
     ):
-        options = options[0].get("options") or []
-    return options if isinstance(options, list) else [None]
+        options = options[0].get("options")
+    if options is None:  # left out: no options
+        return []
+    return options if isinstance(options, list) else [None]  # not a list: refused
 
 
 def _value_ok(otype: int, value: Any, resolved: dict[str, Any]) -> bool:
@@ -65,14 +67,38 @@ def _value_ok(otype: int, value: Any, resolved: dict[str, Any]) -> bool:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         return number and math.isfinite(value) and abs(value) <= _MAX_SAFE_INT
     if otype in (6, 7, 8, 9, 11):
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            return False
-        key = str(value)
-        if not _SNOWFLAKE.fullmatch(key) or int(key) >= 2**63:
-            return False
         kinds = ("users", "roles") if otype == 9 else (_RESOLVED_KEY[otype],)
-        return any(key in (resolved.get(kind) or {}) for kind in kinds)
+        return any(_resolved_ok(resolved, kind, value) for kind in kinds)
     return False
+
+
+def _resolved_ok(resolved: dict[str, Any], kind: str, value: Any) -> bool:
+    """`value` is a snowflake whose object is in `resolved[kind]`, carrying that same id (the
+    callbacks, and the store, use the object's id)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return False
+    key = str(value)
+    if not _SNOWFLAKE.fullmatch(key) or int(key) >= 2**63:
+        return False
+    entries = resolved.get(kind)
+    entry = entries.get(key) if isinstance(entries, dict) else None
+    return isinstance(entry, dict) and str(entry.get("id")) == key
+
+
+def _context_target_ok(interaction: discord.Interaction[Any]) -> bool:
+    """A context menu's target (a user or a message) is resolved, with its own id."""
+    data = _data(interaction)
+    resolved = data.get("resolved")
+    kind = "users" if data.get("type") == 2 else "messages"
+    return isinstance(resolved, dict) and _resolved_ok(resolved, kind, data.get("target_id"))
+
+
+def _channel_type_ok(param: app_commands.Parameter, resolved: dict[str, Any], value: Any) -> bool:
+    """A channel of a type the option declares (Discord's client offers only those)."""
+    if not param.channel_types:
+        return True
+    channel = resolved["channels"][str(value)]  # there: `_value_ok`
+    return channel.get("type") in [t.value for t in param.channel_types]
 
 
 def _within_declaration(param: app_commands.Parameter, value: Any) -> UserError | None:
@@ -97,6 +123,8 @@ def check_options(interaction: discord.Interaction[Any]) -> UserError | None:
     """None when every option is declared, once, with its declared type, a value of that type
     (users, roles… resolved) within the declared choices, range or length, and every required
     option is present; else the error to answer with."""
+    if isinstance(interaction.command, app_commands.ContextMenu):
+        return None if _context_target_ok(interaction) else UserError(_BAD_OPTION)
     declared = _declared(interaction)
     if declared is None:
         return None
@@ -114,6 +142,8 @@ def check_options(interaction: discord.Interaction[Any]) -> UserError | None:
         seen.add(param.display_name)
         if not _value_ok(otype, value, resolved):
             return UserError(_BAD_OPTION)
+        if otype == 7 and not _channel_type_ok(param, resolved, value):
+            return UserError("error_channel_type")
         if (problem := _within_declaration(param, value)) is not None:
             return problem
     if not all(name in seen for name, p in declared.items() if p.required):
@@ -134,6 +164,8 @@ def autocomplete_ok(interaction: discord.Interaction[Any]) -> bool:
     param = declared.get(name) if isinstance(name, str) else None
     if param is None or not param.autocomplete or not isinstance(focused[0].get("value"), str):
         return False
+    if focused[0].get("type") != param.type.value:
+        return False  # discord.py would leave it out of the namespace the callback reads
     # The rest may be half-typed, but must be plain values (callbacks read the namespace).
     scalars = (str, int, float, bool)
     return all(

@@ -15,9 +15,44 @@ from bot.store import GuildSettings, SettingsChange
 from cogs.common import category_choices
 
 KINDS = ("gif", "image")
+# Channels that can hold the bot's answers: text and announcement channels, the text chat of
+# voice and stage channels, threads, and forum and media channels (whose posts are threads,
+# which follow their parent). Not categories, directories or DMs.
+ANSWER_CHANNEL_TYPES = [
+    discord.ChannelType.text,
+    discord.ChannelType.news,
+    discord.ChannelType.voice,
+    discord.ChannelType.stage_voice,
+    discord.ChannelType.forum,
+    discord.ChannelType.media,
+    discord.ChannelType.news_thread,
+    discord.ChannelType.public_thread,
+    discord.ChannelType.private_thread,
+]
 MAX_CHANNELS = 3
 COOLDOWN_COUNT_MAX = 100
 COOLDOWN_SECONDS_MAX = 3600
+
+
+class AnswerChannel(app_commands.Transformer):
+    """A channel option offering only `ANSWER_CHANNEL_TYPES` (Discord's `channel_types`); a
+    forged payload with another type is refused by `bot.validation` before the callback."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return list(ANSWER_CHANNEL_TYPES)
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> Any:
+        return value
+
+
+Channel = app_commands.Transform[
+    app_commands.AppCommandChannel | app_commands.AppCommandThread, AnswerChannel
+]
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -99,9 +134,9 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
     async def channels(
         self,
         interaction: discord.Interaction[Any],
-        channel: app_commands.AppCommandChannel | None = None,
-        channel2: app_commands.AppCommandChannel | None = None,
-        channel3: app_commands.AppCommandChannel | None = None,
+        channel: Channel | None = None,
+        channel2: Channel | None = None,
+        channel3: Channel | None = None,
     ) -> None:
         chosen = tuple(dict.fromkeys(c.id for c in (channel, channel2, channel3) if c is not None))
         change = SettingsChange(channels=chosen[:MAX_CHANNELS])

@@ -86,9 +86,12 @@ def available_locales() -> tuple[str, ...]:
     return tuple(locale for locale in LOCALES if locale in _TABLES)
 
 
-def message_locale(locale: str | None) -> str:
-    """The table for a Discord locale: its own, `es-419` → `es-ES`, else English."""
-    locale = _ALIASES.get(locale or "", locale or "")
+def message_locale(locale: object) -> str:
+    """The table for a Discord locale: its own, `es-419` → `es-ES`, else English. Anything but
+    a known locale string (a forged payload's list or object among them) reads English."""
+    if not isinstance(locale, str):
+        return ENGLISH
+    locale = _ALIASES.get(locale, locale)
     return locale if locale in _TABLES else ENGLISH
 
 

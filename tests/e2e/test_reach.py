@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot import wording
-from tests.fakes.discord import FakeDiscord, make_user
+from tests.fakes.discord import FakeDiscord, make_user, snowflake
 from tests.fakes.nekos import FakeNekos
 from tests.harness import RunningBot, running_bot
 from tests.helpers import buttons, image_url, is_ephemeral, text_of
@@ -298,3 +298,63 @@ async def test_a_disabled_kind_covers_searches_of_that_kind(bot, discord_api, ne
     images = discord_api.slash("search", {"query": "Senko", "type": 1})
     assert "disabled" not in text_of(await send(discord_api, images))
     assert len(nekos.requests_to("/search")) == 1
+
+
+# -- /config channels: only channels that can hold an answer -----------------------------------
+
+ANSWER_CHANNEL_TYPES = {0, 2, 5, 10, 11, 12, 13, 15, 16}  # text, voice, news, threads, stage, …
+REFUSED_CHANNEL_TYPES = [1, 3, 4, 14]  # DM, group DM, category, directory
+
+
+def channel_option(discord_api: FakeDiscord, channel_type: int, **kw: Any) -> dict[str, Any]:
+    """`/config channels` naming a resolved channel of `channel_type` (forged: Discord's client
+    offers only the declared types)."""
+    guild_id = discord_api.guild_ids[0]
+    channel_id = snowflake()
+    channel: dict[str, Any] = {
+        "id": channel_id,
+        "type": channel_type,
+        "name": f"type-{channel_type}",
+        "permissions": "0",
+        "guild_id": str(guild_id),
+    }
+    if channel_type in (10, 11, 12):  # threads carry their parent and metadata
+        channel.update(
+            parent_id=str(discord_api.channel_ids[guild_id]),
+            owner_id=discord_api.default_user["id"],
+            member_count=1,
+            message_count=0,
+            thread_metadata={
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": "2026-01-01T00:00:00+00:00",
+                "locked": False,
+            },
+        )
+    options = [{"name": "channel", "type": 7, "value": channel_id}]
+    payload = discord_api.slash("config", options, subcommand="channels", **kw)
+    payload["data"]["resolved"] = {"channels": {channel_id: channel}}
+    return payload
+
+
+async def test_config_channels_offers_and_takes_only_channels_that_hold_answers(
+    bot: RunningBot, discord_api: FakeDiscord
+) -> None:
+    registered = {c["name"]: c for c in discord_api.commands[None]}["config"]
+    sub = next(o for o in registered["options"] if o["name"] == "channels")
+    for option in sub["options"]:
+        assert set(option.get("channel_types") or ()) == ANSWER_CHANNEL_TYPES, option
+    for channel_type in sorted(ANSWER_CHANNEL_TYPES):
+        done = await send(discord_api, channel_option(discord_api, channel_type))
+        assert "<#" in text_of(done), (channel_type, text_of(done))
+    await config(discord_api, "channels")  # answer everywhere again
+    for channel_type in REFUSED_CHANNEL_TYPES:
+        for locale in ("en-US", *wording.LOCALES):
+            refused = await send(
+                discord_api, channel_option(discord_api, channel_type, locale=locale)
+            )
+            assert is_ephemeral(refused)
+            expected = wording.message("error_channel_type", wording.message_locale(locale))
+            assert text_of(refused) == expected, (channel_type, locale)
+    settings = await bot.bot.store.guild_settings(discord_api.guild_ids[0])
+    assert settings.channels == ()  # nothing refused was kept

@@ -364,17 +364,17 @@ class RestApi:
         metadata: dict[str, Any] = {
             "id": record.id,
             "type": record.type,
-            "user": record.invoking_user,
+            "user": self._known_user(record.invoking_user),
             "authorizing_integration_owners": record.payload.get(
                 "authorizing_integration_owners", {}
             ),
         }
         msg_type = 0
-        if record.type == 2:
-            data = record.payload.get("data") or {}
+        data = record.payload.get("data")
+        if record.type == 2 and isinstance(data, dict):
             metadata["name"] = data.get("name")
             metadata["command_type"] = data.get("type", 1)
-            msg_type = 20 if int(data.get("type", 1)) == 1 else 23
+            msg_type = 20 if data.get("type", 1) == 1 else 23
         if record.message_id:
             metadata["interacted_message_id"] = record.message_id
         return self._new_message(
@@ -390,6 +390,18 @@ class RestApi:
                 "interaction_metadata": metadata,
             },
         )
+
+    def _known_user(self, user: Any) -> dict[str, Any]:
+        """The invoker as Discord knows them: a forged payload's user that is not a whole user
+        object reads as an ordinary user with its id (else the default user)."""
+        if isinstance(user, dict) and all(
+            isinstance(user.get(k), str) for k in ("id", "username", "discriminator")
+        ):
+            return user
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if isinstance(user_id, str) and user_id.isdigit() and int(user_id) < 2**63:
+            return make_user(user_id)
+        return self.default_user
 
     @staticmethod
     def _reject(

@@ -351,13 +351,15 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         record = InteractionRecord(
             id=str(payload["id"]),
             token=str(payload["token"]),
-            type=int(payload["type"]),
+            # a forged type (a fuzzed payload) is recorded as -1; Discord's are ints
+            type=payload["type"] if isinstance(payload.get("type"), int) else -1,
             payload=payload,
             dispatched_at=time.monotonic(),
             shard=shard,
         )
-        if payload.get("message"):
-            record.message_id = str(payload["message"]["id"])
+        message = payload.get("message")
+        if isinstance(message, dict) and "id" in message:
+            record.message_id = str(message["id"])
         self.interactions.append(record)
         self._by_token[record.token] = record
         session = sessions[0]
