@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from bot.store import ActionCounts, GuildSettings, Store, StoreError, StoreUnreachable
+from bot.store import postgres_queries as queries
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
 from tests.helpers import record_one
@@ -128,6 +129,34 @@ async def test_each_interaction_is_first_delivered_to_one_process_only(
     now[0] += 2 * 24 * 3600
     await (await pg.open(clock=lambda: now[0])).close()  # prunes at open
     assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(0,)]
+
+
+async def test_first_delivery_whose_answer_was_lost_is_still_first_on_its_retry(
+    pg: PostgresBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The marker commits, then the connection goes before its answer arrives (a network cut:
+    # tests/faults/test_partitions.py saw it through its fault proxy). The retry on a new
+    # connection found the marker and took the interaction for another process's: it was
+    # never answered.
+    store = await pg.open()
+    real = queries.first_delivery
+    lost: list[int] = []
+
+    async def answer_lost(conn: asyncpg.Connection, **arguments: int) -> bool:
+        result = await real(conn, **arguments)
+        if not lost:
+            lost.append(arguments["interaction_id"])
+            conn.terminate()
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed mid-operation")
+        return result
+
+    monkeypatch.setattr(queries, "first_delivery", answer_lost)
+    assert await store.first_delivery(7)
+    assert lost == [7]
+    assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(1,)]
+    # Another delivery of it (a replay, here or in another process) is still not first.
+    assert not await store.first_delivery(7)
+    assert not await (await pg.open()).first_delivery(7)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
