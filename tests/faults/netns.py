@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["FaultProxy", "Host", "Network", "namespaces_unavailable"]
+__all__ = ["FaultProxy", "Host", "Loopback", "Network", "namespaces_unavailable"]
 
 SUBNET = "10.200.0"
 CLONE_NEWNET = 0x40000000
@@ -146,6 +146,21 @@ class Host:
         return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
+class Loopback(Host):
+    """This host's own loopback, for a `FaultProxy` in a test that needs no namespaces."""
+
+    def __init__(self) -> None:
+        super().__init__(name="", address="127.0.0.1")
+
+    def socket_in(self, *, listen_port: int | None = None) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if listen_port is not None:
+            sock.bind((self.address, listen_port))
+            sock.listen(128)
+        sock.setblocking(False)
+        return sock
+
+
 @dataclass
 class Network:
     """Hosts on one bridge. `add(role)` makes one; `close()` kills what still runs in them and
@@ -200,10 +215,11 @@ class Network:
 
 
 class FaultProxy:
-    """A TCP relay on `listen_on` (a host) to `upstream` (an address reachable from it), with
-    faults switched on and off while it runs: `latency` seconds added to every chunk each way
-    (order kept), and each connection cut at random (both ends aborted) with probability
-    `drop` per chunk relayed."""
+    """A TCP relay on `host` to `upstream` (an address reachable from it), with faults switched
+    on and off while it runs: `latency` seconds added to every chunk each way (order kept),
+    each connection cut at random (both ends aborted) with probability `drop` per chunk
+    relayed, and `black_hole()`: nothing delivered either way until `heal()` (a partition:
+    connections hang, and what was sent arrives after it, as TCP retransmits it)."""
 
     def __init__(self, host: Host, upstream: tuple[str, int], *, seed: int = 0) -> None:
         self.host = host
@@ -217,6 +233,14 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def black_hole(self) -> None:
+        self._flowing.clear()
+
+    def heal(self) -> None:
+        self._flowing.set()
 
     async def start(self) -> FaultProxy:
         sock = self.host.socket_in(listen_port=0)
@@ -237,6 +261,7 @@ class FaultProxy:
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self.connections += 1
         loop = asyncio.get_running_loop()
+        await self._flowing.wait()  # a connection attempt hangs too
         sock = self.host.socket_in()
         try:
             async with asyncio.timeout(5):
@@ -274,11 +299,13 @@ class FaultProxy:
         async def deliver() -> None:
             while True:
                 due, chunk = await queue.get()
-                if not chunk:
-                    writer.write_eof() if writer.can_write_eof() else None
-                    return
                 if (wait := due - loop.time()) > 0:
                     await asyncio.sleep(wait)
+                await self._flowing.wait()
+                if not chunk:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                    return
                 writer.write(chunk)
                 await writer.drain()
 

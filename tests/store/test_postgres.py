@@ -8,14 +8,17 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from bot.coordination import PostgresCoordinator
 from bot.store import ActionCounts, GuildSettings, Store, StoreError, StoreUnreachable
 from bot.store import postgres_queries as queries
-from bot.store.postgres import PostgresStore
+from bot.store.postgres import QUERY_TIMEOUT, RETRY_SECONDS, PostgresStore
 from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
+from tests.faults.netns import FaultProxy, Loopback
 from tests.helpers import record_one
 from tests.pg import SUPERUSER, PostgresCluster
 from tests.store.conftest import PostgresBackend
@@ -157,6 +160,50 @@ async def test_first_delivery_whose_answer_was_lost_is_still_first_on_its_retry(
     # Another delivery of it (a replay, here or in another process) is still not first.
     assert not await store.first_delivery(7)
     assert not await (await pg.open()).first_delivery(7)
+
+
+@pytest.fixture
+async def cut_link(pg_cluster: PostgresCluster) -> AsyncIterator[FaultProxy]:
+    """A relay on loopback to the test cluster that can black-hole its connections."""
+    proxy = FaultProxy(Loopback(), ("127.0.0.1", pg_cluster.port))
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+async def test_a_cut_link_fails_calls_instead_of_hanging(pg_url: str, cut_link: FaultProxy) -> None:
+    # A partition drops packets: nothing fails, a statement waits for its answer until TCP gives
+    # up, minutes later (tests/faults/test_partitions.py: every interaction went unanswered).
+    url = pg_url.replace(f":{urlsplit(pg_url).port}/", f":{cut_link.port}/")
+    store = await PostgresStore.open(url)
+    coordinator = await PostgresCoordinator.open(url)
+    try:
+        assert await record_one(store, action_id=1, target_id=B, **HUG) == ActionCounts(1, 1)
+        cut_link.black_hole()
+        # The store gives up after RETRY_SECONDS (its last attempt may take QUERY_TIMEOUT):
+        # the bound is that with room for a loaded machine. Before the fix the call hung for
+        # over 30 s, and an interaction waiting on it went unanswered.
+        bound = 3 * (RETRY_SECONDS + QUERY_TIMEOUT)
+        action = asyncio.ensure_future(record_one(store, action_id=2, target_id=B, **HUG))
+        take = asyncio.ensure_future(coordinator.budget.take("hug", 10, 60.0))
+        # Not wait_for: cancelling the call would end it by itself.
+        _, pending = await asyncio.wait({action, take}, timeout=bound)
+        for task in pending:
+            task.cancel()
+        assert not pending, "a call on the cut link hangs"
+        assert isinstance(action.exception(), StoreError), action.exception()
+        assert take.result() is None  # the shared budget grants the take without the database
+        cut_link.heal()
+        # Back by itself. The failed action may still land: what its dropped connection had
+        # sent arrives when the link heals, as TCP retransmits it (stored <= sent).
+        after = await record_one(store, action_id=3, target_id=B, **HUG)
+        assert after.pair == after.received_total and after.pair in (2, 3), after
+    finally:
+        cut_link.heal()
+        await coordinator.close()
+        await store.close()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
