@@ -192,16 +192,17 @@ def action(
     case: Case,
     note: str | None = None,
     counts: Mapping[int, ActionCounts] | None = None,
+    unsaved: bool = False,
     action_id: int | None = None,
     returnable: Collection[int] = (),
     pings: bool = True,
     locale: str = ENGLISH,
 ) -> Reply:
     """A GIF action: the sentence, the GIF, the anime credit, a counter line per counted target
-    (`counts` by target id), and the buttons: a return button for each id in `returnable`, and
-    the reroll. `targets` are the distinct others (one for `Case.OTHER`, 2-5 for
-    `Case.SEVERAL`); only they are pinged, through `content` (mentions in embeds notify nobody),
-    and only when `pings`."""
+    (`counts` by target id; `unsaved`: they could not be stored, which is said instead), and
+    the buttons: a return button for each id in `returnable`, and the reroll. `targets` are the
+    distinct others (one for `Case.OTHER`, 2-5 for `Case.SEVERAL`); only they are pinged,
+    through `content` (mentions in embeds notify nobody), and only when `pings`."""
     named = targets if case in (Case.OTHER, Case.SEVERAL) else ()
     actor_name = display_name(actor)
     target: str | None = None
@@ -226,6 +227,8 @@ def action(
                 actor=actor_name,
             )
             parts.append("-# " + line)
+    if unsaved:
+        parts.append("-# " + wording.message("counter_unsaved", locale))
     embed = discord.Embed(description=clip("\n".join(parts), EMBED_DESCRIPTION), colour=GIF_COLOUR)
     embed.set_image(url=result.url)
     if footer := _credit_footer(result.credit, locale):

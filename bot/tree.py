@@ -72,6 +72,9 @@ _SEARCH_KINDS = {1: "image", 2: "gif"}
 FAILURE = responding.FAILURE
 # Interaction ids remembered to drop gateway redeliveries (a replay comes within minutes).
 SEEN_INTERACTIONS = 10_000
+# How long the replay check may hold an interaction before anything is sent: it runs before the
+# first response, so a database that hangs (a cut link) must not spend Discord's 3 s.
+REPLAY_CHECK_SECONDS = 0.8
 
 
 class NekoTree(app_commands.CommandTree["NekoBot"]):
@@ -80,6 +83,7 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
         self.accepting = True
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._working: set[asyncio.Task[Any]] = set()
+        self._checks: set[asyncio.Future[bool]] = set()  # replay checks (kept from the GC)
         # Told of every command and button press when its task ends: its name, the error it was
         # answered with (None: success) and the seconds it took (set by `bot.metrics`).
         self.on_finished: Callable[[str, BaseException | None, float], None] | None = None
@@ -98,17 +102,33 @@ class NekoTree(app_commands.CommandTree["NekoBot"]):
             self._seen.popitem(last=False)
         if interaction.type is discord.InteractionType.autocomplete:
             return True  # suggestions change nothing: not worth a database trip per keystroke
-        try:
-            first = await self.client.store.first_delivery(interaction.id)
-        except StoreError as exc:
-            # Answering a rare replay twice beats answering nothing while the database is down.
-            self.client.store_errors.error("read", "Could not check for a replay: %s", exc)
+        # Answering a rare replay twice beats answering nothing while the database is down.
+        # A check past its time goes on in the background (cancelling a query mid-flight would
+        # cost more than letting the store's own timeout end it) and is not waited for.
+        check = asyncio.ensure_future(self.client.store.first_delivery(interaction.id))
+        self._checks.add(check)
+        check.add_done_callback(self._replay_check_done)
+        done, _ = await asyncio.wait({check}, timeout=REPLAY_CHECK_SECONDS)
+        if not done:
             return True
+        try:
+            first = check.result()
+        except StoreError:
+            return True  # logged when it ended
         if not first:
             log.info(
                 "Ignored an interaction %s already answered by another process", interaction.id
             )
         return first
+
+    def _replay_check_done(self, check: asyncio.Future[bool]) -> None:
+        self._checks.discard(check)
+        if check.cancelled() or (exc := check.exception()) is None:
+            return
+        if isinstance(exc, StoreError):
+            self.client.store_errors.error("read", "Could not check for a replay: %s", exc)
+        else:  # a bug: the caller re-raises it when it waited, but not after its time
+            log.error("The replay check failed", exc_info=exc)
 
     def observe(self, interaction: discord.Interaction[Any], name: str) -> None:
         """Report `interaction` to `on_finished` when its task ends (discord.py runs each

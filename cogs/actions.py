@@ -144,6 +144,7 @@ class Actions(commands.Cog):
         async def work() -> render.Reply:
             result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
             counts = None
+            counting = bool(counted) and guild_id is not None
             if counted and guild_id is not None:
                 counts = await self.count(interaction.id, guild_id, category.name, actor, counted)
             return render.action(
@@ -154,6 +155,7 @@ class Actions(commands.Cog):
                 case=case,
                 note=note,
                 counts=counts,
+                unsaved=counting and counts is None,
                 action_id=interaction.id,
                 returnable=[p.id for p in counted] if reciprocal else (),
                 pings=settings.pings,

@@ -131,6 +131,8 @@ class BotProcess:
     env: dict[str, str]
     log_path: Path
     cwd: Path
+    # Runs the command through it (`ip netns exec NS`, which execs it: the pid stays the bot's).
+    exec_prefix: Sequence[str] = ()
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     _offset: int = 0  # where this run's output starts in a shared log file
@@ -144,6 +146,7 @@ class BotProcess:
         self._offset = self._log_file.tell()
         self.started_at = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
+            *self.exec_prefix,
             sys.executable,
             "-m",
             "bot",

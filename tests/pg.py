@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -62,8 +62,21 @@ class PostgresCluster:
     """One running cluster. `url(db)` names a database on it; `create_database()` makes a fresh
     one (the tests of a module share a cluster, each test gets its own database)."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(
+        self,
+        bin_dir: Path,
+        *,
+        exec_prefix: Sequence[str] = (),
+        listen: Sequence[str] = ("127.0.0.1",),
+        trusted_networks: Sequence[str] = (),
+    ) -> None:
+        """`exec_prefix` runs every PostgreSQL program through it (`ip netns exec NS`: a
+        cluster on another host); `listen`: its addresses there (the first one is where
+        `psql` connects); `trusted_networks`: CIDRs allowed in besides loopback."""
         self.bin_dir = bin_dir
+        self.exec_prefix = list(exec_prefix)
+        self.listen = list(listen)
+        self.trusted_networks = list(trusted_networks)
         self.root = Path(tempfile.mkdtemp(prefix="nekocord-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -81,11 +94,14 @@ class PostgresCluster:
             "initdb", "--no-sync", "-A", "trust", "-U", SUPERUSER, "-E", "UTF8",
             "--locale=C", "-D", str(self.data),
         )  # fmt: skip
+        with open(self.data / "pg_hba.conf", "a") as hba:
+            for network in self.trusted_networks:
+                hba.write(f"host all all {network} trust\n")
         self._start()
 
     def _start(self) -> None:
         options = (
-            f"-p {self.port} -h 127.0.0.1 -k {self.root} -c fsync=off "
+            f"-p {self.port} -h {','.join(self.listen)} -k {self.root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._pg("pg_ctl", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log),
@@ -108,8 +124,15 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- databases --------------------------------------------------------------------------
-    def url(self, database: str = "postgres", *, scheme: str = "postgresql") -> str:
-        return f"{scheme}://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+    def url(
+        self,
+        database: str = "postgres",
+        *,
+        scheme: str = "postgresql",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> str:
+        return f"{scheme}://{SUPERUSER}@{host}:{port or self.port}/{database}"
 
     def create_database(self, prefix: str = "t") -> str:
         """A new empty database; returns its URL."""
@@ -120,7 +143,7 @@ class PostgresCluster:
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL with psql; returns its unaligned output (tests read rows with it)."""
         result = self._pg(
-            "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+            "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.listen[0],
             "-p", str(self.port), "-U", SUPERUSER, "-d", database, "-c", sql,
         )  # fmt: skip
         return result.stdout
@@ -129,6 +152,7 @@ class PostgresCluster:
         command = [str(self.bin_dir / program), *args]
         if self._run_as is not None:
             command = ["runuser", "-u", self._run_as, "--", *command]
+        command = [*self.exec_prefix, *command]
         try:
             return subprocess.run(
                 command, check=True, capture_output=True, text=True, timeout=120, cwd=self.root

@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import asyncpg
 
+from bot.store.postgres_deadline import dropped_after
+
 __all__ = ["BACKEND_ERRORS", "PostgresBudget"]
 
 log = logging.getLogger(__name__)
@@ -103,19 +105,20 @@ class PostgresBudget:
         """See `SharedBudget.take`."""
         carried = self._pending.pop(key, [])
         try:
-            async with asyncio.timeout(self.timeout), self._pool.acquire() as conn:
-                row = await conn.fetchrow(
-                    "SELECT granted, wait, generation, ordinal FROM coord_take_budget"
-                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    key,
-                    limit,
-                    float(window),
-                    self.process_id,
-                    self.stale,
-                    self.margin,
-                    min(self.guard, window / 10),
-                    *_columns(carried),
-                )
+            async with self._pool.acquire(timeout=self.timeout) as conn:
+                with dropped_after(conn, self.timeout):  # not a cancel: on a cut link that hangs
+                    row = await conn.fetchrow(
+                        "SELECT granted, wait, generation, ordinal FROM coord_take_budget"
+                        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        key,
+                        limit,
+                        float(window),
+                        self.process_id,
+                        self.stale,
+                        self.margin,
+                        min(self.guard, window / 10),
+                        *_columns(carried),
+                    )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
             return None
@@ -156,15 +159,16 @@ class PostgresBudget:
         if not corrections:
             return
         try:
-            async with asyncio.timeout(self.timeout * 5), self._pool.acquire() as conn:
-                await conn.execute(
-                    "SELECT coord_correct_budget(k, r, to_timestamp(t), $6, g, o) FROM unnest("
-                    "$1::text[], $2::int[], $3::float8[], $4::bigint[], $5::int[]"
-                    ") AS x(k, r, t, g, o)",
-                    keys,
-                    *_columns(corrections),
-                    self.margin,
-                )
+            async with self._pool.acquire(timeout=self.timeout * 5) as conn:
+                with dropped_after(conn, self.timeout * 5):
+                    await conn.execute(
+                        "SELECT coord_correct_budget(k, r, to_timestamp(t), $6, g, o) FROM unnest("
+                        "$1::text[], $2::int[], $3::float8[], $4::bigint[], $5::int[]"
+                        ") AS x(k, r, t, g, o)",
+                        keys,
+                        *_columns(corrections),
+                        self.margin,
+                    )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
 

@@ -12,10 +12,12 @@ runs without BEGIN/COMMIT, and `record_action` is one server-side function call:
 commands queues on the pool, so every round trip counts (docs/postgres.md).
 
 A lost connection (a server restart, a network cut) fails the transaction in flight, which
-then never committed or committed whole. The call is retried on a fresh connection for a few
-seconds (`RETRY_SECONDS`), so the answer still goes out in Discord's time; a retried
-`record_action` that had committed finds its own markers and answers their counts. After that
-it raises `StoreError`; the pool reconnects by itself when the server is back.
+then never committed or committed whole. A cut link fails nothing but hangs, so an attempt's
+connection is dropped after `QUERY_TIMEOUT` (`bot.store.postgres_deadline`). The call is
+retried on a fresh connection for a few seconds (`RETRY_SECONDS`), so the answer still goes out
+in Discord's time; a retried `record_action` or `first_delivery` that had committed finds its
+own markers and answers as the first attempt would have. After that it raises `StoreError`;
+the pool reconnects by itself when the server is back.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -41,6 +44,7 @@ from bot.store.base import (
     UserStats,
 )
 from bot.store.postgres_cache import SharedCache
+from bot.store.postgres_deadline import dropped_after
 from bot.store.postgres_schema import MIGRATIONS, PgMigration, migrate
 from bot.store.settings_cache import SETTINGS_CACHE_SIZE
 
@@ -54,6 +58,9 @@ Body = Callable[[asyncpg.Connection], Awaitable[T]]
 POOL_SIZE = 10  # connections per process at most
 CONNECT_TIMEOUT = 5.0  # seconds for one connection attempt
 RETRY_SECONDS = 4.0  # how long one call keeps retrying a lost connection
+# Seconds one attempt's statements may take before its connection is dropped (a cut link fails
+# nothing: it hangs until TCP gives up, minutes later).
+QUERY_TIMEOUT = 2.0
 LOG_EVERY = 60.0  # at most one warning a minute about lost connections
 DEDUPE_TTL = 24 * 3600.0
 RETURNED_TTL = 30 * 24 * 3600.0
@@ -264,10 +271,13 @@ class PostgresStore(Store):
         while True:
             try:
                 async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
-                    if single:
-                        return await body(conn)
-                    async with conn.transaction(isolation=isolation, readonly=readonly):
-                        return await body(conn)
+                    # A cut link would hang the call: past QUERY_TIMEOUT the connection is
+                    # dropped, and the call retried on another.
+                    with dropped_after(conn, QUERY_TIMEOUT):
+                        if single:
+                            return await body(conn)
+                        async with conn.transaction(isolation=isolation, readonly=readonly):
+                            return await body(conn)
             except TRANSIENT as exc:
                 if (self._closed and not maintenance) or loop.time() + delay > deadline:
                     raise StoreError(
@@ -327,7 +337,10 @@ class PostgresStore(Store):
 
     async def _run_first_delivery(self, interaction_id: int) -> bool:
         query = partial(
-            queries.first_delivery, interaction_id=interaction_id, now=int(self._clock())
+            queries.first_delivery,
+            interaction_id=interaction_id,
+            now=int(self._clock()),
+            claim=secrets.randbits(63),  # this call's: its retries recognise their own row
         )
         return await self._run("record an interaction", query, single=True)
 

@@ -297,15 +297,26 @@ async def change_guild_settings(
     return settings_from_columns(guild_id, *row)
 
 
-async def first_delivery(conn: asyncpg.Connection, *, interaction_id: int, now: int) -> bool:
+async def first_delivery(
+    conn: asyncpg.Connection, *, interaction_id: int, now: int, claim: int
+) -> bool:
     # A delivery racing another waits for its commit, then finds the row: one of them wins.
     inserted = await conn.fetchval(
-        "INSERT INTO seen_interactions (interaction_id, created_at) VALUES ($1, $2)"
+        "INSERT INTO seen_interactions (interaction_id, created_at, claim) VALUES ($1, $2, $3)"
         " ON CONFLICT (interaction_id) DO NOTHING RETURNING true",
         interaction_id,
         now,
+        claim,
     )
-    return bool(inserted)
+    if inserted:
+        return True
+    # A retry of this very call (its commit went through, its answer was lost with the
+    # connection) finds its own claim. A statement of its own: its snapshot is taken after the
+    # insert above waited for whichever transaction wrote the row.
+    mine = await conn.fetchval(
+        "SELECT claim = $2 FROM seen_interactions WHERE interaction_id = $1", interaction_id, claim
+    )
+    return bool(mine)
 
 
 async def prune(conn: asyncpg.Connection, *, processed_before: int, returned_before: int) -> None:

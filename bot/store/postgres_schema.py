@@ -277,6 +277,16 @@ MIGRATIONS: tuple[PgMigration, ...] = (
             "DROP TABLE guild_settings_v3",
         ),
     ),
+    PgMigration(
+        5,
+        "first_delivery recognises its own marker",
+        (
+            # Who wrote the marker (a random number per call): a call whose commit went
+            # through but whose answer was lost (a connection cut) finds its own row on the
+            # retry and still answers; another process's delivery finds a different one.
+            "ALTER TABLE seen_interactions ADD COLUMN claim BIGINT",
+        ),
+    ),
 )
 
 

@@ -78,6 +78,7 @@ import dataclasses
 import inspect
 import json
 import random
+import socket
 import time
 import uuid
 from collections import Counter
@@ -363,8 +364,9 @@ class FakeNekos:
     def running(self) -> bool:
         return self._runner is not None
 
-    async def start(self) -> None:
-        """Bind and serve (the same port again after a `stop()`)."""
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Bind and serve (the same port again after a `stop()`); or serve on `sock`, bound
+        and listening (another host's address)."""
         if self._runner is not None:
             return
         self._stopping = asyncio.Event()
@@ -375,7 +377,10 @@ class FakeNekos:
         app.router.add_get(f"{API}/{{category}}/{{filename}}", self._file)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site: web.BaseSite = web.TCPSite(runner, self.host, self.port)
+        if sock is not None:
+            self.host, self.port = sock.getsockname()[:2]
+            site = web.SockSite(runner, sock)
         try:
             await site.start()
         except BaseException:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import wording
 from bot.logs import ThrottledLog
 from bot.store.sqlite import SqliteStore
 from tests.fakes.discord import FakeDiscord, make_user
@@ -31,6 +32,7 @@ from tests.helpers import (
 pytestmark = pytest.mark.timeout(60)
 
 STORE_ERROR = "I couldn't save that"
+UNSAVED = wording.message("counter_unsaved")
 
 
 def store_errors(logs: LogCapture) -> list[str]:
@@ -100,6 +102,7 @@ async def test_database_full_actions_still_answer(
     for final in finals:
         assert image_url(final), final
         assert not counter_shown(final), "a count was shown that was not stored"
+        assert UNSAVED in text_of(final), "a count it could not store is said plainly"
     # opt-out cannot be saved: a clear ephemeral message; stats can still be read
     optout = await answered(await discord_api.interact(discord_api.slash("optout")))
     assert is_ephemeral(optout) and STORE_ERROR in text_of(optout)
@@ -140,6 +143,7 @@ async def test_database_full_actions_still_answer(
         await discord_api.interact(discord_api.slash("hug", {"user": targets[1]}))
     )
     assert counter_shown(final) and "has received 1 hug" in text_of(final), text_of(final)
+    assert UNSAVED not in text_of(final)
     assert_db_consistent(data_dir)
     logs.assert_clean()
 

@@ -9,10 +9,12 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
+from bot.coordination import PostgresCoordinator
 from bot.store import (
     ActionCounts,
     GuildSettings,
@@ -21,8 +23,10 @@ from bot.store import (
     StoreError,
     StoreUnreachable,
 )
-from bot.store.postgres import LISTENER_NAME, PostgresStore
+from bot.store import postgres_queries as queries
+from bot.store.postgres import LISTENER_NAME, QUERY_TIMEOUT, RETRY_SECONDS, PostgresStore
 from bot.store.postgres_schema import MIGRATIONS, VERSION_TABLE, PgMigration
+from tests.faults.netns import FaultProxy, Loopback
 from tests.helpers import record_one
 from tests.pg import SUPERUSER, PostgresCluster
 from tests.store.conftest import PostgresBackend
@@ -136,6 +140,78 @@ async def test_each_interaction_is_first_delivered_to_one_process_only(
     now[0] += 2 * 24 * 3600
     await (await pg.open(clock=lambda: now[0])).close()  # prunes at open
     assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(0,)]
+
+
+async def test_first_delivery_whose_answer_was_lost_is_still_first_on_its_retry(
+    pg: PostgresBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The marker commits, then the connection goes before its answer arrives (a network cut:
+    # tests/faults/test_partitions.py saw it through its fault proxy). The retry on a new
+    # connection found the marker and took the interaction for another process's: it was
+    # never answered.
+    store = await pg.open()
+    real = queries.first_delivery
+    lost: list[int] = []
+
+    async def answer_lost(conn: asyncpg.Connection, **arguments: int) -> bool:
+        result = await real(conn, **arguments)
+        if not lost:
+            lost.append(arguments["interaction_id"])
+            conn.terminate()
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed mid-operation")
+        return result
+
+    monkeypatch.setattr(queries, "first_delivery", answer_lost)
+    assert await store.first_delivery(7)
+    assert lost == [7]
+    assert await pg.rows("SELECT COUNT(*) FROM seen_interactions") == [(1,)]
+    # Another delivery of it (a replay, here or in another process) is still not first.
+    assert not await store.first_delivery(7)
+    assert not await (await pg.open()).first_delivery(7)
+
+
+@pytest.fixture
+async def cut_link(pg_cluster: PostgresCluster) -> AsyncIterator[FaultProxy]:
+    """A relay on loopback to the test cluster that can black-hole its connections."""
+    proxy = FaultProxy(Loopback(), ("127.0.0.1", pg_cluster.port))
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+async def test_a_cut_link_fails_calls_instead_of_hanging(pg_url: str, cut_link: FaultProxy) -> None:
+    # A partition drops packets: nothing fails, a statement waits for its answer until TCP gives
+    # up, minutes later (tests/faults/test_partitions.py: every interaction went unanswered).
+    url = pg_url.replace(f":{urlsplit(pg_url).port}/", f":{cut_link.port}/")
+    store = await PostgresStore.open(url)
+    coordinator = await PostgresCoordinator.open(url)
+    try:
+        assert await record_one(store, action_id=1, target_id=B, **HUG) == ActionCounts(1, 1)
+        cut_link.black_hole()
+        # The store gives up after RETRY_SECONDS (its last attempt may take QUERY_TIMEOUT):
+        # the bound is that with room for a loaded machine. Before the fix the call hung for
+        # over 30 s, and an interaction waiting on it went unanswered.
+        bound = 3 * (RETRY_SECONDS + QUERY_TIMEOUT)
+        action = asyncio.ensure_future(record_one(store, action_id=2, target_id=B, **HUG))
+        take = asyncio.ensure_future(coordinator.budget.take("hug", 10, 60.0))
+        # Not wait_for: cancelling the call would end it by itself.
+        _, pending = await asyncio.wait({action, take}, timeout=bound)
+        for task in pending:
+            task.cancel()
+        assert not pending, "a call on the cut link hangs"
+        assert isinstance(action.exception(), StoreError), action.exception()
+        assert take.result() is None  # the shared budget grants the take without the database
+        cut_link.heal()
+        # Back by itself. The failed action may still land: what its dropped connection had
+        # sent arrives when the link heals, as TCP retransmits it (stored <= sent).
+        after = await record_one(store, action_id=3, target_id=B, **HUG)
+        assert after.pair == after.received_total and after.pair in (2, 3), after
+    finally:
+        cut_link.heal()
+        await coordinator.close()
+        await store.close()
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:

@@ -60,6 +60,7 @@ class Connection:
     session: GatewaySession | None = None
     open: bool = True
     closed_by_server: bool = False
+    last_heard: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
@@ -97,6 +98,9 @@ class Gateway:
     identify_times: list[tuple[int | None, float]]
     resumes: list[dict[str, Any]]
     gateway_connects: list[dict[str, Any]]
+    heartbeat_interval_ms: int
+    zombie_after: float | None
+    zombies_dropped: int
     _sessions: dict[str, GatewaySession]
     _conns: set[Connection]
 
@@ -153,14 +157,27 @@ class Gateway:
     def drop_gateway(self) -> None:
         """Abort every gateway TCP connection without a close frame (the client sees 1006)."""
         for conn in list(self._conns):
-            conn.closed_by_server = True
-            conn.open = False
-            session = conn.session
-            if session is not None and session.conn is conn:
-                session.conn = None
-            if conn.transport is not None:
-                conn.transport.abort()
+            self._drop(conn)
         self._notify()
+
+    def _drop(self, conn: Connection) -> None:
+        conn.closed_by_server = True
+        conn.open = False
+        session = conn.session
+        if session is not None and session.conn is conn:
+            session.conn = None
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    async def _watch_heartbeats(self, conn: Connection, silent_for: float) -> None:
+        """Drop a connection that sent nothing for `silent_for` s, its session left resumable
+        (Discord closes a connection that stopped heartbeating)."""
+        while conn.open:
+            await asyncio.sleep(silent_for / 4)
+            if conn.open and time.monotonic() - conn.last_heard > silent_for:
+                self.zombies_dropped += 1
+                self._drop(conn)
+                self._notify()
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT to every connected session (discord.py then RESUMEs)."""
@@ -182,9 +199,13 @@ class Gateway:
         conn = Connection(ws=ws, transport=transport, compressor=compressor)
         self._conns.add(conn)
         self.gateway_connects.append({"path": request.path, "query": query, "at": time.monotonic()})
+        watchdog = None
+        if self.zombie_after is not None:
+            watchdog = asyncio.create_task(self._watch_heartbeats(conn, self.zombie_after))
         try:
-            await self._send_op(conn, 10, {"heartbeat_interval": HEARTBEAT_INTERVAL_MS})
+            await self._send_op(conn, 10, {"heartbeat_interval": self.heartbeat_interval_ms})
             async for msg in ws:
+                conn.last_heard = time.monotonic()
                 if msg.type is not WSMsgType.TEXT and msg.type is not WSMsgType.BINARY:
                     break
                 try:
@@ -198,6 +219,8 @@ class Gateway:
         except ConnectionError:
             pass
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             conn.open = False
             self._conns.discard(conn)
             session = conn.session

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from tests.fakes.discord.gateway import Connection, Gateway, GatewaySession
+from tests.fakes.discord.gateway import HEARTBEAT_INTERVAL_MS, Connection, Gateway, GatewaySession
 from tests.fakes.discord.guilds import GuildShape, realistic_guild_create
 from tests.fakes.discord.payloads import (
     DISCORD_EPOCH_MS,
@@ -56,6 +56,12 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         self.max_concurrency = max_concurrency
         self.host = "127.0.0.1"
         self.port = 0
+        #: HELLO's heartbeat interval; and, when set, seconds of silence after which a
+        #: connection is dropped (its session stays resumable), as Discord drops a client that
+        #: stopped heartbeating (`zombies_dropped` counts them).
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
+        self.zombie_after: float | None = None
+        self.zombies_dropped = 0
         #: An interaction callback later than this after :meth:`interact` gets 10062, as on
         #: Discord. Discord's window is 3 s; the stand-in grants 10 s by default so a loaded
         #: test machine does not turn scheduling delay into a failure (the 3 s figure is
@@ -161,7 +167,9 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Serve on a free loopback port, or on `sock` (bound and listening: another host's
+        address; `host` becomes its address)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api{tail:(/.*)?}", self._handle_rest)
         app.router.add_get("/{tail:.*}", self._handle_gateway)
@@ -169,11 +177,12 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
             app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
         )
         await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, 0))
+            sock.setblocking(False)
+        self.host, self.port = sock.getsockname()[:2]
         await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
