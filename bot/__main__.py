@@ -31,6 +31,7 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
+from bot.shards import describe_shards
 from bot.store import Store, StoreError, StoreUnreachable, migrate, open_store
 from bot.store.files import make_private_dir, write_private
 
@@ -135,6 +136,8 @@ async def run(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
 
+    shards = describe_shards(config.shard_count, config.shard_ids, config.pod_index)
+    log.info("nekocord %s: %s", __version__, shards)  # the first line: what this process runs
     apply_discord_endpoints(config)
     metrics = await serve_metrics(config)
     try:

@@ -59,6 +59,16 @@ def owned_shards(shard_count: int | None, shard_ids: Sequence[int] | None) -> Se
     return range(shard_count or 1)
 
 
+def describe_shards(
+    shard_count: int | None, shard_ids: Sequence[int] | None, pod_index: int | None
+) -> str:
+    """What this process runs, for its first log line: `pod 1, shards 4-7 of 12`."""
+    if shard_count is None:
+        return "not sharded (one gateway connection)"
+    shards = f"shards {_ranges(owned_shards(shard_count, shard_ids))} of {shard_count}"
+    return shards if pod_index is None else f"pod {pod_index}, {shards}"
+
+
 def owns_first_shard(shard_ids: Sequence[int] | None) -> bool:
     """Whether this process runs shard 0 (or all shards, or is not sharded): that process
     alone registers the commands."""
