@@ -136,10 +136,10 @@ async def run(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
 
-    shards = describe_shards(config.shard_count, config.shard_ids, config.pod_index)
-    log.info("nekocord %s: %s", __version__, shards)  # the first line: what this process runs
     apply_discord_endpoints(config)
     metrics = await serve_metrics(config)
+    shards = describe_shards(config.shard_count, config.shard_ids, config.pod_index)
+    log.info("nekocord %s: %s", __version__, shards)  # among the first lines: what it runs
     try:
         return await _run(config, stop, metrics, on_bot, breaker_cooldown, coordinator)
     finally:

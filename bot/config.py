@@ -369,8 +369,8 @@ class Config:
         "METRICS_PORT",
         _port,
         default=None,
-        help="Serve Prometheus `/metrics` and `/healthz` on this port (one per process); "
-        "unset: off.",
+        help="Serve Prometheus `/metrics` and the probes `/livez` and `/readyz` on this port "
+        "(one per process); unset: off.",
     )
     metrics_host: str = setting(
         "METRICS_HOST",
