@@ -39,7 +39,9 @@ RUN pip install --require-hashes -r /tmp/requirements.lock && rm /tmp/requiremen
 COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels && pip check
 
-USER nekocord
+# Numeric, so Kubernetes' runAsNonRoot can verify it (it cannot resolve a name); the Helm
+# chart's runAsUser/runAsGroup are the same ids.
+USER 10001:10001
 VOLUME ["/data"]
 
 # Healthy while the bot keeps its gateway heartbeat file fresh (bot/health.py).
