@@ -345,3 +345,27 @@ def test_the_network_policy_lets_through_only_metrics_dns_database_and_https() -
         (p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]
     )
     assert egress_ports == [(53, "TCP"), (53, "UDP"), (443, "TCP"), (5432, "TCP")]
+
+
+def test_notes_name_each_pods_shards() -> None:
+    result = run_helm(
+        "install", "--dry-run=client", "nekocord", str(CHART), "-f", str(value_set("three-pods"))
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.partition("NOTES:")[2]
+    for line in ("nekocord-0: shards 0-3", "nekocord-1: shards 4-7", "nekocord-2: shards 8-11"):
+        assert line in notes
+
+
+def test_the_readmes_kubernetes_section_names_values_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.partition("## Running on Kubernetes")[2].partition("\n## ")[0]
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    found = re.findall(r"`(?:--set )?([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)[=`]", section)
+    named = {name for name in found if name.rpartition(".")[2] not in ("yaml", "json", "txt")}
+    assert {"shards.count", "existingSecret.name", "metrics.serviceMonitor.enabled"} <= named
+    for dotted in named:
+        node: Any = defaults
+        for part in dotted.split("."):
+            assert isinstance(node, dict) and part in node, f"README names {dotted}"
+            node = node[part]
