@@ -23,8 +23,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATA_DIR=/data
 
-# The app's own user (uid 10001): the mounted /data must be writable by it (see README).
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin nekocord \
+# The app's own user and group (uid and gid 10001): the mounted /data must be writable by it (see README).
+RUN groupadd --gid 10001 nekocord \
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin nekocord \
     && mkdir -p /data && chown nekocord:nekocord /data
 
 # Dependencies in their own layer, from the lock file alone (exact versions, hash-checked):
