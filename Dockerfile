@@ -23,7 +23,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATA_DIR=/data
 
-# The app's own user and group (uid and gid 10001): the mounted /data must be writable by it (see README).
+# The app's own user and group (uid and gid 10001): the mounted /data must be writable by it
+# (see README).
 RUN groupadd --gid 10001 nekocord \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin nekocord \
     && mkdir -p /data && chown nekocord:nekocord /data
