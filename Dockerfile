@@ -23,8 +23,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATA_DIR=/data
 
-# The app's own user (uid 10001): the mounted /data must be writable by it (see README).
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin nekocord \
+# The app's own user and group (uid and gid 10001): the mounted /data must be writable by it
+# (see README).
+RUN groupadd --gid 10001 nekocord \
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin nekocord \
     && mkdir -p /data && chown nekocord:nekocord /data
 
 # Dependencies in their own layer, from the lock file alone (exact versions, hash-checked):
@@ -39,7 +41,9 @@ RUN pip install --require-hashes -r /tmp/requirements.lock && rm /tmp/requiremen
 COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels && pip check
 
-USER nekocord
+# Numeric, so Kubernetes' runAsNonRoot can verify it (it cannot resolve a name); the Helm
+# chart's runAsUser/runAsGroup are the same ids.
+USER 10001:10001
 VOLUME ["/data"]
 
 # Healthy while the bot keeps its gateway heartbeat file fresh (bot/health.py).

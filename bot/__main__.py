@@ -31,6 +31,7 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
+from bot.shards import describe_shards
 from bot.store import Store, StoreError, StoreUnreachable, migrate, open_store
 from bot.store.files import make_private_dir, write_private
 
@@ -137,6 +138,8 @@ async def run(
 
     apply_discord_endpoints(config)
     metrics = await serve_metrics(config)
+    shards = describe_shards(config.shard_count, config.shard_ids, config.pod_index)
+    log.info("nekocord %s: %s", __version__, shards)  # among the first lines: what it runs
     try:
         return await _run(config, stop, metrics, on_bot, breaker_cooldown, coordinator)
     finally:

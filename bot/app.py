@@ -99,6 +99,7 @@ class NekoBot(ShardAware, commands.Bot):
         self.store = store
         self.coordinator = coordinator or LocalCoordinator(config.data_dir)
         self.heartbeat = heartbeat
+        self.ready_shards = set()
         # A failing database is logged at most once a minute per kind of failure, not per command.
         self.store_errors = store_errors or ThrottledLog(logging.getLogger("bot.store"))
         self.cooldowns = MemberCooldowns(config.cooldown, config.search_cooldown)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -21,8 +22,15 @@ from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
-from bot.shard_settings import check_shards, parse_shard_count, parse_shard_ids
-from bot.urls import url_credentials
+from bot.shard_settings import (
+    ShardSettingError,
+    parse_pod_index,
+    parse_shard_count,
+    parse_shard_ids,
+    parse_shards_per_pod,
+    pod_shards,
+)
+from bot.urls import database_url, url_credentials
 
 T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -170,34 +178,6 @@ def _database_in_data_dir(earlier: Mapping[str, Any]) -> str:
     return f"sqlite:///{earlier['data_dir'] / 'nekocord.db'}"
 
 
-def _postgres_url(text: str) -> str:
-    # Checked here so that a typo exits 2 at once instead of being retried as "unreachable".
-    # Messages never repeat the URL: it may hold a password.
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-        if parts.fragment:  # an unescaped '#' (in a password?) cuts the URL short
-            raise ValueError
-    except ValueError:
-        raise Invalid("is not a valid PostgreSQL URL") from None
-    if not parts.hostname and "host=" not in parts.query:
-        raise Invalid("must name a host: postgresql://user:password@host:5432/database")
-    return text
-
-
-def _database_url(text: str) -> str:
-    if text.partition("://")[0].lower() in ("postgresql", "postgres"):
-        return _postgres_url(text)
-    # An opt-out must survive a restart: a member who opted out must never be pinged again.
-    lowered = text.lower()
-    if ":memory:" in lowered or "mode=memory" in lowered or lowered.rstrip("/") == "sqlite:":
-        raise Invalid(
-            "an in-memory database would forget opt-outs at every restart: "
-            "name a file (sqlite:///path/to/nekocord.db)"
-        )
-    return text
-
-
 def _log_level(text: str) -> str:
     level = text.upper()
     if level not in LOG_LEVELS:
@@ -313,7 +293,7 @@ class Config:
     )
     database_url: str = setting(
         "DATABASE_URL",
-        _database_url,
+        _problem(database_url),
         default=_database_in_data_dir,
         shown="`sqlite:///<DATA_DIR>/nekocord.db`",
         help="Where counters, opt-outs and server settings are stored: a SQLite file, or "
@@ -389,8 +369,8 @@ class Config:
         "METRICS_PORT",
         _port,
         default=None,
-        help="Serve Prometheus `/metrics` and `/healthz` on this port (one per process); "
-        "unset: off.",
+        help="Serve Prometheus `/metrics` and the probes `/livez` and `/readyz` on this port "
+        "(one per process); unset: off.",
     )
     metrics_host: str = setting(
         "METRICS_HOST",
@@ -411,6 +391,21 @@ class Config:
         default=None,
         help="With `SHARD_COUNT`: the shards this process runs, as `a-b`, `a,b,c` or one id "
         "(from 0). Several processes share one PostgreSQL `DATABASE_URL`.",
+    )
+    shards_per_pod: int | None = setting(
+        "SHARDS_PER_POD",
+        _problem(parse_shards_per_pod),
+        default=None,
+        help="Instead of `SHARD_IDS` (Kubernetes): pod i of `SHARD_COUNT` / k runs shards "
+        "i·k … i·k+k−1, i being `POD_INDEX` or else the host name's last `-N`.",
+    )
+    pod_index: int | None = setting(
+        "POD_INDEX",
+        _problem(parse_pod_index),
+        default=None,
+        shown="(the host name's `-N`)",
+        help="With `SHARDS_PER_POD`: this pod's index (from 0); the Helm chart sets it from "
+        "the label `apps.kubernetes.io/pod-index`.",
     )
 
     def secrets(self) -> list[str]:
@@ -460,10 +455,14 @@ def load_config(
     values: dict[str, Any] = {}
     for name, described in _FIELDS:
         values[name] = described.read(get, values)
+    hostname = get("HOSTNAME") or socket.gethostname()  # Kubernetes sets it to the pod's name
+    shards = (values["shard_count"], values["shard_ids"], values["shards_per_pod"])
     try:
-        check_shards(values["shard_count"], values["shard_ids"], values["database_url"])
-    except ValueError as exc:
-        raise ConfigError("SHARD_IDS", str(exc)) from None
+        values["shard_ids"], values["pod_index"] = pod_shards(
+            *shards, values["pod_index"], hostname, values["database_url"]
+        )
+    except ShardSettingError as exc:
+        raise ConfigError(exc.variable, exc.problem) from None
     return Config(**values)
 
 

@@ -35,6 +35,17 @@ def gateway_connected(client: Any) -> bool:
     return ws is not None and bool(ws.open)
 
 
+def shards_not_ready(client: Any) -> list[int]:
+    """The shards this process owns whose gateway session is not READY now (reconnecting, or
+    not yet identified); empty when all are."""
+    owned = getattr(client, "shard_ids", None) or range(client.shard_count or 1)
+    if client.is_closed() or not gateway_connected(client):
+        ready: set[int] = set()
+    else:
+        ready = getattr(client, "ready_shards", set())
+    return [shard for shard in owned if shard not in ready]
+
+
 class Heartbeat:
     def __init__(self, data_dir: Path, interval: float = INTERVAL) -> None:
         self.path = data_dir / "heartbeat"

@@ -1,4 +1,8 @@
-"""Prometheus metrics and a health endpoint (METRICS_PORT), one HTTP port per process.
+"""Prometheus metrics and the probes (METRICS_PORT), one HTTP port per process.
+
+`/livez`: the event loop answers (nothing else: a gateway outage must never get the pod
+restarted, every restart costs IDENTIFYs). `/readyz` (and `/healthz`, its older name): every
+shard this process owns has a READY gateway session and the database answers.
 
 `Metrics` owns a private registry (several bots in one test process don't collide). Commands
 and button presses are counted by the tree when their task ends (`NekoTree.on_finished`); the
@@ -10,6 +14,7 @@ know nothing of metrics.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import Counter as Tally
 from collections.abc import Iterator
@@ -24,7 +29,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from bot import responding
-from bot.health import gateway_connected
+from bot.health import shards_not_ready
 from bot.nekos import BadRequest, CategoryError, NekosError
 from bot.shards import CURRENT_SHARD, owned_shards
 from bot.store import StoreError
@@ -39,6 +44,8 @@ ERROR = "error"  # a bug, the database, or Discord refusing our answer
 OUTCOMES = (OK, REFUSED, UPSTREAM, ERROR)
 
 # From a cached answer (milliseconds) to a deferred one that waited for nekos.best (seconds).
+# `/readyz` waits this long for the database (the chart's probe timeout is longer).
+STORE_PING_TIMEOUT = 2.0
 COMMAND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.6, 2.5, 5.0, 10.0, 15.0)
 
 
@@ -117,7 +124,7 @@ class _ScrapeTime(Collector):
 
 
 class Metrics:
-    """The bot's metrics, and the HTTP server that serves them with `/healthz`."""
+    """The bot's metrics, and the HTTP server that serves them with the probes."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -155,8 +162,19 @@ class Metrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
-    def healthy(self) -> bool:
-        return self.bot is not None and gateway_connected(self.bot)
+    async def readiness(self) -> str | None:
+        """None when ready to serve, else why not (one line)."""
+        bot = self.bot
+        if bot is None:
+            return "starting"
+        waiting = shards_not_ready(bot)
+        if waiting:
+            return f"gateway not ready: shard {', '.join(str(s) for s in waiting)}"
+        try:
+            await asyncio.wait_for(bot.store.ping(), STORE_PING_TIMEOUT)
+        except (StoreError, TimeoutError):
+            return "the database does not answer"
+        return None
 
     # -- the HTTP server ------------------------------------------------------------------
 
@@ -165,17 +183,24 @@ class Metrics:
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        if self.healthy():
+    async def _livez(self, request: web.Request) -> web.Response:
+        # Answering at all is the point: this handler runs on the bot's event loop.
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        problem = await self.readiness()
+        if problem is None:
             return web.Response(text="ok\n")
-        return web.Response(status=503, text="gateway not connected\n")
+        return web.Response(status=503, text=f"{problem}\n")
 
     async def start(self, host: str, port: int) -> int:
-        """Serve `/metrics` and `/healthz` on host:port; returns the bound port. Raises
+        """Serve `/metrics` and the probes on host:port; returns the bound port. Raises
         OSError when the port cannot be bound."""
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._livez)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/healthz", self._readyz)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:

@@ -1,4 +1,5 @@
-"""SHARD_COUNT and SHARD_IDS: their parsing and the checks between them and DATABASE_URL.
+"""SHARD_COUNT, SHARD_IDS, SHARDS_PER_POD and POD_INDEX: their parsing and the checks between
+them and DATABASE_URL.
 
 Apart from `bot.shards` (which needs discord.py) because the configuration is also read by the
 container health check. Each function raises ValueError with the problem, worded to follow
@@ -6,6 +7,8 @@ container health check. Each function raises ValueError with the problem, worded
 """
 
 from __future__ import annotations
+
+import re
 
 from bot.store import url_scheme
 
@@ -51,3 +54,88 @@ def check_shards(count: int | None, ids: tuple[int, ...] | None, database_url: s
             "running some of the shards needs a PostgreSQL DATABASE_URL shared by every "
             "process (SQLite belongs to one process)"
         )
+
+
+# -- one pod of a StatefulSet: POD_INDEX and SHARDS_PER_POD -----------------------------------
+
+_POD_NAME = re.compile(r"-([0-9]+)$")
+
+
+class ShardSettingError(ValueError):
+    """A problem between the shard settings; `variable` is the one the line names."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(problem)
+        self.variable = variable
+        self.problem = problem
+
+
+def parse_pod_index(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise ValueError("must be a whole number from 0 (the pod's ordinal)")
+    return int(text)
+
+
+def parse_shards_per_pod(text: str) -> int:
+    count = int(text) if text.isdigit() else 0
+    if not 1 <= count <= 65536:
+        raise ValueError("must be a whole number of shards from 1")
+    return count
+
+
+def index_from_hostname(hostname: str) -> int | None:
+    """A StatefulSet's pod `NAME-N` has the index N (None: no such suffix)."""
+    found = _POD_NAME.search(hostname.strip())
+    return int(found.group(1)) if found else None
+
+
+def pod_shards(
+    count: int | None,
+    ids: tuple[int, ...] | None,
+    per_pod: int | None,
+    pod_index: int | None,
+    hostname: str,
+    database_url: str,
+) -> tuple[tuple[int, ...] | None, int | None]:
+    """The shards this process runs and its pod index: pod i of SHARD_COUNT / SHARDS_PER_POD
+    runs shards i·k … i·k+k−1; without SHARDS_PER_POD, SHARD_IDS as given."""
+    if per_pod is None:
+        if pod_index is not None:
+            raise ShardSettingError("POD_INDEX", "needs SHARDS_PER_POD (shards per pod)")
+        try:
+            check_shards(count, ids, database_url)
+        except ValueError as exc:
+            raise ShardSettingError("SHARD_IDS", str(exc)) from None
+        return ids, None
+    if ids is not None:
+        raise ShardSettingError(
+            "SHARD_IDS",
+            "give SHARD_IDS or SHARDS_PER_POD, not both (a pod's index picks its shards)",
+        )
+    if count is None:
+        raise ShardSettingError("SHARDS_PER_POD", "needs SHARD_COUNT (the total number of shards)")
+    if count % per_pod:
+        raise ShardSettingError(
+            "SHARDS_PER_POD", f"SHARD_COUNT={count} is not a multiple of SHARDS_PER_POD={per_pod}"
+        )
+    if pod_index is None:
+        pod_index = index_from_hostname(hostname)
+        if pod_index is None:
+            raise ShardSettingError(
+                "POD_INDEX",
+                f"is not set and the host name {hostname!r} does not end in -N (a StatefulSet "
+                "pod's index)",
+            )
+    pods = count // per_pod
+    if pod_index >= pods:
+        raise ShardSettingError(
+            "POD_INDEX",
+            f"pod {pod_index} is past the last of {pods} pods (SHARD_COUNT={count}, "
+            f"SHARDS_PER_POD={per_pod}: indexes 0 to {pods - 1})",
+        )
+    owned = tuple(range(pod_index * per_pod, (pod_index + 1) * per_pod))
+    try:
+        check_shards(count, owned, database_url)
+    except ValueError as exc:
+        raise ShardSettingError("SHARDS_PER_POD", str(exc)) from None
+    return owned, pod_index

@@ -59,6 +59,16 @@ def owned_shards(shard_count: int | None, shard_ids: Sequence[int] | None) -> Se
     return range(shard_count or 1)
 
 
+def describe_shards(
+    shard_count: int | None, shard_ids: Sequence[int] | None, pod_index: int | None
+) -> str:
+    """What this process runs, for its first log line: `pod 1, shards 4-7 of 12`."""
+    if shard_count is None:
+        return "not sharded (one gateway connection)"
+    shards = f"shards {_ranges(owned_shards(shard_count, shard_ids))} of {shard_count}"
+    return shards if pod_index is None else f"pod {pod_index}, {shards}"
+
+
 def owns_first_shard(shard_ids: Sequence[int] | None) -> bool:
     """Whether this process runs shard 0 (or all shards, or is not sharded): that process
     alone registers the commands."""
@@ -116,6 +126,9 @@ class ShardAware:
     coordinator: Coordinator
     heartbeat: Heartbeat | None
     max_concurrency: int = 1
+    #: Shards whose session is READY (or RESUMED) and not disconnected since: `/readyz`.
+    #: An unsharded bot is shard 0.
+    ready_shards: set[int]
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Wait for this shard's IDENTIFY turn across every process. Replaces discord.py's
@@ -125,6 +138,25 @@ class ShardAware:
         await self.coordinator.before_identify(bucket, IDENTIFY_WINDOW + IDENTIFY_MARGIN)
         log.debug("IDENTIFY turn for shard %s (bucket %d)", shard_id, bucket)
 
+    def _sharded(self) -> bool:
+        return isinstance(self, discord.AutoShardedClient)
+
+    # READY arrived ('connect'), RESUMED, or the connection was lost. A sharded client also
+    # dispatches the plain events, without the shard: those count only when unsharded.
+    async def on_shard_connect(self, shard_id: int) -> None:
+        self.ready_shards.add(shard_id)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self.ready_shards.discard(shard_id)
+
+    async def on_connect(self) -> None:
+        if not self._sharded():
+            self.ready_shards.add(0)
+
+    async def on_disconnect(self) -> None:
+        if not self._sharded():
+            self.ready_shards.discard(0)
+
     async def on_shard_ready(self, shard_id: int) -> None:
         CURRENT_SHARD.set(shard_id)
         self._beat()
@@ -133,9 +165,12 @@ class ShardAware:
 
     async def on_shard_resumed(self, shard_id: int) -> None:
         CURRENT_SHARD.set(shard_id)
+        self.ready_shards.add(shard_id)
         log.info("Shard %d resumed", shard_id)
 
     async def on_resumed(self) -> None:
+        if not self._sharded():
+            self.ready_shards.add(0)
         self._beat()
 
     def _beat(self) -> None:

@@ -1,12 +1,12 @@
 """Credentials in URLs (NEKOS_API_BASE, DATABASE_URL): the forms to redact from logs, and the
-URL as users may see it."""
+URL as users may see it; and DATABASE_URL's own checks (for `bot.config`)."""
 
 from __future__ import annotations
 
 import base64
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
-__all__ = ["url_credentials", "without_credentials"]
+__all__ = ["database_url", "url_credentials", "without_credentials"]
 
 
 def url_credentials(url: str) -> list[str]:
@@ -48,3 +48,32 @@ def without_credentials(url: str) -> str:
 
 
 # -- the settings, in README order ---------------------------------------------------------------
+
+
+def _postgres_url(text: str) -> str:
+    # Checked here so that a typo exits 2 at once instead of being retried as "unreachable".
+    # Messages never repeat the URL: it may hold a password.
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+        if parts.fragment:  # an unescaped '#' (in a password?) cuts the URL short
+            raise ValueError
+    except ValueError:
+        raise ValueError("is not a valid PostgreSQL URL") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError("must name a host: postgresql://user:password@host:5432/database")
+    return text
+
+
+def database_url(text: str) -> str:
+    """DATABASE_URL as given, or ValueError with the problem (never the URL)."""
+    if text.partition("://")[0].lower() in ("postgresql", "postgres"):
+        return _postgres_url(text)
+    # An opt-out must survive a restart: a member who opted out must never be pinged again.
+    lowered = text.lower()
+    if ":memory:" in lowered or "mode=memory" in lowered or lowered.rstrip("/") == "sqlite:":
+        raise ValueError(
+            "an in-memory database would forget opt-outs at every restart: "
+            "name a file (sqlite:///path/to/nekocord.db)"
+        )
+    return text

@@ -304,3 +304,82 @@ def test_bad_shard_settings(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load(**env)
     assert str(caught.value) == message
+
+
+# -- one pod of a StatefulSet: SHARDS_PER_POD, POD_INDEX ----------------------------------------
+
+POD = {"SHARD_COUNT": "12", "SHARDS_PER_POD": "4", "DATABASE_URL": PG_URL}
+
+
+@pytest.mark.parametrize(
+    ("env", "ids", "index"),
+    [
+        ({**POD, "POD_INDEX": "0"}, (0, 1, 2, 3), 0),
+        ({**POD, "POD_INDEX": "2"}, (8, 9, 10, 11), 2),
+        ({**POD, "HOSTNAME": "nekocord-1"}, (4, 5, 6, 7), 1),  # a StatefulSet pod's name
+        ({**POD, "HOSTNAME": "my-bot-nekocord-2"}, (8, 9, 10, 11), 2),  # the last -N
+        ({**POD, "HOSTNAME": "nekocord-7", "POD_INDEX": "1"}, (4, 5, 6, 7), 1),  # POD_INDEX wins
+        # one pod with every shard: SQLite is fine
+        ({"SHARD_COUNT": "3", "SHARDS_PER_POD": "3", "POD_INDEX": "0"}, (0, 1, 2), 0),
+    ],
+)
+def test_a_pod_runs_its_range_of_shards(env: dict[str, str], ids: tuple, index: int) -> None:
+    config = load(**env)
+    assert (config.shard_count, config.shard_ids, config.pod_index) == (
+        int(env["SHARD_COUNT"]),
+        ids,
+        index,
+    )
+    assert config.shards_per_pod == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {**POD, "HOSTNAME": "nekocord"},
+            "POD_INDEX: is not set and the host name 'nekocord' does not end in -N "
+            "(a StatefulSet pod's index)",
+        ),
+        (
+            {**POD, "SHARD_COUNT": "10", "POD_INDEX": "0"},
+            "SHARDS_PER_POD: SHARD_COUNT=10 is not a multiple of SHARDS_PER_POD=4",
+        ),
+        (
+            {**POD, "POD_INDEX": "3"},
+            "POD_INDEX: pod 3 is past the last of 3 pods (SHARD_COUNT=12, SHARDS_PER_POD=4: "
+            "indexes 0 to 2)",
+        ),
+        (
+            {**POD, "HOSTNAME": "nekocord-3"},
+            "POD_INDEX: pod 3 is past the last of 3 pods (SHARD_COUNT=12, SHARDS_PER_POD=4: "
+            "indexes 0 to 2)",
+        ),
+        (
+            {**POD, "POD_INDEX": "0", "SHARD_IDS": "0-3"},
+            "SHARD_IDS: give SHARD_IDS or SHARDS_PER_POD, not both (a pod's index picks its "
+            "shards)",
+        ),
+        (
+            {"SHARDS_PER_POD": "4", "POD_INDEX": "0"},
+            "SHARDS_PER_POD: needs SHARD_COUNT (the total number of shards)",
+        ),
+        (
+            {"SHARD_COUNT": "4", "POD_INDEX": "1"},
+            "POD_INDEX: needs SHARDS_PER_POD (shards per pod)",
+        ),
+        (
+            {**POD, "POD_INDEX": "-1"},
+            "POD_INDEX: must be a whole number from 0 (the pod's ordinal)",
+        ),
+        ({**POD, "SHARDS_PER_POD": "0"}, "SHARDS_PER_POD: must be a whole number of shards from 1"),
+        (
+            {"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "POD_INDEX": "1"},
+            SUBSET_ON_SQLITE.replace("SHARD_IDS", "SHARDS_PER_POD"),
+        ),
+    ],
+)
+def test_bad_pod_settings(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(**env)
+    assert str(caught.value) == message

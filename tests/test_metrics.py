@@ -12,8 +12,9 @@ import discord
 import pytest
 from discord import app_commands
 
+from bot.health import gateway_connected, shards_not_ready
 from bot.logs import ThrottledLog
-from bot.metrics import ERROR, OK, OUTCOMES, REFUSED, UPSTREAM, gateway_connected, outcome_of
+from bot.metrics import ERROR, OK, OUTCOMES, REFUSED, UPSTREAM, outcome_of
 from bot.nekos import (
     BadRequest,
     Category,
@@ -100,6 +101,31 @@ def shard(*, closed: bool) -> Any:
 )
 def test_gateway_connected_needs_every_owned_shard(bot: Any, connected: bool) -> None:
     assert gateway_connected(bot) is connected
+
+
+@pytest.mark.parametrize(
+    ("bot", "waiting"),
+    [
+        (client(ws=SimpleNamespace(open=True), shard_count=None, ready_shards={0}), []),
+        (client(ws=SimpleNamespace(open=True), shard_count=None, ready_shards=set()), [0]),
+        # READY once, then the connection dropped: discord.py has not said so yet
+        (client(ws=SimpleNamespace(open=False), shard_count=None, ready_shards={0}), [0]),
+        (
+            client(closed=True, ws=SimpleNamespace(open=True), shard_count=None, ready_shards={0}),
+            [0],
+        ),
+        (sharded({0: shard(closed=False), 1: shard(closed=False)}, ids=None), [0, 1]),
+    ],
+)
+def test_shards_not_ready_are_those_without_a_live_ready_session(bot: Any, waiting: list) -> None:
+    if not hasattr(bot, "ready_shards"):
+        bot.ready_shards = set()
+    assert shards_not_ready(bot) == waiting
+    if getattr(bot, "shards", None):
+        bot.ready_shards = {1}
+        assert shards_not_ready(bot) == [0]
+        bot.ready_shards = {0, 1}
+        assert shards_not_ready(bot) == []
 
 
 def test_throttled_log_counts_every_failure_it_leaves_out(caplog: pytest.LogCaptureFixture) -> None:

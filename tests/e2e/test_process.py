@@ -176,7 +176,8 @@ def test_dockerfile_install_step_without_dev_extras(tmp_path: Path) -> None:
     then import every module and find the bundled data files."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r'^CMD \["python", "-m", "bot"\]$', dockerfile, re.M)
-    assert "HEALTHCHECK" in dockerfile and "USER nekocord" in dockerfile
+    # A numeric user (the image's nekocord, uid 10001): Kubernetes' runAsNonRoot checks it.
+    assert "HEALTHCHECK" in dockerfile and re.search(r"^USER 10001:10001$", dockerfile, re.M)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -225,6 +226,9 @@ async def test_unusable_database_exits_2_with_one_line(tmp_path: Path, problem: 
     assert "Traceback" not in output and "secret" not in output
 
 
+NO_DISCORD = {"DISCORD_API_BASE": "http://127.0.0.1:9", "STARTUP_RETRY_SECONDS": "0"}
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -232,6 +236,16 @@ async def test_unusable_database_exits_2_with_one_line(tmp_path: Path, problem: 
         ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS"),  # out of range
         ({"SHARD_COUNT": "2", "SHARD_IDS": "1"}, "SHARD_IDS"),  # a subset on SQLite
         ({"SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        # One pod of a StatefulSet (the PostgreSQL URL is never reached: refused before).
+        ({"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "HOSTNAME": "nekocord"}, "POD_INDEX"),
+        ({"SHARD_COUNT": "6", "SHARDS_PER_POD": "4", "POD_INDEX": "0"}, "SHARDS_PER_POD"),
+        ({"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "POD_INDEX": "2"}, "POD_INDEX"),
+        ({"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "HOSTNAME": "nekocord-2"}, "POD_INDEX"),
+        (
+            # every shard, so SQLite would do; a Discord that does not answer, at once
+            {"SHARD_COUNT": "4", "SHARDS_PER_POD": "2", "SHARD_IDS": "0-3", **NO_DISCORD},
+            "SHARD_IDS",
+        ),
     ],
 )
 def test_bad_shard_settings_exit_2_with_one_line(

@@ -88,6 +88,7 @@ class Gateway:
 
     token: str
     shard_count: int
+    gateway_refused: bool
     application_id: int
     application: dict[str, Any]
     bot_user: dict[str, Any]
@@ -187,6 +188,8 @@ class Gateway:
 
     # -- connections -------------------------------------------------------------------------
     async def _handle_gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_refused:
+            return plain_error(503)
         ws = web.WebSocketResponse(timeout=1.0, max_msg_size=0, autoping=True, compress=False)
         if not ws.can_prepare(request).ok:
             return plain_error(404)

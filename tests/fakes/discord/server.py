@@ -68,6 +68,9 @@ class FakeDiscord(RestApi, Gateway, InteractionBuilders):
         #: measured by the benchmark). A test of late callbacks sets its own; ``None``
         #: disables the check.
         self.callback_deadline: float | None = 10.0
+        #: While true, a gateway connection is answered 503 before the websocket upgrade (a
+        #: gateway outage: the client keeps retrying, with backoff).
+        self.gateway_refused = False
 
         now_ms = int(time.time() * 1000)
         self.application_id = int(snowflake(now_ms - 400 * _DAY_MS))
