@@ -433,7 +433,7 @@ SETTINGS: tuple[Setting, ...] = tuple(s for _, s in _FIELDS)
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _reader(
+def raw_settings(
     environ: Mapping[str, str] | None, dotenv_path: str | os.PathLike[str] | None
 ) -> Callable[[str], str | None]:
     """A lookup of raw settings: the process environment wins over `.env`; blank is unset."""
@@ -456,7 +456,7 @@ def load_config(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> Config:
     """Read and validate every setting. The process environment wins over `.env`."""
-    get = _reader(environ, dotenv_path)
+    get = raw_settings(environ, dotenv_path)
     values: dict[str, Any] = {}
     for name, described in _FIELDS:
         values[name] = described.read(get, values)
@@ -471,7 +471,7 @@ def data_dir_setting(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> Path:
     """DATA_DIR alone (the health check needs nothing else, not even the token)."""
-    data_dir: Path = dict(_FIELDS)["data_dir"].read(_reader(environ, dotenv_path), {})
+    data_dir: Path = dict(_FIELDS)["data_dir"].read(raw_settings(environ, dotenv_path), {})
     return data_dir
 
 
