@@ -31,6 +31,7 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
+from bot.shards import ShardsHeld
 from bot.store import Store, StoreError, StoreUnreachable, open_store
 from bot.store.files import make_private_dir, write_private
 
@@ -232,6 +233,8 @@ async def _run_bot(
                 ) from None
             except discord.PrivilegedIntentsRequired:
                 raise StartupError("Discord refused the gateway intents") from None
+            except ShardsHeld as exc:  # or lost while running
+                raise StartupError(str(exc), code=exc.code) from None
             except (aiohttp.ClientError, OSError) as exc:  # lost again right after the probe
                 raise StartupError(
                     f"Discord could not be reached: {exc}", code=EXIT_ERROR

@@ -2,15 +2,13 @@
 
 Each setting is declared once, as a field of `Config`: its variable, parser, default and help.
 `load_config` reads them in that order; the README's configuration table and `.env.example` are
-rendered from the same declarations (`python -m bot.config readme-table|env-example`) and a test
-keeps both files equal to the rendering.
+rendered from the same declarations (`bot.config_docs`) and a test keeps both equal to it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,7 +19,13 @@ from dotenv import dotenv_values
 
 from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
-from bot.shard_settings import check_shards, parse_shard_count, parse_shard_ids
+from bot.shard_settings import (
+    check_shards,
+    parse_lease_seconds,
+    parse_shard_claim,
+    parse_shard_count,
+    parse_shard_ids,
+)
 from bot.urls import url_credentials
 
 T = TypeVar("T")
@@ -412,6 +416,20 @@ class Config:
         help="With `SHARD_COUNT`: the shards this process runs, as `a-b`, `a,b,c` or one id "
         "(from 0). Several processes share one PostgreSQL `DATABASE_URL`.",
     )
+    shard_claim: str = setting(
+        "SHARD_CLAIM",
+        _problem(parse_shard_claim),
+        default="wait",
+        help="PostgreSQL only: when another process already runs this one's shards, `wait` "
+        "for them (one log line a minute) or `exit` (code 2). A shard never runs twice.",
+    )
+    shard_lease_seconds: float = setting(
+        "SHARD_LEASE_SECONDS",
+        _problem(parse_lease_seconds),
+        default="30",
+        help="PostgreSQL only: a process's claim on its shards, renewed while it runs, expires "
+        "this long after it died; then another process takes them over.",
+    )
 
     def secrets(self) -> list[str]:
         """What no log line may show: the token, and the credentials in any URL setting (as
@@ -473,38 +491,3 @@ def data_dir_setting(
     """DATA_DIR alone (the health check needs nothing else, not even the token)."""
     data_dir: Path = dict(_FIELDS)["data_dir"].read(raw_settings(environ, dotenv_path), {})
     return data_dir
-
-
-# -- documentation --------------------------------------------------------------------------
-
-
-def readme_table() -> str:
-    """The configuration table of README.md."""
-    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{s.name}` | {s.default_cell} | {s.help} |" for s in SETTINGS]
-    return "\n".join(lines) + "\n"
-
-
-def env_example() -> str:
-    """The whole of `.env.example`."""
-    required = ", ".join(s.name for s in SETTINGS if s.required is not None)
-    lines = [
-        f"# nekocord configuration. Copy to .env and fill in {required}; "
-        "everything else is optional.",
-        "# The README's configuration table explains each setting.",
-    ]
-    for s in SETTINGS:
-        lines += ["", f"# {s.help}" + (" Required." if s.required is not None else "")]
-        if s.shown is not None:
-            lines.append(f"# Default: {s.shown.strip('()`')}")
-        literal = s.default if isinstance(s.default, str) else ""
-        lines.append(f"{'' if s.required is not None else '# '}{s.name}={literal}")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    renderings = {"readme-table": readme_table, "env-example": env_example}
-    if sys.argv[1:2] and sys.argv[1] in renderings:
-        sys.stdout.write(renderings[sys.argv[1]]())
-    else:
-        sys.exit(f"usage: python -m bot.config {'|'.join(renderings)}")
