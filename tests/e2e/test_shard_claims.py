@@ -5,7 +5,8 @@ PostgreSQL, against the sharded stand-in Discord: a shard runs in one process at
 - with SHARD_CLAIM=exit a third exits 2 with one line, without connecting;
 - after `kill -9` of the first, the second takes its shards over once the lease (kept short
   here by SHARD_LEASE_SECONDS) has expired, and answers in both shards;
-- a clean stop releases the leases at once.
+- a clean stop releases the leases at once;
+- a process whose lease another one took stops (exit 1, one line).
 
 Rerun alone: `pytest tests/e2e/test_shard_claims.py` (about 30 s).
 """
@@ -127,3 +128,27 @@ async def wait_for_count(process: BotProcess, text: str, count: int, timeout: fl
         if time.monotonic() > deadline:
             raise TimeoutError(f"{text!r} not seen {count} times:\n{process.output[-3000:]}")
         await asyncio.sleep(0.05)
+
+
+async def test_a_process_that_lost_its_leases_stops(
+    pg_cluster: PostgresCluster,
+    pg_url: str,
+    sharded_api: FakeDiscord,
+    nekos: FakeNekos,
+    tmp_path: Path,
+) -> None:
+    """Another process took a lease (as after a partition longer than the lease): the holder
+    stops its shards and exits 1 with one line, rather than run a second copy."""
+    fake = sharded_api
+    async with bot_process(fake, nekos, tmp_path / "holder", **shards_env(pg_url)) as holder:
+        await holder.wait_for_output("[shard 1] Shard 1 ready", timeout=READY_TIMEOUT)
+        database = pg_url.rsplit("/", 1)[1]
+        pg_cluster.psql(
+            "UPDATE coord_shard_leases SET holder = 'another' WHERE shard = 1", database
+        )
+        assert await holder.wait(timeout=60) == 1, holder.output
+        output = holder.output
+    errors = [line for line in output.splitlines() if line.startswith("nekocord:")]
+    assert errors == ["nekocord: stopped: the leases of shards 0,1 could not be renewed"], output
+    assert "Traceback" not in output
+    await fake.wait_until(lambda: not fake.ready_shards, timeout=30)
