@@ -161,7 +161,6 @@ class ShardAware:
                 logged_at = loop.time()
             log.debug("Shards %s still held: trying again", _ranges(shards))
             await asyncio.sleep(min(CLAIM_POLL, lease / 3))
-        log.info("Claimed shards %s", _ranges(shards))
 
     def _shards_lost(self) -> None:
         log.error("Stopping: this process may no longer run its shards")

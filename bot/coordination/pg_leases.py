@@ -75,6 +75,7 @@ class ShardLeases:
             return False
         self.shards = tuple(wanted)
         if self._renewer is None:
+            log.info("Claimed shards %s", ",".join(map(str, wanted)))
             self._renewer = asyncio.get_running_loop().create_task(
                 self._renew(lease, sent, on_lost), name="coordinator-shard-leases"
             )
