@@ -29,6 +29,8 @@ import aiohttp
 import discord
 import yarl
 
+from bot.coordination import CoordinationError
+
 if TYPE_CHECKING:
     from bot.config import Config
     from bot.coordination import Coordinator
@@ -150,14 +152,20 @@ class ShardAware:
         lease = self.config.shard_lease_seconds
         loop = asyncio.get_running_loop()
         logged_at: float | None = None
-        while not await self.coordinator.claim_shards(
-            shards, self.config.shard_count or 1, lease=lease, on_lost=self._shards_lost
-        ):
-            held = f"shards {_ranges(shards)} are run by another process"
-            if self.config.shard_claim == "exit":
-                raise ShardsHeld(f"{held} (SHARD_CLAIM=exit)")
+        while True:
+            try:
+                if await self.coordinator.claim_shards(
+                    shards, self.config.shard_count or 1, lease=lease, on_lost=self._shards_lost
+                ):
+                    return
+                held = f"shards {_ranges(shards)} are run by another process"
+                if self.config.shard_claim == "exit":
+                    raise ShardsHeld(f"{held} (SHARD_CLAIM=exit)")
+                why = f"{held} (its lease expires {lease:g} s after it stops)"
+            except CoordinationError as exc:  # not known to be held: not "exit" either
+                why = f"could not claim shards {_ranges(shards)}: {exc}"
             if logged_at is None or loop.time() - logged_at >= CLAIM_LOG_INTERVAL:
-                log.warning("Waiting: %s (its lease expires %g s after it stops)", held, lease)
+                log.warning("Waiting: %s", why)
                 logged_at = loop.time()
             log.debug("Shards %s still held: trying again", _ranges(shards))
             await asyncio.sleep(min(CLAIM_POLL, lease / 3))

@@ -54,7 +54,8 @@ class Coordinator(ABC):
         before any of them connects. True when held: renewed from then on, released by
         `close()`, expiring `lease` seconds after a process died. `on_lost` is called (once) if
         the leases are lost meanwhile: this process must then stop running those shards.
-        A process alone (no shared database) needs no lease."""
+        False: another process holds some of them; `CoordinationError` (one line): the
+        database did not answer. A process alone (no shared database) needs no lease."""
         return True
 
     @property

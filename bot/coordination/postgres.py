@@ -178,8 +178,7 @@ class PostgresCoordinator(Coordinator):
         try:
             return await self._leases.claim(shards, shard_count, lease, on_lost)
         except BACKEND_ERRORS as exc:
-            self._degraded("shard leases", exc)
-            return False  # not known to be ours: not run
+            raise CoordinationError(f"PostgreSQL did not answer: {_describe(exc)}") from None
 
     # -- command registration ---------------------------------------------------------------
 

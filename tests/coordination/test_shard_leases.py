@@ -8,8 +8,9 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+import pytest
 
-from bot.coordination import LocalCoordinator, PostgresCoordinator
+from bot.coordination import CoordinationError, LocalCoordinator, PostgresCoordinator
 from tests.coordination.conftest import CoordinatorFactory
 
 LEASE = 1.0
@@ -93,3 +94,16 @@ async def test_one_process_alone_needs_no_lease(tmp_path: Path) -> None:
     local = LocalCoordinator(tmp_path)
     assert await local.claim_shards([0, 1], 2, lease=LEASE, on_lost=never_lost)
     assert await local.claim_shards([0, 1], 2, lease=LEASE, on_lost=never_lost)
+
+
+async def test_a_database_that_does_not_answer_is_not_taken_for_a_holder(
+    open_coordinator: CoordinatorFactory,
+) -> None:
+    """A claim that cannot reach PostgreSQL raises (the bot waits and says why) instead of
+    answering "held" (which SHARD_CLAIM=exit would turn into exit 2)."""
+    coordinator = await open_coordinator()
+    coordinator._pool.terminate()  # every connection gone, as with the server away
+    with pytest.raises(CoordinationError) as raised:
+        await coordinator.claim_shards([0], 1, lease=LEASE, on_lost=never_lost)
+    assert str(raised.value).startswith("PostgreSQL did not answer: ")
+    assert "\n" not in str(raised.value)
