@@ -244,7 +244,7 @@ async def _run_bot(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m bot [COMMAND]`: the command line is `bot.cli`'s."""
-    return cli.main(argv, prog="python -m bot")
+    return cli.main(argv, prog="python -m bot", run=run_bot)
 
 
 def run_bot() -> int:

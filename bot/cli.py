@@ -71,8 +71,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
-    """Parse `argv` (default: `sys.argv[1:]`) and run the command; returns the exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str | None = None,
+    run: Callable[[], int] | None = None,
+) -> int:
+    """Parse `argv` (default: `sys.argv[1:]`) and run the command; returns the exit code.
+    `run`: the bot's runner when the caller has it (`python -m bot`: its own module, which
+    must not be imported a second time as `bot.__main__`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog or os.path.basename(sys.argv[0]) or "nekocord")
     parsed, extra = parser.parse_known_args(args)
@@ -80,6 +87,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     _, handler, own_options = COMMANDS[name]
     if extra and not own_options:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")  # exits 2
+    if name == "run" and run is not None:
+        return run()
     return handler(extra)
 
 
