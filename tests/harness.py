@@ -126,15 +126,13 @@ async def running_bot(
 
 @dataclass
 class BotProcess:
-    """`python -m bot` (or `command`) as a child process; output goes to a log file."""
+    """`python -m bot` as a child process; output goes to a log file."""
 
     env: dict[str, str]
     log_path: Path
     cwd: Path
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
-    #: What is run (default: `python -m bot`; e.g. the installed `nekocord` script).
-    command: Sequence[str] = (sys.executable, "-m", "bot")
     _offset: int = 0  # where this run's output starts in a shared log file
     _log_file: Any = field(default=None, repr=False)
 
@@ -146,7 +144,9 @@ class BotProcess:
         self._offset = self._log_file.tell()
         self.started_at = time.monotonic()
         self.process = await asyncio.create_subprocess_exec(
-            *self.command,
+            sys.executable,
+            "-m",
+            "bot",
             cwd=self.cwd,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -211,12 +211,7 @@ class BotProcess:
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    discord: FakeDiscord,
-    nekos: FakeNekos,
-    data_dir: Path,
-    *,
-    command: Sequence[str] | None = None,
-    **env: str,
+    discord: FakeDiscord, nekos: FakeNekos, data_dir: Path, **env: str
 ) -> AsyncIterator[BotProcess]:
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = BotProcess(
@@ -224,8 +219,6 @@ async def bot_process(
         log_path=data_dir.parent / f"{data_dir.name}-bot.log",
         cwd=data_dir,
     )
-    if command is not None:
-        proc.command = command
     try:
         yield await proc.start()
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from bot import __version__
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
-from tests.harness import ROOT, TOKEN, bot_env, bot_process
+from tests.harness import ROOT, TOKEN, BotProcess, bot_env
 from tests.helpers import answered, image_url
 from tests.pg import PostgresCluster
 
@@ -206,13 +207,43 @@ async def test_check_config_exit_2_for_invalid_settings(
     assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+class ScriptProcess(BotProcess):
+    """The bot as the installed script runs it (`nekocord run`, the package as installed:
+    no PYTHONPATH), instead of `python -m bot`."""
+
+    async def start(self) -> BotProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NEKOS_"))}
+        env.pop("PYTHONPATH", None)
+        env.update(self.env)
+        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._offset = self._log_file.tell()
+        self.started_at = time.monotonic()
+        self.process = await asyncio.create_subprocess_exec(
+            str(SCRIPT),
+            "run",
+            cwd=self.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=self._log_file,
+        )
+        return self
+
+
 async def test_the_nekocord_script_runs_the_bot(
     discord_api: FakeDiscord, nekos: FakeNekos, data_dir: Path
 ) -> None:
-    async with bot_process(discord_api, nekos, data_dir, command=(str(SCRIPT), "run")) as proc:
+    data_dir.mkdir(parents=True)
+    proc = ScriptProcess(
+        env=bot_env(discord_api, nekos, data_dir), log_path=data_dir / "bot.log", cwd=data_dir
+    )
+    try:
+        await proc.start()
         await proc.wait_for_output("Ready as", timeout=30)
         record = await discord_api.interact(discord_api.slash("hug", {"user": make_user()}))
         assert image_url(await answered(record))
         code, _ = await proc.terminate(timeout=10)
+    finally:
+        await proc.stop()
     assert code == 0, proc.output
     assert "Stopped cleanly" in proc.output
