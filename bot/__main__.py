@@ -1,5 +1,5 @@
 """`python -m bot`: read the configuration, set up logging, run until SIGTERM/SIGINT.
-(`python -m bot migrate-store --from sqlite:///… --to postgresql://…`: see `bot.store.migrate`.)
+(Other commands, `--help` and `--version`: see `bot.cli`.)
 
 Exit codes: 0 after a clean stop; 2 for a configuration or start-up problem the operator must
 fix (one line on stderr, no traceback, never the token); 1 for anything unexpected.
@@ -20,7 +20,7 @@ import aiohttp
 import discord
 import yarl
 
-from bot import __version__, startup
+from bot import __version__, cli, startup
 from bot.app import NekoBot, build_bot
 from bot.config import Config, ConfigError, load_config
 from bot.coordination import CoordinationError, Coordinator, open_coordinator
@@ -31,8 +31,8 @@ from bot.nekos.catalog import Catalog
 from bot.nekos.client import NekosClient
 from bot.nekos.pool import Pool
 from bot.nekos.transport import TransportSettings, make_session
-from bot.shards import describe_shards
-from bot.store import Store, StoreError, StoreUnreachable, migrate, open_store
+from bot.shards import ShardsHeld, describe_shards
+from bot.store import Store, StoreError, StoreUnreachable, open_store
 from bot.store.files import make_private_dir, write_private
 
 log = logging.getLogger("bot")
@@ -235,6 +235,8 @@ async def _run_bot(
                 ) from None
             except discord.PrivilegedIntentsRequired:
                 raise StartupError("Discord refused the gateway intents") from None
+            except ShardsHeld as exc:  # or lost while running
+                raise StartupError(str(exc), code=exc.code) from None
             except (aiohttp.ClientError, OSError) as exc:  # lost again right after the probe
                 raise StartupError(
                     f"Discord could not be reached: {exc}", code=EXIT_ERROR
@@ -243,11 +245,12 @@ async def _run_bot(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bot` runs the bot; `python -m bot migrate-store --from … --to …` moves its
-    data from SQLite to PostgreSQL (`bot.store.migrate`)."""
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["migrate-store"]:
-        return migrate.main(args[1:])
+    """`python -m bot [COMMAND]`: the command line is `bot.cli`'s."""
+    return cli.main(argv, prog="python -m bot", run=run_bot)
+
+
+def run_bot() -> int:
+    """The `run` command: read the configuration, set up logging, run the bot."""
     try:
         config = load_config()
     except ConfigError as exc:

@@ -126,6 +126,7 @@ class NekoBot(ShardAware, commands.Bot):
 
     async def setup_hook(self) -> None:
         assert self.application_id is not None
+        await self.claim_shards()  # before anything of a shard runs, or commands register
         self.nekos.set_contact(
             self.config.nekos_contact
             or f"https://discord.com/oauth2/authorize?client_id={self.application_id}"

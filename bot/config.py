@@ -2,8 +2,7 @@
 
 Each setting is declared once, as a field of `Config`: its variable, parser, default and help.
 `load_config` reads them in that order; the README's configuration table and `.env.example` are
-rendered from the same declarations (`python -m bot.config readme-table|env-example`) and a test
-keeps both files equal to the rendering.
+rendered from the same declarations (`bot.config_docs`) and a test keeps both equal to it.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -24,7 +22,9 @@ from bot.cooldown import Rate, parse_rate
 from bot.nekos.limits import CATEGORY_NAME
 from bot.shard_settings import (
     ShardSettingError,
+    parse_lease_seconds,
     parse_pod_index,
+    parse_shard_claim,
     parse_shard_count,
     parse_shard_ids,
     parse_shards_per_pod,
@@ -407,6 +407,20 @@ class Config:
         help="With `SHARDS_PER_POD`: this pod's index (from 0); the Helm chart sets it from "
         "the label `apps.kubernetes.io/pod-index`.",
     )
+    shard_claim: str = setting(
+        "SHARD_CLAIM",
+        _problem(parse_shard_claim),
+        default="wait",
+        help="PostgreSQL only: when another process already runs this one's shards, `wait` "
+        "for them (one log line a minute) or `exit` (code 2). A shard never runs twice.",
+    )
+    shard_lease_seconds: float = setting(
+        "SHARD_LEASE_SECONDS",
+        _problem(parse_lease_seconds),
+        default="30",
+        help="PostgreSQL only: a process's claim on its shards, renewed while it runs, expires "
+        "this long after it died; then another process takes them over.",
+    )
 
     def secrets(self) -> list[str]:
         """What no log line may show: the token, and the credentials in any URL setting (as
@@ -428,7 +442,7 @@ SETTINGS: tuple[Setting, ...] = tuple(s for _, s in _FIELDS)
 # -- reading ----------------------------------------------------------------------------------
 
 
-def _reader(
+def raw_settings(
     environ: Mapping[str, str] | None, dotenv_path: str | os.PathLike[str] | None
 ) -> Callable[[str], str | None]:
     """A lookup of raw settings: the process environment wins over `.env`; blank is unset."""
@@ -451,7 +465,7 @@ def load_config(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> Config:
     """Read and validate every setting. The process environment wins over `.env`."""
-    get = _reader(environ, dotenv_path)
+    get = raw_settings(environ, dotenv_path)
     values: dict[str, Any] = {}
     for name, described in _FIELDS:
         values[name] = described.read(get, values)
@@ -470,40 +484,5 @@ def data_dir_setting(
     environ: Mapping[str, str] | None = None, *, dotenv_path: str | os.PathLike[str] | None = ".env"
 ) -> Path:
     """DATA_DIR alone (the health check needs nothing else, not even the token)."""
-    data_dir: Path = dict(_FIELDS)["data_dir"].read(_reader(environ, dotenv_path), {})
+    data_dir: Path = dict(_FIELDS)["data_dir"].read(raw_settings(environ, dotenv_path), {})
     return data_dir
-
-
-# -- documentation --------------------------------------------------------------------------
-
-
-def readme_table() -> str:
-    """The configuration table of README.md."""
-    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{s.name}` | {s.default_cell} | {s.help} |" for s in SETTINGS]
-    return "\n".join(lines) + "\n"
-
-
-def env_example() -> str:
-    """The whole of `.env.example`."""
-    required = ", ".join(s.name for s in SETTINGS if s.required is not None)
-    lines = [
-        f"# nekocord configuration. Copy to .env and fill in {required}; "
-        "everything else is optional.",
-        "# The README's configuration table explains each setting.",
-    ]
-    for s in SETTINGS:
-        lines += ["", f"# {s.help}" + (" Required." if s.required is not None else "")]
-        if s.shown is not None:
-            lines.append(f"# Default: {s.shown.strip('()`')}")
-        literal = s.default if isinstance(s.default, str) else ""
-        lines.append(f"{'' if s.required is not None else '# '}{s.name}={literal}")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    renderings = {"readme-table": readme_table, "env-example": env_example}
-    if sys.argv[1:2] and sys.argv[1] in renderings:
-        sys.stdout.write(renderings[sys.argv[1]]())
-    else:
-        sys.exit(f"usage: python -m bot.config {'|'.join(renderings)}")

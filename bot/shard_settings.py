@@ -1,5 +1,5 @@
-"""SHARD_COUNT, SHARD_IDS, SHARDS_PER_POD and POD_INDEX: their parsing and the checks between
-them and DATABASE_URL.
+"""SHARD_COUNT, SHARD_IDS, SHARDS_PER_POD, POD_INDEX, SHARD_CLAIM and SHARD_LEASE_SECONDS:
+their parsing, and the checks between the shards and DATABASE_URL.
 
 Apart from `bot.shards` (which needs discord.py) because the configuration is also read by the
 container health check. Each function raises ValueError with the problem, worded to follow
@@ -15,6 +15,7 @@ from bot.store import url_scheme
 # DATABASE_URL schemes several processes can share (SQLite is one process's own file).
 SHARED_DATABASE_SCHEMES = ("postgresql", "postgres")
 _SHAPE = "must be shard ids as a-b, a,b,c or a single number (from 0)"
+SHARD_CLAIMS = ("wait", "exit")  # what a process does when another one runs its shards
 
 
 def parse_shard_count(text: str) -> int:
@@ -54,6 +55,23 @@ def check_shards(count: int | None, ids: tuple[int, ...] | None, database_url: s
             "running some of the shards needs a PostgreSQL DATABASE_URL shared by every "
             "process (SQLite belongs to one process)"
         )
+
+
+def parse_shard_claim(text: str) -> str:
+    claim = text.lower()
+    if claim not in SHARD_CLAIMS:
+        raise ValueError(f"must be {' or '.join(SHARD_CLAIMS)}")
+    return claim
+
+
+def parse_lease_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 1 <= seconds <= 600:  # also refuses nan and inf
+        raise ValueError("must be a number of seconds from 1 to 600")
+    return seconds
 
 
 # -- one pod of a StatefulSet: POD_INDEX and SHARDS_PER_POD -----------------------------------

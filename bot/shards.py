@@ -6,6 +6,10 @@ Discord allows one IDENTIFY per `shard_id % max_concurrency` bucket per 5 s acro
 process of the bot, so IDENTIFYs wait on the `Coordinator` (shared through PostgreSQL when
 there are several processes) instead of discord.py's own sleep, which knows only its process.
 
+Before any of its shards connects, a process claims them in the coordinator (a lease per shard
+through PostgreSQL): a shard runs in one process at a time, even when two are configured for it
+by mistake. The other process waits for them (SHARD_CLAIM=wait) or exits (exit).
+
 Every log record gets a `shard` attribute (`ShardFilter`): the shard whose events the current
 task handles (`CURRENT_SHARD`, set for each shard's gateway reader and so inherited by the
 tasks it starts: event handlers, commands, button presses), or the shard a discord.py line
@@ -14,6 +18,7 @@ names; None when the line concerns no shard.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -24,7 +29,10 @@ import aiohttp
 import discord
 import yarl
 
+from bot.coordination import CoordinationError
+
 if TYPE_CHECKING:
+    from bot.config import Config
     from bot.coordination import Coordinator
     from bot.health import Heartbeat
 
@@ -40,6 +48,11 @@ IDENTIFY_WINDOW = 5.0
 IDENTIFY_MARGIN = 0.25
 # discord.py's default: a shard that has not connected by then is logged and relaunched.
 MIN_CONNECT_TIMEOUT = 180.0
+
+# While another process holds this one's shards: a claim attempt this often (at most), a log
+# line this often.
+CLAIM_POLL = 5.0
+CLAIM_LOG_INTERVAL = 60.0
 
 # discord.py names the shard as the first argument of these lines ("Shard ID %s has
 # connected…", "Attempting a reconnect for shard ID %s…", "Failed to connect for shard_id: %s").
@@ -119,16 +132,68 @@ async def read_max_concurrency(client: discord.AutoShardedClient) -> int:
     return max(1, int(limits.max_concurrency))
 
 
-class ShardAware:
-    """Mixed into `NekoBot` (sharded or not): IDENTIFY pacing through the coordinator, and
-    readiness per shard for the heartbeat and the logs."""
+class ShardsHeld(Exception):
+    """Another process runs some of this process's shards, and SHARD_CLAIM=exit. The message
+    is the one line the operator sees; `code` the exit code."""
 
+    code = 2
+
+
+class ShardsLost(ShardsHeld):
+    """This process's leases were lost while it ran (not renewed in time): it stopped."""
+
+    code = 1
+
+
+class ShardAware:
+    """Mixed into `NekoBot` (sharded or not): the shards' leases and IDENTIFY pacing through
+    the coordinator, and readiness per shard for the heartbeat and the logs."""
+
+    config: Config
     coordinator: Coordinator
     heartbeat: Heartbeat | None
     max_concurrency: int = 1
     #: Shards whose session is READY (or RESUMED) and not disconnected since: `/readyz`.
     #: An unsharded bot is shard 0.
     ready_shards: set[int]
+    leases_lost: bool = False
+
+    async def claim_shards(self) -> None:
+        """Return once this process holds every shard it runs; until then wait (a line a
+        minute), or raise `ShardsHeld` with SHARD_CLAIM=exit."""
+        shards = owned_shards(self.config.shard_count, self.config.shard_ids)
+        lease = self.config.shard_lease_seconds
+        loop = asyncio.get_running_loop()
+        logged_at: float | None = None
+        while True:
+            try:
+                if await self.coordinator.claim_shards(
+                    shards, self.config.shard_count or 1, lease=lease, on_lost=self._shards_lost
+                ):
+                    return
+                held = f"shards {_ranges(shards)} are run by another process"
+                if self.config.shard_claim == "exit":
+                    raise ShardsHeld(f"{held} (SHARD_CLAIM=exit)")
+                why = f"{held} (its lease expires {lease:g} s after it stops)"
+            except CoordinationError as exc:  # not known to be held: not "exit" either
+                why = f"could not claim shards {_ranges(shards)}: {exc}"
+            if logged_at is None or loop.time() - logged_at >= CLAIM_LOG_INTERVAL:
+                log.warning("Waiting: %s", why)
+                logged_at = loop.time()
+            log.debug("Shards %s still held: trying again", _ranges(shards))
+            await asyncio.sleep(min(CLAIM_POLL, lease / 3))
+
+    def _shards_lost(self) -> None:
+        log.error("Stopping: this process may no longer run its shards")
+        self.leases_lost = True
+        close = getattr(self, "close")  # noqa: B009 - the discord.py client's, mixed in
+        self._closing = asyncio.get_running_loop().create_task(close())
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        await super().connect(reconnect=reconnect)  # type: ignore[misc]
+        if self.leases_lost:
+            shards = _ranges(owned_shards(self.config.shard_count, self.config.shard_ids))
+            raise ShardsLost(f"stopped: the leases of shards {shards} could not be renewed")
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Wait for this shard's IDENTIFY turn across every process. Replaces discord.py's
@@ -198,6 +263,8 @@ class ShardedClient(discord.AutoShardedClient):
     async def launch_shard(
         self, gateway: yarl.URL, shard_id: int, *, initial: bool = False
     ) -> None:
+        if self.is_closed():  # closed while shards were starting: discord.py would retry
+            return
         # The reader task created in there copies this context: its events, and the tasks
         # they start, log with this shard.
         token = CURRENT_SHARD.set(shard_id)

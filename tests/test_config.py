@@ -13,10 +13,9 @@ from bot.config import (
     Config,
     ConfigError,
     data_dir_setting,
-    env_example,
     load_config,
-    readme_table,
 )
+from bot.config_docs import env_example, readme_table
 from bot.cooldown import Rate
 from bot.urls import url_credentials, without_credentials
 
@@ -210,7 +209,7 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
 
 def test_readme_table_and_env_example_are_rendered_from_the_settings() -> None:
     """Both files say exactly what `Config` declares; regenerate them after changing a setting:
-    `python -m bot.config env-example > .env.example`, and paste `python -m bot.config
+    `python -m bot.config_docs env-example > .env.example`, and paste `python -m bot.config_docs
     readme-table` over README's table."""
     readme = (ROOT / "README.md").read_text()
     assert readme_table() in readme

@@ -1,5 +1,6 @@
-"""What the processes of one bot agree on: IDENTIFY pacing, who registers the commands (and
-which command set is registered), and nekos.best budgets shared by every process.
+"""What the processes of one bot agree on: which process runs each shard (a lease), IDENTIFY
+pacing, who registers the commands (and which command set is registered), and nekos.best
+budgets shared by every process.
 
 Deliberately not part of `Store` (counters and consent): one process alone needs none of it
 (`LocalCoordinator`), several processes share it through PostgreSQL (`PostgresCoordinator`).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -41,6 +41,22 @@ class Coordinator(ABC):
     async def registered_digest(self, scope: str) -> str | None:
         """The digest last registered for `scope` (by any process), or None. Processes that do
         not register poll it to pick up a new command set."""
+
+    async def claim_shards(
+        self,
+        shards: Sequence[int],
+        shard_count: int,
+        *,
+        lease: float,
+        on_lost: Callable[[], None],
+    ) -> bool:
+        """One attempt at holding every one of `shards` (all or none) for this process alone,
+        before any of them connects. True when held: renewed from then on, released by
+        `close()`, expiring `lease` seconds after a process died. `on_lost` is called (once) if
+        the leases are lost meanwhile: this process must then stop running those shards.
+        False: another process holds some of them; `CoordinationError` (one line): the
+        database did not answer. A process alone (no shared database) needs no lease."""
+        return True
 
     @property
     def budget(self) -> SharedBudget | None:

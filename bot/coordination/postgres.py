@@ -7,6 +7,7 @@
   in `coord_command_digests` in the same transaction, after `register()` succeeded.
 - nekos.best budgets: `PostgresBudget` (its own module), fed by a heartbeat that counts the
   live processes.
+- Shard leases: `ShardLeases` (its own module), one process at a time per shard.
 
 Every advisory lock uses the two-int form with class ids of our own (see `postgres_schema`).
 A database failure is logged once and answered safely: IDENTIFYs fall back to in-process
@@ -21,7 +22,7 @@ import logging
 import os
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import asyncpg
@@ -29,6 +30,7 @@ import asyncpg
 from bot.coordination.base import CoordinationError, Coordinator
 from bot.coordination.local import LocalPacing
 from bot.coordination.pg_budget import BACKEND_ERRORS, PostgresBudget
+from bot.coordination.pg_leases import ShardLeases
 from bot.coordination.postgres_schema import LOCK_CLASS, migrate
 
 __all__ = ["IDENTIFY_CLASS", "REGISTER_CLASS", "PostgresCoordinator", "scope_key"]
@@ -68,6 +70,7 @@ class PostgresCoordinator(Coordinator):
         self.process_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.heartbeat = heartbeat
         self._budget = PostgresBudget(pool, self.process_id, stale=heartbeat * 3)
+        self._leases = ShardLeases(pool, self.process_id)
         self._local = LocalPacing()  # while the database is away
         # IDENTIFY locks being held, with the timer that lets each go.
         self._held: dict[asyncpg.Connection, asyncio.TimerHandle] = {}
@@ -162,6 +165,21 @@ class PostgresCoordinator(Coordinator):
         except BACKEND_ERRORS:
             conn.terminate()
 
+    # -- shard leases -----------------------------------------------------------------------
+
+    async def claim_shards(
+        self,
+        shards: Sequence[int],
+        shard_count: int,
+        *,
+        lease: float,
+        on_lost: Callable[[], None],
+    ) -> bool:
+        try:
+            return await self._leases.claim(shards, shard_count, lease, on_lost)
+        except BACKEND_ERRORS as exc:
+            raise CoordinationError(f"PostgreSQL did not answer: {_describe(exc)}") from None
+
     # -- command registration ---------------------------------------------------------------
 
     async def register_commands(
@@ -245,6 +263,7 @@ class PostgresCoordinator(Coordinator):
                 await self._beat
             self._beat = None
         await self._budget.aclose()
+        await self._leases.release()
         with contextlib.suppress(*BACKEND_ERRORS):
             async with asyncio.timeout(_QUERY_TIMEOUT), self._pool.acquire() as conn:
                 await conn.execute("DELETE FROM coord_processes WHERE id = $1", self.process_id)

@@ -174,6 +174,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         _CORRECT,
         _TAKE,
     ),
+    (
+        # Who runs each shard (`shard_claims`): held until `expires_at` unless renewed, so the
+        # shards of a killed process are taken over after one lease time.
+        """CREATE TABLE coord_shard_leases (
+            shard integer PRIMARY KEY,
+            shard_count integer NOT NULL,
+            holder text NOT NULL,
+            expires_at timestamptz NOT NULL
+        )""",
+    ),
 )
 
 

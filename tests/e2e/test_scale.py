@@ -113,8 +113,15 @@ async def test_three_processes_share_one_database(
 ) -> None:
     fake = sharded_api
     shard_ids = [str(shard) for shard in range(SHARDS)]
+    # The killed process, restarted, takes its shard back once its lease expired: keep it short.
     async with bot_processes(
-        fake, nekos, tmp_path, shard_ids, SHARD_COUNT=str(SHARDS), DATABASE_URL=pg_url
+        fake,
+        nekos,
+        tmp_path,
+        shard_ids,
+        SHARD_COUNT=str(SHARDS),
+        DATABASE_URL=pg_url,
+        SHARD_LEASE_SECONDS="3",
     ) as processes:
         await asyncio.gather(*(wait_ready(p) for p in processes))
         await fake.wait_connected(timeout=30)
