@@ -264,7 +264,8 @@ class Transport:
                 self.breaker.failure()
 
         try:
-            await self.limiter.acquire(bucket, deadline)
+            # A slot that comes too late to be used is a rate limit, not an outage.
+            await self.limiter.acquire(bucket, deadline - _MIN_ATTEMPT)
             left = deadline - loop.time()
             if left < _MIN_ATTEMPT:
                 self.limiter.cancel(bucket)
