@@ -264,8 +264,7 @@ class Transport:
                 self.breaker.failure()
 
         try:
-            # A slot that comes too late to be used is a rate limit, not an outage.
-            await self.limiter.acquire(bucket, deadline - _MIN_ATTEMPT)
+            await self.limiter.acquire(bucket, deadline)
             left = deadline - loop.time()
             if left < _MIN_ATTEMPT:
                 self.limiter.cancel(bucket)
