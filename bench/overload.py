@@ -9,6 +9,7 @@ and refused, the refusals' "try again in N s" (as the bot words it, in stand-in 
 scaled back to nekos.best's 60 s window), upstream requests and 429s.
 
 Usage: python -m bench.overload [--limit 10] [--window 3] [--factor 2] [--windows 2]
+                                [--window-kind fixed|sliding]
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from bot.nekos import NekosClient, NekosError, Pool, RateLimited
 from bot.nekos.limits import MAX_AMOUNT
 from bot.responding import WORK_BUDGET
-from tests.fakes.nekos import FakeNekos
+from tests.fakes.nekos import WINDOW_KINDS, FakeNekos
 
 CATEGORY = "hug"
 NEKOS_WINDOW = 60.0  # nekos.best's category window, what the short stand-in window stands for
@@ -35,6 +36,7 @@ class OverloadRun:
     window: float  # stand-in seconds
     factor: float
     windows: int
+    window_kind: str = "fixed"  # the stand-in's (nekos.best does not say which it runs)
     commands: int = 0
     answered: int = 0
     failed: dict[str, int] = field(default_factory=dict)  # errors other than "busy", by kind
@@ -64,15 +66,20 @@ class OverloadRun:
 
 
 async def overload_run(
-    *, limit: int = 10, window: float = 3.0, factor: float = 2.0, windows: int = 2
+    *,
+    limit: int = 10,
+    window: float = 3.0,
+    factor: float = 2.0,
+    windows: int = 2,
+    window_kind: str = "fixed",
 ) -> OverloadRun:
-    run = OverloadRun(limit, window, factor, windows)
+    run = OverloadRun(limit, window, factor, windows, window_kind)
     budget = WORK_BUDGET / run.scale
     rate = factor * run.capacity / window  # commands per second
     run.commands = round(rate * window * windows)
 
     async with (
-        FakeNekos(category_limit=limit, category_window=window) as nekos,
+        FakeNekos(category_limit=limit, category_window=window, window_kind=window_kind) as nekos,
         NekosClient(base_url=nekos.base_url, app_version="bench") as client,
     ):
         pool = Pool(client)
@@ -124,7 +131,8 @@ def table(run: OverloadRun) -> str:
             f"answers ({run.limit} requests × {MAX_AMOUNT} results = {run.capacity}) for "
             f"{run.windows} windows; time scaled down {run.scale:g}× (a {run.window:g} s "
             f"window stands for {NEKOS_WINDOW:g} s, command budget {WORK_BUDGET:g} s → "
-            f"{WORK_BUDGET / run.scale:.2f} s). In-process pool and client; "
+            f"{WORK_BUDGET / run.scale:.2f} s), {run.window_kind} windows. In-process pool and "
+            "client; "
             "`python -m bench.overload` runs it alone.",
             "",
             "| commands | answered | refused (busy) | other errors | upstream requests "
@@ -144,10 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=float, default=3.0, help="stand-in window, seconds (3)")
     p.add_argument("--factor", type=float, default=2.0, help="demand over the budget (2)")
     p.add_argument("--windows", type=int, default=2, help="windows of demand (2)")
+    p.add_argument(
+        "--window-kind", choices=WINDOW_KINDS, default="fixed", help="the stand-in's (fixed)"
+    )
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     started = time.monotonic()
     run = asyncio.run(
-        overload_run(limit=args.limit, window=args.window, factor=args.factor, windows=args.windows)
+        overload_run(
+            limit=args.limit,
+            window=args.window,
+            factor=args.factor,
+            windows=args.windows,
+            window_kind=args.window_kind,
+        )
     )
     print(table(run))
     print(f"[bench] {time.monotonic() - started:.1f} s", file=sys.stderr)

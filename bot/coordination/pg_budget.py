@@ -12,6 +12,12 @@ process may take at most its share (limit / live processes, rounded up), and wha
 unused in the second half goes to whoever asks. A busy process therefore cannot starve
 the others early in a window, and no slot is wasted: sustained capacity is the whole budget.
 
+Probes: whether nekos.best's windows are fixed or sliding is unknown, so a window's count is
+unknown after its reset. The first take of a new window is its probe; until an answer's
+correction states what the server has left, every other take of every process is refused for
+`probe_poll` seconds at a time (a probe unanswered after `probe_timeout` is replaced). A probe's
+correction is therefore sent at once, not batched.
+
 A backend failure never blocks a request: the take is granted (each process's own limiter still
 follows the server's headers) and the failure is logged once.
 """
@@ -79,6 +85,8 @@ class PostgresBudget:
         guard: float = 0.25,
         timeout: float = 1.0,
         flush_delay: float = 0.5,
+        probe_timeout: float = 2.0,
+        probe_poll: float = 0.05,
     ) -> None:
         self._pool = pool
         self.process_id = process_id  # its row in coord_processes
@@ -90,6 +98,11 @@ class PostgresBudget:
         self.timeout = timeout
         # Corrections wait this long for a take to carry them, then go out together.
         self.flush_delay = flush_delay
+        # How long other takes wait for a probe's answer before another probe may go out, and
+        # how often they ask again meanwhile (each ask is one round trip).
+        self.probe_timeout = probe_timeout
+        self.probe_poll = probe_poll
+        self._probes: set[str] = set()  # keys whose probe this process sent, not yet answered
         # Per key: (window generation, rank) of this process's latest granted take. An answer
         # is read against it: the server cannot have counted more of this process's takes than
         # were granted when it answered. (Matching each answer with the oldest unanswered take
@@ -108,8 +121,8 @@ class PostgresBudget:
             async with self._pool.acquire(timeout=self.timeout) as conn:
                 with dropped_after(conn, self.timeout):  # not a cancel: on a cut link that hangs
                     row = await conn.fetchrow(
-                        "SELECT granted, wait, generation, ordinal FROM coord_take_budget"
-                        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        "SELECT granted, wait, generation, ordinal, probe FROM coord_take_budget"
+                        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                         key,
                         limit,
                         float(window),
@@ -118,6 +131,8 @@ class PostgresBudget:
                         self.margin,
                         min(self.guard, window / 10),
                         *_columns(carried),
+                        self.probe_timeout,
+                        self.probe_poll,
                     )
         except BACKEND_ERRORS as exc:
             self._failed(exc)
@@ -129,18 +144,27 @@ class PostgresBudget:
         granted = (int(row["generation"]), int(row["ordinal"]))
         # Concurrent takes may return out of order: keep the latest, not the last to return.
         self._latest[key] = max(granted, self._latest.get(key, granted))
+        if row["probe"]:
+            self._probes.add(key)
         return None
 
     async def correct(self, key: str, remaining: int, reset_at: float) -> None:
         """See `SharedBudget.correct`. Kept until the next take of `key` carries it, or sent
-        with the others after `flush_delay`: an answer costs no round trip of its own."""
+        with the others after `flush_delay`: an answer costs no round trip of its own (except a
+        probe's, sent at once)."""
         generation, ordinal = self._latest.get(key, (None, None))
-        if reset_at <= time.time():
-            return  # a window that is over: nothing to learn
+        if reset_at <= time.time() and key not in self._probes:
+            return  # a window that is over: nothing to learn (a probe's still ends its window)
         self._pending.setdefault(key, []).append(
             _Correction(remaining, reset_at, generation, ordinal)
         )
-        if self._flush_timer is None:
+        if key in self._probes:
+            # Every process waits for this answer: no batching.
+            self._probes.discard(key)
+            if self._flush_timer is not None:
+                self._flush_timer.cancel()
+            self._start_flush()
+        elif self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(
                 self.flush_delay, self._start_flush
             )
@@ -172,14 +196,18 @@ class PostgresBudget:
         except BACKEND_ERRORS as exc:
             self._failed(exc)
 
+    async def settle(self) -> None:
+        """Send what is pending and wait for the flushes under way (tests, shutdown)."""
+        await self.flush()
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+
     async def aclose(self) -> None:
         """Send what is pending (best effort) before the pool closes."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        await self.flush()
-        if self._flushing:
-            await asyncio.gather(*self._flushing, return_exceptions=True)
+        await self.settle()
 
     def _failed(self, exc: BaseException) -> None:
         if not self._failing:

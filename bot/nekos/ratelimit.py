@@ -8,6 +8,12 @@ over any constant: the documented budgets are only the starting guess before the
 Concurrent callers reserve a slot before sending (`acquire`) and give it back with the answer's
 headers (`release`), so a burst never sends more than `remaining` allows.
 
+Whether nekos.best's windows are fixed or sliding is not documented, and it bans by IP. After a
+reset (and before the first answer) the count is unknown: under a fixed window the whole budget
+is back, under a sliding one perhaps a single slot (the reset names the next slot to free). So
+the limiter then probes: one request at a time until an answer states what is left, and only
+then spends it (at once: a fixed window costs one round trip more per window, no more).
+
 With a `SharedBudget` (several processes behind one IP), a reserved slot is also taken from the
 shared count before sending, and every answer's headers correct that count.
 """
@@ -128,6 +134,9 @@ class BucketState:
     blocked: bool = False  # a 429 arrived: nothing goes out until `reset_at`
     shared_until: float | None = None  # the shared budget refused a slot until then
     inflight: int = 0  # reserved slots whose answer has not arrived yet
+    # The count is unknown (no answer yet, or the window it stated is over): one request at a
+    # time until an answer states it. Stays off once answers turn out to carry no count.
+    probing: bool = True
     count: int | None = None  # request count, when the server states it
     observed_max: int | None = None  # largest `remaining + 1` seen: a learned lower bound
     window: float | None = None
@@ -225,10 +234,13 @@ class RateLimiter:
             state.remaining = None
             state.reset_at = None
             state.blocked = False
+            state.probing = True  # a whole budget, or one slot: only the next answer tells
 
     def _available(self, state: BucketState) -> int:
         if state.blocked:
             return 0
+        if state.probing:
+            return 1 - state.inflight
         base = state.remaining if state.remaining is not None else state.limit
         return base - state.inflight
 
@@ -384,6 +396,9 @@ class RateLimiter:
         if reset is not None:
             reset = min(reset, now + self._max_wait)
         if remaining is None:
+            # An answer without a count: probing would never learn one, so the documented
+            # limit caps what is in flight instead (as before any probing).
+            state.probing = False
             return
         if not limited:
             # A 429's "0 left" says nothing about the window's size: learning a limit of 1
@@ -397,13 +412,15 @@ class RateLimiter:
             # No instant given: assume the window runs its documented length from now.
             reset = now + state.window_seconds
         if reset <= now:
-            return  # already over: it says nothing about the next window
+            return  # already over: it says nothing about the next window (probe again)
         current = state.reset_at
         if current is None or reset > current + 0.001:
-            # A newer window than the one we track.
+            # A newer window than the one we track (under a sliding window: the same one, slid
+            # on; its count is the newer truth either way).
             state.reset_at = reset
             state.remaining = remaining
             state.blocked = state.blocked and remaining == 0
+            state.probing = False
         elif abs(reset - current) <= 0.001:
             # Same window: answers may arrive out of order, keep the smallest count.
             state.remaining = min(

@@ -22,11 +22,18 @@ It speaks the documented shapes (see docs/nekos-best.md):
   corpus has artists like ``ぽてと`` and ``Rin + Len``). Result URLs point here:
   ``<base_url>/<category>/<uuid>.<fmt>``.
 
-Rate limits, enforced as fixed windows and reported on every rate-limited answer (429 too)
-with ``x-rate-limit-limit`` (the window, e.g. ``1m``; or the count with
-``limit_header="count"``), ``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (ISO 8601
-with 7 fractional digits and ``Z``): buckets ``"search"`` (7 per 5 s), ``"category:<name>"``
-(200 per 60 s each) and ``"file"`` (200 per 60 s, shared). 404s and 400s are not counted.
+Rate limits, reported on every rate-limited answer (429 too) with ``x-rate-limit-limit`` (the
+window, e.g. ``1m``; or the count with ``limit_header="count"``), ``x-rate-limit-remaining``
+and ``x-rate-limit-reset`` (ISO 8601 with 7 fractional digits and ``Z``): buckets ``"search"``
+(7 per 5 s), ``"category:<name>"`` (200 per 60 s each) and ``"file"`` (200 per 60 s, shared).
+404s and 400s are not counted. nekos.best does not say which kind of window it runs, so the
+stand-in has both (``window_kind``):
+
+- ``"fixed"`` (default): a window starts with the first request after the last one ended and
+  refills whole at its end, the instant the reset header names.
+- ``"sliding"``: each slot frees ``window`` seconds after the request that used it; the reset
+  header names the next slot to free (the oldest use + ``window``), so after it only one slot
+  may be free, not the whole budget.
 
 A missing, library-default (``Python/``, ``aiohttp``, ``python-requests``…), browser-like or
 generic (``bot``, ``test``, ``Discord Bot``) User-Agent, or one without an ``(contact)``, gets
@@ -36,13 +43,15 @@ Constructor::
 
     FakeNekos(*, categories=None, search_limit=7, search_window=5.0, category_limit=200,
               category_window=60.0, file_limit=200, file_window=60.0,
-              limit_header="window", latency=0.0, seed=0, host="127.0.0.1", port=0)
+              limit_header="window", window_kind="fixed", latency=0.0, seed=0,
+              host="127.0.0.1", port=0)
 
 ``categories`` maps name → format ("gif"/"png"); default: the 63 categories of 2026.
 
 Knobs (plain attributes, change them at any time):
 
 - ``latency``: seconds to wait before answering.
+- ``window_kind``: ``"fixed"`` or ``"sliding"`` (see above).
 - ``fail_status`` / ``fail_times`` / ``fail_path``: answer ``fail_status`` (e.g. 500) to the
   next ``fail_times`` requests (None: until cleared), only for routes starting with
   ``fail_path`` when set (e.g. ``"/endpoints"``). Use ``fail()`` / ``heal()``.
@@ -81,7 +90,7 @@ import random
 import socket
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,6 +103,7 @@ __all__ = [
     "ANIME",
     "ARTISTS",
     "DEFAULT_CATEGORIES",
+    "WINDOW_KINDS",
     "FakeAsset",
     "FakeNekos",
     "FakeRequest",
@@ -101,6 +111,7 @@ __all__ = [
 ]
 
 API = "/api/v2"
+WINDOW_KINDS = ("fixed", "sliding")
 
 _GIFS = [
     "angry",
@@ -280,9 +291,10 @@ class FakeAsset:
 class _Window:
     limit: int
     window: float
-    count: int = 0
+    count: int = 0  # fixed: requests counted in the window ending at `reset`
     reset: float = 0.0
     forced_until: float = 0.0
+    uses: deque[float] = field(default_factory=deque)  # sliding: arrival of each used slot
 
 
 @dataclass
@@ -307,6 +319,7 @@ class FakeNekos:
         file_limit: int = 200,
         file_window: float = 60.0,
         limit_header: str = "window",
+        window_kind: str = "fixed",
         latency: float = 0.0,
         seed: int = 0,
         host: str = "127.0.0.1",
@@ -314,6 +327,8 @@ class FakeNekos:
     ) -> None:
         if limit_header not in ("window", "count", "both"):
             raise ValueError("limit_header must be 'window', 'count' or 'both'")
+        if window_kind not in WINDOW_KINDS:
+            raise ValueError("window_kind must be 'fixed' or 'sliding'")
         self.categories: dict[str, str] = dict(
             DEFAULT_CATEGORIES if categories is None else categories
         )
@@ -323,6 +338,7 @@ class FakeNekos:
             file=(file_limit, file_window),
         )
         self.limit_header = limit_header
+        self.window_kind = window_kind
         self.host = host
         self.port = port
         self._rng = random.Random(seed)
@@ -544,15 +560,16 @@ class FakeNekos:
         if self._force_next is not None:
             state.forced_until = now + self._force_next
             self._force_next = None
-        if now >= state.reset:
-            state.count, state.reset = 0, now + state.window
         if now < state.forced_until:
             allowed, remaining, reset = False, 0, state.forced_until
-        elif state.count >= state.limit:
-            allowed, remaining, reset = False, 0, state.reset
+        elif self.window_kind == "sliding":
+            allowed, remaining, reset = self._slide(state, now)
         else:
-            state.count += 1
-            allowed, remaining, reset = True, state.limit - state.count, state.reset
+            if now >= state.reset:
+                state.count, state.reset = 0, now + state.window
+            allowed = state.count < state.limit
+            state.count += allowed
+            remaining, reset = state.limit - state.count, state.reset
         if self.limit_header == "window":
             limit_text = _window_text(state.window)
         elif self.limit_header == "count":
@@ -565,6 +582,16 @@ class FakeNekos:
             "x-rate-limit-reset": iso7(reset),
         }
         return allowed, headers
+
+    @staticmethod
+    def _slide(state: _Window, now: float) -> tuple[bool, int, float]:
+        """A sliding window: (allowed, remaining, when the oldest used slot frees)."""
+        while state.uses and state.uses[0] + state.window <= now:
+            state.uses.popleft()
+        allowed = len(state.uses) < state.limit
+        if allowed:
+            state.uses.append(now)
+        return allowed, state.limit - len(state.uses), state.uses[0] + state.window
 
     def _json(self, data: Any, headers: dict[str, str] | None = None) -> web.Response:
         body = b'{"results": [{"url": "http' if self.malformed else json.dumps(data).encode()

@@ -86,8 +86,58 @@ async def test_limiter_learns_and_blocks() -> None:
     await limiter.acquire("search", loop.time() + 1.0)  # the window has reset
 
 
+async def learned(limiter: RateLimiter, key: str, remaining: int, reset_at: float) -> None:
+    """One request answered with this count: the limiter then knows the bucket (before that,
+    it sends one request at a time)."""
+    await limiter.acquire(key)
+    headers = {"x-rate-limit-remaining": str(remaining), "x-rate-limit-reset": iso7(reset_at)}
+    limiter.release(key, headers, status=200)
+
+
+async def test_limiter_probes_with_one_request_until_an_answer_states_the_count() -> None:
+    now = [1000.0]
+    limiter = RateLimiter(clock=lambda: now[0], margin=0.0)
+    loop = asyncio.get_running_loop()
+    await limiter.acquire("search")
+    with pytest.raises(RateLimited):  # the count is unknown: nothing more until it answers
+        await limiter.acquire("search", loop.time() + 0.05)
+    headers = {"x-rate-limit-remaining": "3", "x-rate-limit-reset": iso7(1005.0)}
+    limiter.release("search", headers, status=200)
+    for _ in range(3):  # now known: spent at once
+        await limiter.acquire("search", loop.time() + 0.05)
+    with pytest.raises(RateLimited):
+        await limiter.acquire("search", loop.time() + 0.05)
+    # After the reset the count is unknown again: under a sliding window only one slot may
+    # have freed, so one request goes out and the rest wait for its answer.
+    now[0] = 1005.0
+    for _ in range(3):
+        limiter.release("search", headers, status=200)
+    await limiter.acquire("search", loop.time() + 0.05)
+    with pytest.raises(RateLimited):
+        await limiter.acquire("search", loop.time() + 0.05)
+    # Its answer names a reset already past (the next slot freed meanwhile): probe again.
+    limiter.release(
+        "search", {"x-rate-limit-remaining": "0", "x-rate-limit-reset": iso7(1004.9)}, status=200
+    )
+    await limiter.acquire("search", loop.time() + 0.05)
+    with pytest.raises(RateLimited):
+        await limiter.acquire("search", loop.time() + 0.05)
+
+
+async def test_limiter_without_counts_in_answers_caps_by_the_documented_limit() -> None:
+    limiter = RateLimiter(clock=lambda: 1000.0)
+    await limiter.acquire("search")
+    limiter.release("search", {}, status=200)  # no rate-limit headers at all
+    loop = asyncio.get_running_loop()
+    for _ in range(7):
+        await limiter.acquire("search", loop.time() + 0.05)
+    with pytest.raises(RateLimited):
+        await limiter.acquire("search", loop.time() + 0.05)
+
+
 async def test_limiter_stale_answer_does_not_raise_remaining() -> None:
     limiter = RateLimiter(clock=lambda: 1000.0)
+    await learned(limiter, "category:hug", 5, 1060.0)
     for _ in range(2):
         await limiter.acquire("category:hug")
     headers = {"x-rate-limit-reset": iso7(1060.0), "x-rate-limit-limit": "1m"}
@@ -105,6 +155,7 @@ async def test_limiter_429_without_headers_blocks_briefly() -> None:
 
 async def test_limiter_late_answer_does_not_reopen_after_429() -> None:
     limiter = RateLimiter(clock=lambda: 1000.0)
+    await learned(limiter, "category:hug", 5, 1001.0)
     await limiter.acquire("category:hug")
     await limiter.acquire("category:hug")
     limiter.release(
