@@ -417,9 +417,11 @@ class Config:
     shard_lease_seconds: float = setting(
         "SHARD_LEASE_SECONDS",
         _problem(parse_lease_seconds),
-        default="30",
+        default="60",
         help="PostgreSQL only: a process's claim on its shards, renewed while it runs, expires "
-        "this long after it died; then another process takes them over.",
+        "this long after it died; then another process takes them over. A process cut off "
+        "from the database for 3/4 of it stops (exit 1), so it also bounds the outage a "
+        "process rides out.",
     )
 
     def secrets(self) -> list[str]:

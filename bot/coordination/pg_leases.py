@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _QUERY_TIMEOUT = 5.0
 _GIVE_UP_AT = 0.75  # of the lease time after the last renewal that went through
+_RETRY_AFTER_FAILURE = 2.0  # seconds between renewals while the database does not answer
 
 _CLAIM = """
 INSERT INTO coord_shard_leases AS l (shard, shard_count, holder, expires_at)
@@ -85,7 +86,9 @@ class ShardLeases:
         loop = asyncio.get_running_loop()
         warned = False
         while True:
-            await asyncio.sleep(lease / 3)
+            # After a failed renewal, try again soon: a partition that heals well inside the
+            # lease must not end in giving the shards up (tests/faults/test_partitions.py).
+            await asyncio.sleep(min(lease / 3, _RETRY_AFTER_FAILURE) if warned else lease / 3)
             sent = loop.time()
             try:
                 async with self._pool.acquire() as conn:
