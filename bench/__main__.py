@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import layers as bench_layers
 from bench import overload, pg, report, sharded
 from bench.procs import ROOT, kill_all
 from bench.run import (
@@ -53,7 +54,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--bots",
         help="comma-separated subset of floor,naive,nekocord; a bot may carry variant tags, "
         f"e.g. nekocord+uvloop, to compare in the same interleaved run ({', '.join(TAGS)}; "
-        f"pg: nekocord on PostgreSQL). Default: {','.join(DEFAULT_BOTS)} "
+        f"pg: nekocord on PostgreSQL; main: nekocord's code as on git revision "
+        f"$BENCH_BEFORE_REV, default main, for before/after). Default: {','.join(DEFAULT_BOTS)} "
         "(nekocord+pg only when PostgreSQL's binaries are found)",
     )
     p.add_argument(
@@ -184,6 +186,7 @@ async def main_async(args: argparse.Namespace, settings: Settings, workdir: Path
         loads=(load_before, report.load_average()),
         overload=overloaded,
         sharded=sharded.table(groups, group_settings) if groups else None,
+        layers=bench_layers.analyse(workdir) if settings.profile and latency else None,
     )
 
 
