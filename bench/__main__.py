@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shlex
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from bench.run import (
     scale_run,
     summarize_runs,
 )
-from bench.variants import LOOPS, TAGS, bot_loop, parse_spec
+from bench.variants import BEFORE_REV_ENV, LOOPS, TAGS, bot_loop, parse_spec
 
 # The bots of a default run: nekocord on its default store (SQLite) and on PostgreSQL.
 DEFAULT_BOTS = (*BOTS, "nekocord+pg")
@@ -177,6 +178,8 @@ async def main_async(args: argparse.Namespace, settings: Settings, workdir: Path
         groups = await sharded.sharded_runs(group_settings, cluster, workdir)
         sharded.warn(groups)
     command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    if any(parse_spec(b).source for b in settings.bots) and BEFORE_REV_ENV in os.environ:
+        command = f"{BEFORE_REV_ENV}={shlex.quote(os.environ[BEFORE_REV_ENV])} {command}"
     return report.render(
         summarize_runs(latency, settings) if latency else [],
         scale,
