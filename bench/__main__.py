@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import layers as bench_layers
 from bench import memory, overload, pg, report, sharded
 from bench.procs import ROOT, kill_all
 from bench.run import (
@@ -29,7 +31,7 @@ from bench.run import (
     scale_run,
     summarize_runs,
 )
-from bench.variants import LOOPS, TAGS, bot_loop, parse_spec
+from bench.variants import BEFORE_REV_ENV, LOOPS, TAGS, bot_loop, parse_spec
 
 # The bots of a default run: nekocord on its default store (SQLite) and on PostgreSQL.
 DEFAULT_BOTS = (*BOTS, "nekocord+pg")
@@ -53,7 +55,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--bots",
         help="comma-separated subset of floor,naive,nekocord; a bot may carry variant tags, "
         f"e.g. nekocord+uvloop, to compare in the same interleaved run ({', '.join(TAGS)}; "
-        f"pg: nekocord on PostgreSQL). Default: {','.join(DEFAULT_BOTS)} "
+        f"pg: nekocord on PostgreSQL; main: nekocord's code as on git revision "
+        f"$BENCH_BEFORE_REV, default main, for before/after). Default: {','.join(DEFAULT_BOTS)} "
         "(nekocord+pg only when PostgreSQL's binaries are found)",
     )
     p.add_argument(
@@ -192,6 +195,8 @@ async def main_async(
         groups = await sharded.sharded_runs(group_settings, cluster, workdir)
         sharded.warn(groups)
     command = "python -m bench" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    if any(parse_spec(b).source for b in settings.bots) and BEFORE_REV_ENV in os.environ:
+        command = f"{BEFORE_REV_ENV}={shlex.quote(os.environ[BEFORE_REV_ENV])} {command}"
     return report.render(
         summarize_runs(latency, settings) if latency else [],
         scale,
@@ -201,6 +206,7 @@ async def main_async(
         loads=(load_before, report.load_average()),
         overload=overloaded,
         sharded=sharded.table(groups, group_settings) if groups else None,
+        layers=bench_layers.analyse(workdir) if settings.profile and latency else None,
     ), (memory.table(memory_rows) if memory_rows else None)
 
 

@@ -40,7 +40,7 @@ RULES = compiled(
             r"\(discord/webhook/|^InteractionResponse\.|\(discord/http\.py"
             r"|^ClientRequest\.write_bytes ",
         ),
-        ("answer() (task, defer timer)", r"\(bot/responding\.py"),
+        ("answer() (defer timer, error answers)", r"\(bot/responding\.py"),
         (
             "dispatch (tree, options, cog, bot)",
             r"\((discord/app_commands/|discord/ext/|bot/app\.py|cogs/)"
@@ -134,10 +134,11 @@ def analyse(logdir: Path) -> str:
         )
     names = [name for name, _ in RULES + FALLBACK] + ["other threads", OTHER]
     names = [n for n in dict.fromkeys(names) if any(n in shares[b] for b in bots)]
+    # Each bot against the first (the floor, when it ran): what its own work adds per layer.
+    others = bots[1:]
     head = "| layer | " + " | ".join(f"{b} µs/cmd (share)" for b in bots)
-    if len(bots) == 2:
-        head += f" | {bots[1]} − {bots[0]} µs"
-    lines = [head + " |", "| --- |" + " ---: |" * (len(bots) + (len(bots) == 2))]
+    head += "".join(f" | {b} − {bots[0]} µs" for b in others)
+    lines = [head + " |", "| --- |" + " ---: |" * (len(bots) + len(others))]
     for name in names:
         cells = []
         values = []
@@ -146,12 +147,10 @@ def analyse(logdir: Path) -> str:
             values.append(share * cpu_us[b])
             cells.append(f"{share * cpu_us[b]:.0f} ({share:.0%})")
         row = f"| {name} | " + " | ".join(cells)
-        if len(bots) == 2:
-            row += f" | {values[1] - values[0]:+.0f}"
+        row += "".join(f" | {value - values[0]:+.0f}" for value in values[1:])
         lines.append(row + " |")
     total_row = "| **total (CPU per command)** | " + " | ".join(f"{cpu_us[b]:.0f}" for b in bots)
-    if len(bots) == 2:
-        total_row += f" | {cpu_us[bots[1]] - cpu_us[bots[0]]:+.0f}"
+    total_row += "".join(f" | {cpu_us[b] - cpu_us[bots[0]]:+.0f}" for b in others)
     lines.append(total_row + " |")
     return "\n".join([*lines, "", *notes])
 

@@ -71,7 +71,9 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "NEKOS_"))}
         env.update(self.env)
         # Importable from a fresh clone without installing: the repository root first.
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        # A bot tagged `main` runs another revision's code (bench.variants.exported_source).
+        root = self.env.get("BENCH_SOURCE") or str(ROOT)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.cwd.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()

@@ -20,6 +20,7 @@ BEGIN = "<!-- bench:results:begin (written by python -m bench; edit outside thes
 END = "<!-- bench:results:end -->"
 
 TARGET_P50_RATIO = 1.5
+TARGET_CPU_RATIO = 1.5
 TARGET_P99 = 3.0
 TARGET_PER_1000 = 55
 TARGET_RSS_RATIO = 1.5
@@ -148,6 +149,13 @@ def targets(rows: list[BotSummary], scale: list[ScaleRun]) -> list[str]:
                 f"{mark(r <= TARGET_P50_RATIO)} p50, {phase.name}: {r:.2f}× the floor "
                 f"({ms(phase.p50)} vs {ms(base.p50)} ms; target ≤ {TARGET_P50_RATIO}×)"
             )
+        for phase, base in zip(neko.phases, floor.phases, strict=False):
+            r = phase.cpu_per_command / base.cpu_per_command
+            lines.append(
+                f"{mark(r <= TARGET_CPU_RATIO)} CPU per command, {phase.name}: {r:.2f}× the "
+                f"floor ({phase.cpu_per_command * 1000:.2f} vs {base.cpu_per_command * 1000:.2f}"
+                f" ms; target ≤ {TARGET_CPU_RATIO}×)"
+            )
     if neko is not None:
         worst = max(neko.phases, key=lambda p: p.p99)
         lines.append(
@@ -178,6 +186,25 @@ def targets(rows: list[BotSummary], scale: list[ScaleRun]) -> list[str]:
     return lines
 
 
+def before_after(rows: list[BotSummary]) -> list[str]:
+    """nekocord against nekocord+main (the same run, the same floor): one line per workload."""
+    found = {r.bot: r for r in rows}
+    after, before, floor = found.get("nekocord"), found.get("nekocord+main"), _floor(rows)
+    if after is None or before is None or floor is None:
+        return []
+    lines = []
+    for new, old, base in zip(after.phases, before.phases, floor.phases, strict=False):
+        old_cpu, new_cpu = old.cpu_per_command, new.cpu_per_command
+        lines.append(
+            f"{new.name}: CPU per command {old_cpu * 1000:.2f} → {new_cpu * 1000:.2f} ms "
+            f"({ratio(old_cpu, base.cpu_per_command)} → {ratio(new_cpu, base.cpu_per_command)} "
+            "the floor), p50 "
+            f"{ms(old.p50)} → {ms(new.p50)} ms ({ratio(old.p50, base.p50)} → "
+            f"{ratio(new.p50, base.p50)})"
+        )
+    return lines
+
+
 def render(
     rows: list[BotSummary],
     scale: list[ScaleRun],
@@ -188,6 +215,7 @@ def render(
     loads: tuple[str, str],
     overload: OverloadRun | None = None,
     sharded: str | None = None,
+    layers: str | None = None,
 ) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     runs = rows[0].runs if rows else 0
@@ -226,6 +254,21 @@ def render(
                 extra = f"; {row.per_1000:.1f} nekos.best requests per 1,000 commands overall"
             parts.append(f"- {row.bot}: p50 per run (ms): {spread}{extra}.")
         parts.append("")
+    if changes := before_after(rows):
+        parts += ["### nekocord before (`nekocord+main`) and after, medians", ""]
+        parts += [f"- {line}" for line in changes]
+        parts.append("")
+    if layers is not None:
+        parts += [
+            "### CPU per command by layer",
+            "",
+            "py-spy over the same runs (`python -m bench.layers` on the logs): each sample "
+            "given to the innermost layer on its stack, shares turned into µs with the CPU "
+            "per command the runs measured (py-spy itself raises it).",
+            "",
+            layers,
+            "",
+        ]
     if scale:
         parts += ["### Memory at one full shard, start-up", "", scale_table(scale), ""]
         parts += [f"- {r.bot}: `{r.guilds_seen}`" for r in scale]

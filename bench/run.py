@@ -16,7 +16,15 @@ from pathlib import Path
 from bench.common import CATEGORIES, READY_LINE
 from bench.pg import PostgresCluster
 from bench.procs import TOKEN, BotProcess
-from bench.variants import JSON_ENV, LOOP_ENV, BotSpec, loop_in_process, parse_spec
+from bench.variants import (
+    JSON_ENV,
+    LOOP_ENV,
+    SOURCE_ENV,
+    BotSpec,
+    exported_source,
+    loop_in_process,
+    parse_spec,
+)
 from bench.workload import PhaseResult, PhaseSummary, Users, drive, mixed, one, summarize
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.nekos import FakeNekos
@@ -135,6 +143,8 @@ def bot_env(
     }
     if spec.json:
         env[JSON_ENV] = spec.json
+    if spec.source is not None:
+        env[SOURCE_ENV] = str(exported_source())
     if database_url is not None:
         env["DATABASE_URL"] = database_url
     if spec.kind != "nekocord":

@@ -9,17 +9,26 @@ A bot in `--bots` may carry variant tags, `nekocord+uvloop` or `nekocord+stdjson
 in the same interleaved run; a bot with a loop or JSON tag is started through
 `python -m bench.launch`, which applies the tags before the bot's own `__main__` runs. The `pg`
 tag (nekocord only) needs no launcher: the bot gets a fresh PostgreSQL database as its
-`DATABASE_URL`, as a user would configure it (the driver runs one throwaway cluster).
+`DATABASE_URL`, as a user would configure it (the driver runs one throwaway cluster). The
+`main` tag (nekocord only) runs nekocord's code as on another git revision (`main`, or
+BENCH_BEFORE_REV), exported once per run with `git archive`: before and after in one
+interleaved run, each beside the same floor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import importlib
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 LOOPS = ("asyncio", "uvloop")
@@ -28,7 +37,11 @@ LOOPS = ("asyncio", "uvloop")
 JSONS = ("stdjson", "orjson")
 # pg: nekocord's store in PostgreSQL on the same machine (default: SQLite in DATA_DIR).
 STORES = ("pg",)
-TAGS = LOOPS + JSONS + STORES
+# main: nekocord's code as on the git revision BENCH_BEFORE_REV (default main).
+SOURCES = ("main",)
+TAGS = LOOPS + JSONS + STORES + SOURCES
+BEFORE_REV_ENV = "BENCH_BEFORE_REV"
+SOURCE_ENV = "BENCH_SOURCE"  # to the child: the directory whose code it runs
 LOOP_ENV = "BENCH_LOOP"
 JSON_ENV = "BENCH_JSON"
 
@@ -42,6 +55,7 @@ class BotSpec:
     loop: str | None = None
     json: str | None = None
     store: str | None = None  # "pg": a PostgreSQL DATABASE_URL
+    source: str | None = None  # "main": the code of BENCH_BEFORE_REV, not this checkout
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -52,7 +66,7 @@ class BotSpec:
 
 def parse_spec(text: str) -> BotSpec:
     kind, *tags = text.strip().split("+")
-    loop = json = store = None
+    loop = json = store = source = None
     for tag in tags:
         if tag in LOOPS:
             loop = tag
@@ -60,11 +74,30 @@ def parse_spec(text: str) -> BotSpec:
             json = tag
         elif tag in STORES:
             store = tag
+        elif tag in SOURCES:
+            source = tag
         else:
             raise ValueError(f"unknown variant {tag!r} in {text!r} (known: {', '.join(TAGS)})")
     if store is not None and kind != "nekocord":
         raise ValueError(f"{text!r}: only nekocord has a store to put in PostgreSQL")
-    return BotSpec(text.strip(), kind, loop, json, store)
+    if source is not None and kind != "nekocord":
+        raise ValueError(f"{text!r}: only nekocord's code has revisions to compare")
+    return BotSpec(text.strip(), kind, loop, json, store, source)
+
+
+@functools.cache
+def exported_source() -> Path:
+    """BENCH_BEFORE_REV's tree (default main), exported once per run into a temporary
+    directory (removed at exit)."""
+    rev = os.environ.get(BEFORE_REV_ENV, "main")
+    root = Path(__file__).resolve().parent.parent
+    target = Path(tempfile.mkdtemp(prefix="nekocord-bench-source-"))
+    atexit.register(shutil.rmtree, target, True)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
 
 
 def bot_loop() -> str:

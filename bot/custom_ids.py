@@ -7,6 +7,7 @@ posted by earlier releases keep working (tests/e2e/test_buttons.py presses some)
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import ClassVar
@@ -18,13 +19,22 @@ _ID = r"[0-9a-z]{1,14}"
 _CATEGORY = CATEGORY_NAME_PATTERN
 
 
+# Every two-digit base-36 string, "00" to "zz": two digits per division (every answer writes
+# five snowflakes: a digit at a time was a tenth of rendering an action).
+_PAIRS = [high + low for high in _B36 for low in _B36]
+
+
+@functools.lru_cache(maxsize=4096)  # members' ids come back in message after message
 def b36(number: int) -> str:
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = _B36[rest] + out
-        if not number:
-            return out
+    """`number` (>= 0) in base 36, lowercase, without leading zeros."""
+    if number < 36:
+        return _B36[number]
+    pairs = []
+    while number >= 1296:
+        number, rest = divmod(number, 1296)
+        pairs.append(_PAIRS[rest])
+    pairs.append(_PAIRS[number] if number >= 36 else _B36[number])
+    return "".join(reversed(pairs))
 
 
 @dataclass(frozen=True, slots=True)

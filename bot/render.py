@@ -164,6 +164,11 @@ def _view(items: Iterable[discord.ui.Item[Any] | None]) -> discord.ui.View | Non
     view = discord.ui.View(timeout=None)
     for item in present:
         view.add_item(item)
+    # Stopped before it is sent: discord.py then sends its components but keeps no copy. Presses
+    # are answered by the DynamicItem templates (bot.buttons), not by this view; a view kept per
+    # message would only grow memory by ~3 KiB a message for ever (its buttons have custom_ids
+    # and no timeout) and cost a ViewStore update per answer.
+    view.stop()
     return view
 
 
@@ -280,6 +285,7 @@ def _view_from(message: discord.Message) -> discord.ui.View | None:
     if not message.components:
         return None
     view = discord.ui.View.from_message(message, timeout=None)
+    view.stop()  # as in `_view`: sent, never kept
     return view if view.children else None
 
 

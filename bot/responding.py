@@ -125,8 +125,8 @@ def custom_id(interaction: discord.Interaction[Any]) -> str:
 
 def interaction_age(interaction: discord.Interaction[Any]) -> float:
     """Seconds since Discord created the interaction (from its snowflake)."""
-    created = discord.utils.snowflake_time(interaction.id).timestamp()
-    return max(0.0, time.time() - created)
+    created_ms = (interaction.id >> 22) + discord.utils.DISCORD_EPOCH  # as snowflake_time reads it
+    return max(0.0, time.time() - created_ms / 1000)
 
 
 async def answer(
@@ -139,15 +139,35 @@ async def answer(
 ) -> None:
     """Run `work` and send its reply within Discord's window: a new message, or with `update`
     (a button press) an edit of the message the button is on. The reply's `followup`, if any, is
-    sent after it. Errors raised by `work` are answered through `send_error`."""
-    task = asyncio.ensure_future(work)
+    sent after it. Errors raised by `work` are answered through `send_error`.
+
+    The work runs in the caller's task (no task of its own: most answers are ready at once,
+    and a task and a wait per answer cost more than the rest of this module); a timer defers
+    the interaction if the work is not done by `defer_at`, and from then on it has `budget`."""
+    loop = asyncio.get_running_loop()
+    deferral: asyncio.Task[bool] | None = None
     wait = max(0.0, defer_at - interaction_age(interaction))
-    done, _ = await asyncio.wait({task}, timeout=wait)
-    if done:
-        try:
-            reply = task.result()
-        except Exception as exc:
-            await send_error(interaction, exc)
+    failure: Exception | None = None
+    try:
+        async with asyncio.timeout(None) as limit:
+
+            def defer() -> None:
+                nonlocal deferral
+                deferral = loop.create_task(_defer(interaction, update))
+                limit.reschedule(loop.time() + budget)  # the budget counts from the defer
+
+            timer = loop.call_later(wait, defer)
+            try:
+                reply = await work
+            except Exception as exc:
+                failure = exc
+            finally:
+                timer.cancel()
+    except TimeoutError as exc:  # the budget ran out (the work's own errors are caught above)
+        failure = exc
+    if deferral is None:
+        if failure is not None:
+            await send_error(interaction, failure)
             return
         if update:
             sent = await _acknowledge(
@@ -165,25 +185,10 @@ async def answer(
             await _follow_up(interaction, reply)
         return
 
-    if update:
-        deferred = await _acknowledge(
-            interaction,
-            interaction.response.defer(),
-            discord.InteractionResponseType.deferred_message_update,
-        )
-    else:
-        deferred = await _acknowledge(
-            interaction,
-            interaction.response.defer(thinking=True),
-            discord.InteractionResponseType.deferred_channel_message,
-        )
-    if not deferred:
-        task.cancel()
+    if not await deferral:
         return
-    try:
-        reply = await asyncio.wait_for(task, timeout=budget)
-    except Exception as exc:
-        await send_error(interaction, exc)
+    if failure is not None:
+        await send_error(interaction, failure)
         return
     try:
         if reply.ephemeral and not update:
@@ -197,6 +202,21 @@ async def answer(
         _log_refused(interaction, exc)
         return
     await _follow_up(interaction, reply)
+
+
+async def _defer(interaction: discord.Interaction[Any], update: bool) -> bool:
+    """The placeholder answer when the work takes long: True when Discord has it."""
+    if update:
+        return await _acknowledge(
+            interaction,
+            interaction.response.defer(),
+            discord.InteractionResponseType.deferred_message_update,
+        )
+    return await _acknowledge(
+        interaction,
+        interaction.response.defer(thinking=True),
+        discord.InteractionResponseType.deferred_channel_message,
+    )
 
 
 async def _follow_up(interaction: discord.Interaction[Any], reply: render.Reply) -> None:

@@ -11,6 +11,7 @@ every text field shows Unicode bidi controls and line breaks as they come. So:
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ LINK_MAX = 512
 _ESCAPE_OR_BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 
 
+@functools.lru_cache(maxsize=2048)  # the same members' names, message after message
 def escaped(text: str) -> str:
     """Untrusted text put into markdown: inert (no formatting, links or mentions), also as the
     text of a link of ours (a bare `]` would end it early)."""

@@ -208,7 +208,8 @@ class SqliteStore(Store):
     # scrubbed) and how memory is kept in step (`settle`, called also for a cancelled caller).
 
     async def _run_record_action(self, query: Body[list[ActionCounts]]) -> list[ActionCounts]:
-        counts = await self._runner.run("record_action", query, write=True)
+        # Grouped: actions arriving together share one commit (each still waits for it).
+        counts = await self._runner.run_grouped("record_action", query)
         self._maybe_prune()
         return counts
 

@@ -13,6 +13,13 @@ Whatever runs on the database thread runs there whole and in order: once submitt
 cancellation only loses the answer, never half a transaction. Calls made while anything is queued
 go to the thread too, so calls are applied in the order they were made.
 
+Group commit (`run_grouped`, the counter every action commits): the calls made during one pass
+of the event loop share one transaction, run at the start of the next pass, so one COMMIT (its
+WAL write, the most expensive part of a short transaction) serves them all. Each caller is told
+its result only once the COMMIT that holds its write succeeded; a failing COMMIT fails every
+caller of the group, and a failing body is rolled back alone (the others run again without it).
+Any other call first runs the group waiting before it, so the order of calls is kept.
+
 Deleted data leaves no copy behind: `secure_delete` zeroes the cells and pages a deletion
 frees, and a run with `scrub=True` (forgetting a member or a server) also rewrites the database
 and empties the WAL before it returns (see `_scrub`).
@@ -67,6 +74,12 @@ class _WouldWait(Exception):
     """An inline transaction met another process's lock and was rolled back."""
 
 
+# A member of a commit group: what it is (for errors), its body, the future its caller awaits.
+_Member = tuple[str, Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+# What a member's body came to: (True, result) once committed, (False, exception) otherwise.
+_Outcome = tuple[bool, Any]
+
+
 def _log_failure(what: str) -> Callable[[asyncio.Future[Any]], None]:
     def done(future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is not None:
@@ -103,6 +116,9 @@ class SqliteRunner:
         self._commits = 0
         # A scrub met a reader: every commit retries emptying the WAL until one succeeds.
         self._scrub_pending = False
+        # Group commit: the calls waiting for the next pass of the loop (`run_grouped`).
+        self._group: list[_Member] = []
+        self._group_handle: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -202,6 +218,8 @@ class SqliteRunner:
         committed, empty the WAL so no file keeps what `body` deleted (on the database thread,
         in the same job: a cancelled caller does not skip it)."""
         conn = self.require_open()
+        if self._group:
+            self._commit_group()  # called before this one: committed before it
         if inline and not scrub and self._inline and not self._queued:
             # Nothing else is using the connection and this runs to its end without yielding,
             # so nothing can interleave.
@@ -231,11 +249,128 @@ class SqliteRunner:
             )
         return await asyncio.shield(future)
 
+    async def run_grouped(self, what: str, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Like `run(what, body, write=True)`, but in one transaction with the other calls
+        made during this pass of the event loop (group commit, see the module's docstring).
+        Returns once the COMMIT holding `body` succeeded. A cancelled caller only loses the
+        answer: its body is committed with the group."""
+        self.require_open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._group.append((what, body, future))
+        if self._group_handle is None:
+            self._group_handle = loop.call_soon(self._commit_group)
+        return await future
+
+    def _commit_group(self) -> None:
+        """Run the waiting group: inline when the connection is free, else as one job on the
+        database thread (also when another process holds the lock)."""
+        if self._group_handle is not None:
+            self._group_handle.cancel()
+            self._group_handle = None
+        group, self._group = self._group, []
+        conn = self._conn
+        if not group:
+            return
+        if conn is None:
+            closed = StoreError("The store is closed")
+            self._settle_group(group, {i: (False, closed) for i in range(len(group))})
+            return
+        if self._inline and not self._queued:
+            try:
+                outcomes = self._group_transaction(conn, group, on_thread=False)
+            except _WouldWait:
+                pass  # rolled back whole: the database thread runs the group, waiting
+            else:
+                self._settle_group(group, outcomes)
+                return
+        future = self._submit(partial(self._group_transaction, conn, group, on_thread=True))
+        future.add_done_callback(partial(self._group_done, group))
+
+    def _group_done(self, group: list[_Member], done: asyncio.Future[dict[int, _Outcome]]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            failure = (None if done.cancelled() else done.exception()) or StoreError(
+                "SQLite record_action was interrupted"
+            )
+            self._settle_group(group, {i: (False, failure) for i in range(len(group))})
+            return
+        self._settle_group(group, done.result())
+
+    def _settle_group(self, group: list[_Member], outcomes: dict[int, _Outcome]) -> None:
+        if any(ok for ok, _ in outcomes.values()):
+            self._committed()
+        for i, (ok, value) in outcomes.items():
+            future = group[i][2]
+            if future.cancelled():
+                continue  # the caller was cancelled: its write went on regardless
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _group_transaction(
+        self, conn: sqlite3.Connection, group: list[_Member], on_thread: bool
+    ) -> dict[int, _Outcome]:
+        """One transaction for every member of `group`. A body that fails is rolled back and
+        told its error; the others run again without it. A failing BEGIN or COMMIT fails every
+        member left. Inline, another process's lock raises `_WouldWait` (rolled back: nothing
+        of the group is written, the database thread runs it whole)."""
+        if on_thread:
+            with self._waiting_allowed(conn):
+                return self._grouped(conn, group, inline=False)
+        return self._grouped(conn, group, inline=True)
+
+    def _grouped(
+        self, conn: sqlite3.Connection, group: list[_Member], inline: bool
+    ) -> dict[int, _Outcome]:
+        outcomes: dict[int, _Outcome] = {}
+        left = list(range(len(group)))
+        while left:
+            results: dict[int, Any] = {}
+            failed: int | None = None
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for i in left:
+                    failed = i
+                    results[i] = group[i][1](conn)
+                failed = None
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                busy = (
+                    isinstance(exc, sqlite3.OperationalError)
+                    and (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES
+                )
+                if inline and busy:
+                    raise _WouldWait from exc  # nothing committed yet: the thread runs it all
+                if failed is None:  # BEGIN or COMMIT failed: nobody's write is in
+                    for i in left:
+                        outcomes[i] = (False, self._as_error(group[i][0], exc))
+                    return outcomes
+                outcomes[failed] = (False, self._as_error(group[failed][0], exc))
+                left.remove(failed)
+                continue
+            for i in left:
+                outcomes[i] = (True, results[i])
+            return outcomes
+        return outcomes
+
+    def _as_error(self, what: str, exc: BaseException) -> BaseException:
+        if not isinstance(exc, sqlite3.Error):
+            return exc
+        error = self._failure(what, exc)
+        error.__cause__ = exc  # as `raise … from exc` does
+        return error
+
     def start(
         self, what: str, body: Callable[[sqlite3.Connection], T], *, write: bool, purpose: str
     ) -> asyncio.Future[T]:
         """Queue `body` as a transaction on the database thread without waiting for it (for
         maintenance such as pruning); a failure is logged as "`purpose` failed: …"."""
+        if self._group:
+            self._commit_group()
         future = self._submit(
             partial(self._transaction, self.require_open(), what, body, write, True)
         )
@@ -246,6 +381,8 @@ class SqliteRunner:
         """Run `job` with the connection on the database thread, in order with every
         transaction and outside any; its exceptions pass through unchanged."""
         conn = self.require_open()
+        if self._group:
+            self._commit_group()
 
         def with_waiting() -> T:
             with self._waiting_allowed(conn):
@@ -387,6 +524,7 @@ class SqliteRunner:
         `optimize`: refresh the planner's statistics first (writable databases)."""
         self._closing = True
         try:
+            self._commit_group()  # accepted before closing: committed (or failed) first
             while self._queued or self._background:
                 pending = self._queued | self._background
                 await asyncio.gather(*pending, return_exceptions=True)

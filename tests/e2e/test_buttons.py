@@ -127,3 +127,16 @@ async def test_a_forged_return_cannot_use_up_the_targets_return(bot, discord_api
     await press.wait_for(lambda r: r.followups)
     returned = press.followups[0]
     assert returned["content"] == f"<@{ALICE['id']}>" and "Bob" in text_of(returned)
+
+
+async def test_answers_leave_no_view_behind(bot, discord_api) -> None:
+    # Every action message has buttons; discord.py would keep each message's view for ever
+    # (persistent: custom_ids, no timeout) although presses go to the DynamicItem templates.
+    for _ in range(3):
+        message = await hug(discord_api)
+    back = next(b for b in buttons(message) if b["label"] == "Hug back")
+    press = await discord_api.interact(discord_api.component(back["custom_id"], message, user=BOB))
+    await press.wait_for(lambda r: r.followups)
+    assert bot.bot.persistent_views == []
+    # And the buttons still answer.
+    assert "Bob" in press.followups[0]["embeds"][0]["description"]
