@@ -16,11 +16,16 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 __all__ = [
+    "BOARDS",
+    "BOARD_DEPTH",
     "MAX_CHANNELS",
     "MAX_ID",
+    "PERIODS",
     "ActionCounts",
     "ActionStat",
+    "BoardEntry",
     "GuildSettings",
+    "Leaderboard",
     "Partner",
     "Store",
     "StoreError",
@@ -29,6 +34,7 @@ __all__ = [
     "UserStats",
     "check_action",
     "check_id",
+    "period_start",
 ]
 
 # Discord snowflakes are unsigned 64-bit in theory but stay below 2**63 in practice; both SQLite
@@ -89,6 +95,47 @@ class UserStats:
     top_partners: list[Partner]
 
 
+# Leaderboards: who received most, who gave most, which (actor, target) pair counts most.
+BOARDS = ("received", "given", "pairs")
+# Over everything counted, or the per-day totals of the last 30 or 7 days (today included).
+PERIODS = {"all": None, "month": 30, "week": 7}
+# Nobody pages past this rank.
+BOARD_DEPTH = 100
+DAY = 86_400  # seconds; per-day totals are dated by UTC day, `now // DAY`
+# Per-day totals are kept this many days (PERIODS' longest, plus one for clocks in between).
+DAILY_KEEP_DAYS = 31
+
+
+def period_start(period: str, now: float) -> int | None:
+    """The first UTC day (`now // DAY`) a period counts, None for all time."""
+    days = PERIODS[period]
+    return None if days is None else int(now) // DAY - (days - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEntry:
+    """One line of a leaderboard: its `rank` (1 is first), the member and their count. For
+    `pairs`, `user_id` is the actor and `partner_id` the target; otherwise `partner_id` is
+    None."""
+
+    rank: int
+    user_id: int
+    count: int
+    partner_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    """A page of a leaderboard. `entries`: the ranks asked for, best first (ties by count are
+    broken by member id, so every rank is one line); `ranked`: how many lines the whole board
+    has (opted-out members are left out before ranking); `own`: the asker's best line, None when
+    they are not on the board."""
+
+    entries: list[BoardEntry]
+    ranked: int
+    own: BoardEntry | None
+
+
 # At most this many channels a guild may restrict the commands to.
 MAX_CHANNELS = 3
 
@@ -101,6 +148,7 @@ class GuildSettings:
     `channels`: the channels commands answer in, at most `MAX_CHANNELS` (empty: everywhere).
     `cooldown`: (count, seconds) per member, None for the process default; count 0 is off.
     `pings`: whether answers mention their targets.
+    `leaderboard`: whether `/leaderboard` answers in the guild.
 
     Any iterable is accepted for `disabled` and `channels` (stored as a frozenset and an
     ordered tuple without repeats); values no backend could store raise `ValueError`."""
@@ -109,6 +157,7 @@ class GuildSettings:
     channels: tuple[int, ...] = ()
     cooldown: tuple[int, int] | None = None
     pings: bool = True
+    leaderboard: bool = True
 
     def __post_init__(self) -> None:
         disabled = frozenset(self.disabled)
@@ -126,6 +175,8 @@ class GuildSettings:
             cooldown = (count, seconds)
         if not isinstance(self.pings, bool):
             raise ValueError(f"pings must be a bool, not {self.pings!r}")
+        if not isinstance(self.leaderboard, bool):
+            raise ValueError(f"leaderboard must be a bool, not {self.leaderboard!r}")
         # Frozen: normalised once here, so equal settings compare (and cache) equal.
         object.__setattr__(self, "disabled", disabled)
         object.__setattr__(self, "channels", channels)
@@ -161,6 +212,20 @@ class Queries(Protocol):
     def is_returned(self, conn: Any, /, *, action_id: int, target_id: int) -> Any: ...
 
     def user_stats(self, conn: Any, /, *, guild_id: int, user_id: int, top: int) -> Any: ...
+
+    def leaderboard(
+        self,
+        conn: Any,
+        /,
+        *,
+        guild_id: int,
+        board: str,
+        since_day: int | None,
+        action: str | None,
+        user_id: int,
+        offset: int,
+        limit: int,
+    ) -> Any: ...
 
     def set_opt_out(self, conn: Any, /, *, user_id: int, opted_out: bool, now: int) -> Any: ...
 
@@ -294,6 +359,42 @@ class Store(ABC):
         )
         return await self._run_user_stats(query)
 
+    async def leaderboard(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        board: str = "received",
+        period: str = "all",
+        action: str | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Leaderboard:
+        """One page of a guild's leaderboard, in one query: ranks `offset + 1` to
+        `offset + limit` (never past `BOARD_DEPTH`) of `board` (one of `BOARDS`) over `period`
+        (one of `PERIODS`), for one `action` or all together (None), plus `user_id`'s own line.
+
+        Members who opted out are neither listed nor ranked (for `pairs`: pairs naming them);
+        members who were forgotten are gone from every period."""
+        if board not in BOARDS:
+            raise ValueError(f"board must be one of {BOARDS}, not {board!r}")
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {tuple(PERIODS)}, not {period!r}")
+        for name, value in (("offset", offset), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, not {value!r}")
+        query = partial(
+            self._queries.leaderboard,
+            guild_id=check_id("guild_id", guild_id),
+            board=board,
+            since_day=period_start(period, self._clock()),
+            action=None if action is None else check_action(action),
+            user_id=check_id("user_id", user_id),
+            offset=min(offset, BOARD_DEPTH),
+            limit=max(0, min(limit, BOARD_DEPTH - offset)),
+        )
+        return await self._run_leaderboard(query)
+
     # ------------------------------------------------------------------ privacy
 
     async def set_opt_out(self, *, user_id: int, opted_out: bool) -> None:
@@ -415,6 +516,9 @@ class Store(ABC):
 
     @abstractmethod
     async def _run_user_stats(self, query: Query) -> UserStats: ...
+
+    @abstractmethod
+    async def _run_leaderboard(self, query: Query) -> Leaderboard: ...
 
     @abstractmethod
     async def _run_set_opt_out(self, query: Query, user_id: int, opted_out: bool) -> None: ...

@@ -1,10 +1,10 @@
 """`python -m bot migrate-store --from sqlite:///… --to postgresql://…`: move a bot's data from
 its SQLite file to an empty PostgreSQL database.
 
-Everything is copied, in one transaction: counts, received totals, opt-outs, hug-back and dedupe
-markers, server settings. Losing opt-outs in a move is exactly the harm the consent feature
-exists to prevent, so the copy is all or nothing, and a target that already holds data is
-refused (merging two bots' counts is not a move). The SQLite file is first brought to the
+Everything is copied, in one transaction: counts, received totals, per-day totals, opt-outs,
+hug-back and dedupe markers, server settings. Losing opt-outs in a move is exactly the harm the
+consent feature exists to prevent, so the copy is all or nothing, and a target that already holds
+data is refused (merging two bots' counts is not a move). The SQLite file is first brought to the
 current schema, as opening it with the bot would; stop the bot before moving its data.
 
 Exit codes: 0 copied; 2 bad arguments, a missing source, a non-empty target, rejected
@@ -48,6 +48,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "returned_actions": ("action_id", "target_id", "guild_id", "actor_id", "created_at"),
     "opt_outs": ("user_id", "created_at"),
     "guild_settings": ("guild_id", "settings", "updated_at"),
+    "daily_counts": ("guild_id", "day", "actor_id", "target_id", "action", "count"),
 }
 assert tuple(COLUMNS) == TABLES
 
@@ -59,6 +60,7 @@ _NAMES = {
     "returned_actions": "return markers",
     "opt_outs": "opt-outs",
     "guild_settings": "server settings",
+    "daily_counts": "per-day totals",
 }
 
 

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.store.base import ActionCounts, ActionStat, GuildSettings, Partner, UserStats
+from bot.store.base import ActionCounts, ActionStat, GuildSettings, Leaderboard, Partner, UserStats
+from bot.store.board_sql import leaderboard_sql, numbered
 from bot.store.postgres_cache import notify_opt_out, notify_settings
-from bot.store.sqlite_queries import decode_settings, encode_settings
+from bot.store.sqlite_queries import decode_settings, encode_settings, leaderboard_from_rows
 
 __all__ = [
     "all_opt_outs",
@@ -32,6 +33,7 @@ __all__ = [
     "forget_user",
     "guild_settings",
     "is_returned",
+    "leaderboard",
     "opted_out_among",
     "prune",
     "record_action",
@@ -146,6 +148,27 @@ async def user_stats(
     )
 
 
+async def leaderboard(
+    conn: asyncpg.Connection,
+    *,
+    guild_id: int,
+    board: str,
+    since_day: int | None,
+    action: str | None,
+    user_id: int,
+    offset: int,
+    limit: int,
+) -> Leaderboard:
+    sql, names = numbered(
+        leaderboard_sql(board, period=since_day is not None, action=action is not None)
+    )
+    values: dict[str, object] = {"guild": guild_id, "user": user_id, "offset": offset}
+    values |= {"limit": limit}
+    values |= {"since": since_day, "action": action}
+    rows = await conn.fetch(sql, *(values[name] for name in names))
+    return leaderboard_from_rows([tuple(row) for row in rows], offset, limit, user_id)
+
+
 async def set_opt_out(conn: asyncpg.Connection, *, user_id: int, opted_out: bool, now: int) -> None:
     if opted_out:
         # DO NOTHING keeps the first opt-out's timestamp.
@@ -192,7 +215,7 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
         f"UPDATE received_totals SET count = count - {given_sum} WHERE {given}", user_id
     )
     await conn.execute("DELETE FROM received_totals WHERE target_id = $1", user_id)
-    for table in ("action_counts", "processed_actions", "returned_actions"):
+    for table in ("action_counts", "daily_counts", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
     if not keep_opt_out:
         await conn.execute("DELETE FROM opt_outs WHERE user_id = $1", user_id)
@@ -203,6 +226,7 @@ async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
     for table in (
         "action_counts",
         "received_totals",
+        "daily_counts",
         "processed_actions",
         "returned_actions",
         "guild_settings",
@@ -245,8 +269,12 @@ async def first_delivery(conn: asyncpg.Connection, *, interaction_id: int, now: 
     return bool(inserted)
 
 
-async def prune(conn: asyncpg.Connection, *, processed_before: int, returned_before: int) -> None:
-    """Delete dedupe and hug-back markers past their lifetime (index range deletes)."""
+async def prune(
+    conn: asyncpg.Connection, *, processed_before: int, returned_before: int, daily_before: int
+) -> None:
+    """Delete dedupe and hug-back markers and per-day totals past their lifetime (index range
+    deletes; `daily_before` is a day number)."""
     await conn.execute("DELETE FROM seen_interactions WHERE created_at < $1", processed_before)
     await conn.execute("DELETE FROM processed_actions WHERE created_at < $1", processed_before)
     await conn.execute("DELETE FROM returned_actions WHERE created_at < $1", returned_before)
+    await conn.execute("DELETE FROM daily_counts WHERE day < $1", daily_before)

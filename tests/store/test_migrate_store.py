@@ -75,7 +75,7 @@ async def test_a_release_database_moves_whole(db_path: Path, pg_url: str, versio
     assert (code, err) == (0, ""), err
     assert out == (
         "nekocord: copied 5 counts, 4 received totals, 6 dedupe markers, 2 return markers, "
-        "1 opt-outs, 0 server settings (6 actions counted)\n"
+        "1 opt-outs, 0 server settings, 5 per-day totals (6 actions counted)\n"
     )
     # Row for row what the SQLite file holds once brought to the current schema.
     assert await postgres_rows(pg_url) == sqlite_rows(db_path)

@@ -67,6 +67,7 @@ def test_settings_are_normalised_so_equal_settings_compare_equal() -> None:
         {"cooldown": (3,)},
         {"cooldown": (3, 2**31)},
         {"pings": "yes"},
+        {"leaderboard": 1},
     ],
 )
 def test_unstorable_settings_are_value_errors(bad: dict) -> None:
