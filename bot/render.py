@@ -482,6 +482,8 @@ def config_page(
     embed.add_field(name=say("config_cooldown"), value=cooldown, inline=False)
     pings = say("config_pings_on" if settings.pings else "config_pings_off")
     embed.add_field(name=say("config_pings"), value=pings, inline=False)
+    board = say("config_leaderboard_on" if settings.leaderboard else "config_leaderboard_off")
+    embed.add_field(name=say("config_leaderboard"), value=board, inline=False)
     return Reply(embeds=[embed], ephemeral=True)
 
 

@@ -159,6 +159,29 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
             "config_pings_on_done" if on else "config_pings_off_done",
         )
 
+    @app_commands.command(
+        name="leaderboard", description=wording.message("command_config_leaderboard")
+    )
+    @app_commands.describe(**wording.option_texts("config_leaderboard", "value"))
+    @app_commands.choices(
+        value=[
+            app_commands.Choice(
+                name=app_commands.locale_str(
+                    wording.message(f"command_config_pings_value_{v}"),
+                    key=f"command_config_pings_value_{v}",
+                ),
+                value=v,
+            )
+            for v in ("on", "off")
+        ]
+    )
+    async def leaderboard(self, interaction: discord.Interaction[Any], value: str) -> None:
+        guild_id, settings = await self._settings(interaction)
+        on = value == "on"
+        updated = replace(settings, leaderboard=on)
+        key = "config_leaderboard_on_done" if on else "config_leaderboard_off_done"
+        await self._save(interaction, guild_id, updated, key)
+
     def _known(self, name: str) -> str:
         """A category as nekos.best spells it, or a kind; anything else is refused."""
         name = name.strip().lower()

@@ -26,6 +26,7 @@ FIXED = {
     "optin",
     "forgetme",
     "config",
+    "leaderboard",
 }
 
 
