@@ -5,13 +5,18 @@ setting that turns it off. The store's part runs on both backends."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
+from bot.custom_ids import PageId
 from bot.store import Store
 from bot.store.base import DAY
 from bot.store.postgres import PostgresStore
@@ -230,3 +235,29 @@ async def test_registration_and_help(bot, discord_api) -> None:
     assert "hug" in [c["value"] for c in choices]
     help_page = (await send(discord_api, discord_api.slash("help", user=ALICE))).visible_message()
     assert "/leaderboard" in text_of(help_page)
+
+
+async def test_pages_expire_and_follow_the_setting(bot, discord_api) -> None:
+    members = [make_user(name=f"e{i}", global_name=f"E{i}") for i in range(12)]
+    for i, member in enumerate(members):
+        await backdate(bot.bot.store, discord_api.guild_ids[0], 1, int(member["id"]), 0, 20 - i)
+    _, message = await board(discord_api, ALICE)
+    following = buttons(message)[1]
+    page = PageId.from_match(re.fullmatch(PageId.TEMPLATE, following["custom_id"]))
+    # The same board, asked 16 minutes ago (its origin's snowflake dates it).
+    then = datetime.now(UTC) - timedelta(minutes=16)
+    old = dataclasses.replace(page, origin_id=discord.utils.time_snowflake(then))
+    following["custom_id"] = old.custom_id
+    press = await discord_api.interact(discord_api.component(old.custom_id, message, user=ALICE))
+    answer = await press.wait_message()
+    assert is_ephemeral(answer)
+    assert text_of(answer) == "These pages have expired: use `/leaderboard` again."
+
+    _, fresh = await board(discord_api, ALICE)
+    config = discord_api.slash("config", {"value": "off"}, subcommand="leaderboard", user=ALICE)
+    await send(discord_api, config)
+    turn = discord_api.component(buttons(fresh)[1]["custom_id"], fresh, user=ALICE)
+    answer = await (await discord_api.interact(turn)).wait_message()
+    assert is_ephemeral(answer)
+    assert text_of(answer) == "The leaderboard is turned off in this server."
+    assert discord_api.messages[fresh["id"]]["embeds"] == fresh["embeds"]
