@@ -1,5 +1,5 @@
 """`/leaderboard` and its page buttons. Thin glue: the board comes from the store in one query,
-the page from `bot.render_board`, answers go through `bot.responding`."""
+the page from `bot.render_social`, answers go through `bot.responding`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render_board, responding, wording
+from bot import render_social, responding, wording
 from bot.app import NekoBot
 from bot.buttons import MAX_SNOWFLAKE, bot_of
 from bot.custom_ids import PageId
@@ -88,7 +88,7 @@ class Social(commands.Cog):
         assert interaction.guild_id is not None
         guild_id = interaction.guild_id
 
-        async def work() -> render_board.Reply:
+        async def work() -> render_social.Reply:
             board = await self.bot.store.leaderboard(
                 guild_id=guild_id,
                 user_id=page.invoker_id,
@@ -96,11 +96,11 @@ class Social(commands.Cog):
                 period=page.period,
                 action=page.category,
                 offset=page.offset,
-                limit=render_board.PAGE_SIZE,
+                limit=render_social.PAGE_SIZE,
             )
             locale = responding.public_locale(interaction)
             shown = wording.category_name(page.category, locale) if page.category else None
-            return render_board.leaderboard(
+            return render_social.leaderboard(
                 board, page=page, category_name=shown or page.category, locale=locale
             )
 

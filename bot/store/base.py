@@ -25,12 +25,16 @@ __all__ = [
     "ActionStat",
     "BoardEntry",
     "GuildSettings",
+    "KeptCount",
+    "KeptDay",
     "Leaderboard",
     "Partner",
+    "PendingReturn",
     "Store",
     "StoreError",
     "StoreUnreachable",
     "TargetIds",
+    "UserData",
     "UserStats",
     "check_action",
     "check_id",
@@ -136,6 +140,47 @@ class Leaderboard:
     own: BoardEntry | None
 
 
+@dataclass(frozen=True, slots=True)
+class KeptCount:
+    """What a member gave and received of one action in one guild, all time."""
+
+    guild_id: int
+    action: str
+    given: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeptDay(KeptCount):
+    """The same for one UTC day (`day`: days since 1970-01-01)."""
+
+    day: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReturn:
+    """An action at the member whose return they have not claimed (its dedupe marker, kept
+    for a day, still names them)."""
+
+    guild_id: int
+    action_id: int
+    actor_id: int
+    action: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    """Everything the store keeps that names one member (`Store.user_data`), each list sorted:
+    counts per guild and action, per-day totals, actions they may still return, and when they
+    opted out (None: they did not)."""
+
+    counts: list[KeptCount]
+    days: list[KeptDay]
+    pending_returns: list[PendingReturn]
+    opted_out_at: int | None
+
+
 # At most this many channels a guild may restrict the commands to.
 MAX_CHANNELS = 3
 
@@ -226,6 +271,8 @@ class Queries(Protocol):
         offset: int,
         limit: int,
     ) -> Any: ...
+
+    def user_data(self, conn: Any, /, *, user_id: int) -> Any: ...
 
     def set_opt_out(self, conn: Any, /, *, user_id: int, opted_out: bool, now: int) -> Any: ...
 
@@ -397,6 +444,11 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ privacy
 
+    async def user_data(self, user_id: int) -> UserData:
+        """Everything kept about the member, in every guild, from one snapshot."""
+        query = partial(self._queries.user_data, user_id=check_id("user_id", user_id))
+        return await self._run_user_data(query)
+
     async def set_opt_out(self, *, user_id: int, opted_out: bool) -> None:
         """Record or clear a user's opt-out (global, not per guild). It does not delete their
         counts: call `forget_user` for that."""
@@ -519,6 +571,9 @@ class Store(ABC):
 
     @abstractmethod
     async def _run_leaderboard(self, query: Query) -> Leaderboard: ...
+
+    @abstractmethod
+    async def _run_user_data(self, query: Query) -> UserData: ...
 
     @abstractmethod
     async def _run_set_opt_out(self, query: Query, user_id: int, opted_out: bool) -> None: ...

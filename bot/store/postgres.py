@@ -41,6 +41,7 @@ from bot.store.base import (
     Store,
     StoreError,
     StoreUnreachable,
+    UserData,
     UserStats,
 )
 from bot.store.postgres_cache import SharedCache
@@ -352,6 +353,12 @@ class PostgresStore(Store):
 
     async def _run_leaderboard(self, query: Body[Leaderboard]) -> Leaderboard:
         return await self._run("read a leaderboard", query, single=True)
+
+    async def _run_user_data(self, query: Body[UserData]) -> UserData:
+        # The four reads see one snapshot, as SQLite's one transaction does.
+        return await self._run(
+            "read a member's data", query, isolation="repeatable_read", readonly=True
+        )
 
     async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
         await self._run("record an opt-out", query)

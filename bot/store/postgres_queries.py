@@ -19,7 +19,16 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.store.base import ActionCounts, ActionStat, GuildSettings, Leaderboard, Partner, UserStats
+from bot.store import user_data_sql
+from bot.store.base import (
+    ActionCounts,
+    ActionStat,
+    GuildSettings,
+    Leaderboard,
+    Partner,
+    UserData,
+    UserStats,
+)
 from bot.store.board_sql import leaderboard_sql, numbered
 from bot.store.postgres_cache import notify_opt_out, notify_settings
 from bot.store.sqlite_queries import decode_settings, encode_settings, leaderboard_from_rows
@@ -39,6 +48,7 @@ __all__ = [
     "record_action",
     "save_guild_settings",
     "set_opt_out",
+    "user_data",
     "user_stats",
 ]
 
@@ -167,6 +177,19 @@ async def leaderboard(
     values |= {"since": since_day, "action": action}
     rows = await conn.fetch(sql, *(values[name] for name in names))
     return leaderboard_from_rows([tuple(row) for row in rows], offset, limit, user_id)
+
+
+async def user_data(conn: asyncpg.Connection, *, user_id: int) -> UserData:
+    found = []
+    for sql in (
+        user_data_sql.COUNTS,
+        user_data_sql.DAYS,
+        user_data_sql.PENDING,
+        user_data_sql.OPTED_OUT,
+    ):
+        text, _ = numbered(sql)
+        found.append([tuple(row) for row in await conn.fetch(text, user_id)])
+    return user_data_sql.user_data_from_rows(*found)
 
 
 async def set_opt_out(conn: asyncpg.Connection, *, user_id: int, opted_out: bool, now: int) -> None:

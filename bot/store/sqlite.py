@@ -38,6 +38,7 @@ from bot.store.base import (
     Leaderboard,
     Store,
     StoreError,
+    UserData,
     UserStats,
 )
 from bot.store.settings_cache import SETTINGS_CACHE_SIZE, SettingsCache
@@ -232,6 +233,9 @@ class SqliteStore(Store):
 
     async def _run_leaderboard(self, query: Body[Leaderboard]) -> Leaderboard:
         return await self._runner.run("leaderboard", query, write=False)
+
+    async def _run_user_data(self, query: Body[UserData]) -> UserData:
+        return await self._runner.run("user_data", query, write=False)
 
     async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
         settle = self._opt_out_settler(user_id, opted_out)

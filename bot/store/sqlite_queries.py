@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from bot.store import user_data_sql
 from bot.store.base import (
     DAY,
     ActionCounts,
@@ -21,6 +22,7 @@ from bot.store.base import (
     GuildSettings,
     Leaderboard,
     Partner,
+    UserData,
     UserStats,
 )
 from bot.store.board_sql import leaderboard_sql
@@ -43,6 +45,7 @@ __all__ = [
     "record_action",
     "save_guild_settings",
     "set_opt_out",
+    "user_data",
     "user_stats",
 ]
 
@@ -204,6 +207,21 @@ def leaderboard_from_rows(
         if own is None and user_id in (entry.user_id, entry.partner_id):
             own = entry  # rows come by rank: the first naming the asker is their best
     return Leaderboard(entries=entries, ranked=ranked, own=own)
+
+
+def user_data(conn: sqlite3.Connection, *, user_id: int) -> UserData:
+    u = {"user": user_id}
+    return user_data_sql.user_data_from_rows(
+        *(
+            conn.execute(sql, u).fetchall()
+            for sql in (
+                user_data_sql.COUNTS,
+                user_data_sql.DAYS,
+                user_data_sql.PENDING,
+                user_data_sql.OPTED_OUT,
+            )
+        )
+    )
 
 
 def set_opt_out(conn: sqlite3.Connection, *, user_id: int, opted_out: bool, now: int) -> None:

@@ -27,6 +27,7 @@ FIXED = {
     "forgetme",
     "config",
     "leaderboard",
+    "mydata",
 }
 
 

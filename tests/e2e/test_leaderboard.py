@@ -6,6 +6,7 @@ setting that turns it off. The store's part runs on both backends."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -261,3 +262,35 @@ async def test_pages_expire_and_follow_the_setting(bot, discord_api) -> None:
     assert is_ephemeral(answer)
     assert text_of(answer) == "The leaderboard is turned off in this server."
     assert discord_api.messages[fresh["id"]]["embeds"] == fresh["embeds"]
+
+
+async def test_mydata_is_a_private_file_of_everything_kept(board_bot, discord_api) -> None:
+    await hug(discord_api, ALICE, BOB)
+    await hug(discord_api, BOB, ALICE)
+    await hug(discord_api, CAROL, ALICE, action="pat")
+    await send(discord_api, discord_api.slash("optout", user=ALICE))
+    handle = await send(discord_api, discord_api.slash("mydata", user=ALICE))
+    answer = handle.visible_message()
+    assert is_ephemeral(answer)
+    assert answer["content"].startswith(
+        "Attached: everything I keep about you. Actions given: 1, received: 2, in servers: 1;"
+    )
+    assert "You have opted out of actions." in answer["content"]
+    (upload,) = [f for cb in handle.callbacks for f in cb.files] or [
+        f for r in discord_api.requests if r.path.startswith("/webhooks/") for f in r.files
+    ]
+    assert upload.filename == "nekocord-my-data.json"
+    document = json.loads(upload.data)
+    guild = str(discord_api.guild_ids[0])
+    assert document["user_id"] == ALICE["id"]
+    counts = [(c["guild_id"], c["action"], c["given"], c["received"]) for c in document["counts"]]
+    assert counts == [(guild, "hug", 1, 1), (guild, "pat", 0, 1)]
+    assert len(document["day_totals"]) == 2
+    pending = {(p["actor_id"], p["action"]) for p in document["pending_returns"]}
+    assert pending == {(BOB["id"], "hug"), (CAROL["id"], "pat")}
+    assert document["opted_out_at"] is not None
+    again = (await send(discord_api, discord_api.slash("mydata", user=ALICE))).visible_message()
+    assert is_ephemeral(again)
+    assert text_of(again).startswith("You can ask for your data once a minute")
+    other = (await send(discord_api, discord_api.slash("mydata", user=DAVE))).visible_message()
+    assert other["content"].startswith("Attached: everything I keep about you. Actions given: 0,")

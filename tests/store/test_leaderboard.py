@@ -218,3 +218,39 @@ async def test_the_leaderboard_setting(store: Store) -> None:
     assert "leaderboard" not in encode_settings(GuildSettings(pings=False))
     await store.save_guild_settings(G, off)
     assert (await store.guild_settings(G)).leaderboard is False
+
+
+async def test_user_data_is_everything_naming_the_member(
+    clocked: Store, clock: list[float]
+) -> None:
+    clock[0] = NOW - 2 * DAY
+    await act(clocked, A, B)
+    clock[0] = NOW
+    await act(clocked, A, B)
+    await act(clocked, C, A, action="pat")
+    await act(clocked, B, C, guild=OTHER)  # names no A
+    await act(clocked, D, A)
+    returned = next(_ids)
+    await clocked.record_action(
+        action_id=returned, guild_id=G, action="hug", actor_id=B, target_ids=[A]
+    )
+    assert await clocked.claim_return(action_id=returned, target_id=A)
+    await clocked.set_opt_out(user_id=A, opted_out=True)
+    data = await clocked.user_data(A)
+    assert [(k.guild_id, k.action, k.given, k.received) for k in data.counts] == [
+        (G, "hug", 2, 2),
+        (G, "pat", 0, 1),
+    ]
+    today = int(NOW) // DAY
+    assert [(k.day, k.action, k.given, k.received) for k in data.days] == [
+        (today - 2, "hug", 1, 0),
+        (today, "hug", 1, 2),
+        (today, "pat", 0, 1),
+    ]
+    assert [(p.actor_id, p.action) for p in data.pending_returns] == [(C, "pat"), (D, "hug")]
+    assert data.opted_out_at == int(NOW)
+    assert (await clocked.user_data(D)).opted_out_at is None
+    await clocked.forget_user(user_id=A, keep_opt_out=False)
+    forgotten = await clocked.user_data(A)
+    assert (forgotten.counts, forgotten.days, forgotten.pending_returns) == ([], [], [])
+    assert forgotten.opted_out_at is None

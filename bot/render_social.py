@@ -1,8 +1,12 @@
-"""The `/leaderboard` embed and its page buttons (pure, as `bot.render`, whose helpers it uses;
-its own module so that `bot/render.py` stays under the size every module keeps to)."""
+"""The `/leaderboard` embed and its page buttons, and the `/mydata` file (pure, as `bot.render`,
+whose helpers it uses; its own module so that `bot/render.py` stays under the size every module
+keeps to)."""
 
 from __future__ import annotations
 
+import io
+import json
+from dataclasses import asdict
 from typing import Any
 
 import discord
@@ -19,11 +23,13 @@ from bot.render import (
     clip,
     safe_name,
 )
-from bot.store import Leaderboard
+from bot.store import Leaderboard, UserData
 from bot.store.base import BOARD_DEPTH, BoardEntry
 from bot.wording import ENGLISH
 
-__all__ = ["PAGE_SIZE", "leaderboard"]
+__all__ = ["MYDATA_FILE", "PAGE_SIZE", "leaderboard", "mydata"]
+
+MYDATA_FILE = "nekocord-my-data.json"
 
 PAGE_SIZE = 10
 
@@ -92,3 +98,35 @@ def leaderboard(
                 )
             )
     return Reply(embeds=[embed], view=view)
+
+
+def mydata(data: UserData, *, user_id: int, returnable: set[str], locale: str = ENGLISH) -> Reply:
+    """A member's data as a JSON file (ids as strings: JavaScript cannot hold snowflakes as
+    numbers) and a one-line summary. `returnable`: the actions that have a return button, so
+    that only their unclaimed markers are listed as returns still to make."""
+    pending = [p for p in data.pending_returns if p.action in returnable]
+
+    def ids(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: str(v) if k.endswith("_id") else v for k, v in row.items()}
+
+    document = {
+        "user_id": str(user_id),
+        "counts": [ids(asdict(k)) for k in data.counts],
+        "day_totals": [ids(asdict(k)) for k in data.days],
+        "pending_returns": [ids(asdict(p)) for p in pending],
+        "opted_out_at": data.opted_out_at,
+    }
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    summary = wording.message(
+        "mydata_summary",
+        locale,
+        given=sum(k.given for k in data.counts),
+        received=sum(k.received for k in data.counts),
+        servers=len({k.guild_id for k in data.counts}),
+        days=len(data.days),
+        returns=len(pending),
+    )
+    if data.opted_out_at is not None:
+        summary += " " + wording.message("mydata_opted_out", locale)
+    file = discord.File(io.BytesIO(text.encode()), filename=MYDATA_FILE)
+    return Reply(content=clip(summary, 2000), files=[file], ephemeral=True)
