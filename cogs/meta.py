@@ -101,7 +101,11 @@ class Meta(commands.Cog):
         locale = responding.private_locale(interaction)
 
         async def work() -> render.Reply:
-            data = await self.bot.store.user_data(user_id)
+            try:
+                data = await self.bot.store.user_data(user_id)
+            except BaseException:
+                self._mydata_at.pop(user_id, None)  # nothing was sent: asking again is fine
+                raise
             returnable = {
                 a for a in {k.action for k in data.pending_returns} if wording.is_reciprocal(a)
             }

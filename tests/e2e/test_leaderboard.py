@@ -1,13 +1,15 @@
 """`/leaderboard` end to end: a few actions, then the board through the real discord.py client;
 ranks, counts and mentions that ping nobody, the three boards and a category, pages turned by
 the invoker only, opted-out members absent, periods read from per-day totals, and the server
-setting that turns it off. The store's part runs on both backends."""
+setting that turns it off; and /mydata, which reads the same tables. The store's part runs on
+both backends."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,7 @@ from bot.store.sqlite import SqliteStore
 from tests.fakes.discord import FakeDiscord, make_user
 from tests.fakes.nekos import FakeNekos
 from tests.harness import RunningBot, running_bot
-from tests.helpers import buttons, is_ephemeral, text_of
+from tests.helpers import buttons, db_path, is_ephemeral, text_of
 
 ALICE = make_user(name="alice", global_name="Alice")
 BOB = make_user(name="bob", global_name="Bob")
@@ -294,3 +296,22 @@ async def test_mydata_is_a_private_file_of_everything_kept(board_bot, discord_ap
     assert text_of(again).startswith("You can ask for your data once a minute")
     other = (await send(discord_api, discord_api.slash("mydata", user=DAVE))).visible_message()
     assert other["content"].startswith("Attached: everything I keep about you. Actions given: 0,")
+
+
+async def test_mydata_that_could_not_be_read_may_be_asked_again_at_once(
+    bot, discord_api, data_dir
+) -> None:
+    await hug(discord_api, ALICE, BOB)
+    conn = sqlite3.connect(db_path(data_dir))
+    try:
+        conn.execute("ALTER TABLE daily_counts RENAME TO daily_counts_away")  # an operator slip
+        conn.commit()
+        failed = await send(discord_api, discord_api.slash("mydata", user=ALICE))
+        assert is_ephemeral(failed.visible_message())
+        assert not [f for cb in failed.callbacks for f in cb.files]
+        conn.execute("ALTER TABLE daily_counts_away RENAME TO daily_counts")
+        conn.commit()
+    finally:
+        conn.close()
+    handle = await send(discord_api, discord_api.slash("mydata", user=ALICE))
+    assert handle.visible_message()["content"].startswith("Attached: everything I keep about you")
