@@ -42,6 +42,7 @@ EXTENSIONS = (
     "cogs.credits",
     "cogs.meta",
     "cogs.config",
+    "cogs.social",
 )
 # The permissions the bot needs where it is invited: answers are interaction responses, so only
 # embedding links and viewing the channel matter.

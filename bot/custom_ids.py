@@ -90,10 +90,63 @@ class RerollId:
         return cls(match["category"], int(match["action"], 36), int(match["actor"], 36))
 
 
+# One letter per leaderboard and period in a page button's custom_id.
+BOARD_LETTERS = {"received": "r", "given": "g", "pairs": "p"}
+PERIOD_LETTERS = {"all": "a", "month": "m", "week": "w"}
+ALL_CATEGORIES = "*"  # a page of the board of every action together
+
+
+@dataclass(frozen=True, slots=True)
+class PageId:
+    """ "Previous" / "Next" on a leaderboard shown to `invoker_id` by interaction `origin_id`
+    (its snowflake dates the board for the 15-minute window): the page starting after rank
+    `offset`."""
+
+    TEMPLATE: ClassVar[str] = (
+        rf"nc:l:(?P<board>[rgp])(?P<period>[amw]):(?P<category>\*|{_CATEGORY}):"
+        rf"(?P<offset>[0-9]{{1,3}}):(?P<origin>{_ID}):(?P<invoker>{_ID})"
+    )
+    board: str
+    period: str
+    category: str | None
+    offset: int
+    origin_id: int
+    invoker_id: int
+
+    @property
+    def custom_id(self) -> str:
+        letters = BOARD_LETTERS[self.board] + PERIOD_LETTERS[self.period]
+        category = self.category or ALL_CATEGORIES
+        ids = f"{b36(self.origin_id)}:{b36(self.invoker_id)}"
+        return f"nc:l:{letters}:{category}:{self.offset}:{ids}"
+
+    @property
+    def snowflakes(self) -> tuple[int, ...]:
+        return (self.origin_id, self.invoker_id)
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> PageId:
+        board = next(b for b, letter in BOARD_LETTERS.items() if letter == match["board"])
+        period = next(p for p, letter in PERIOD_LETTERS.items() if letter == match["period"])
+        category = None if match["category"] == ALL_CATEGORIES else match["category"]
+        return cls(
+            board,
+            period,
+            category,
+            int(match["offset"]),
+            int(match["origin"], 36),
+            int(match["invoker"], 36),
+        )
+
+
 ButtonId = ReturnId | RerollId
 
 # Every custom_id the bot's persistent buttons answer (a press on anything else has expired).
-PERSISTENT_IDS = (re.compile(ReturnId.TEMPLATE), re.compile(RerollId.TEMPLATE))
+PERSISTENT_IDS = (
+    re.compile(ReturnId.TEMPLATE),
+    re.compile(RerollId.TEMPLATE),
+    re.compile(PageId.TEMPLATE),
+)
 
 
 def is_persistent_id(custom_id: str) -> bool:

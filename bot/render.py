@@ -68,6 +68,7 @@ class Reply:
     ephemeral: bool = False
     followup: Reply | None = None
     only_view: bool = False
+    files: list[discord.File] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Every text field, whatever built it: no bidi controls, no line floods (bot.text).
@@ -85,6 +86,8 @@ class Reply:
         }
         if self.view is not None:
             kwargs["view"] = self.view
+        if self.files:
+            kwargs["files"] = self.files
         return kwargs
 
     def edit_kwargs(self) -> dict[str, Any]:
@@ -492,6 +495,8 @@ def config_page(
     embed.add_field(name=say("config_cooldown"), value=cooldown, inline=False)
     pings = say("config_pings_on" if settings.pings else "config_pings_off")
     embed.add_field(name=say("config_pings"), value=pings, inline=False)
+    board = say("config_leaderboard_on" if settings.leaderboard else "config_leaderboard_off")
+    embed.add_field(name=say("config_leaderboard"), value=board, inline=False)
     return Reply(embeds=[embed], ephemeral=True)
 
 

@@ -183,6 +183,28 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
             interaction, change, "config_pings_on_done" if on else "config_pings_off_done"
         )
 
+    @app_commands.command(
+        name="leaderboard", description=wording.message("command_config_leaderboard")
+    )
+    @app_commands.describe(**wording.option_texts("config_leaderboard", "value"))
+    @app_commands.choices(
+        value=[
+            app_commands.Choice(
+                name=app_commands.locale_str(
+                    wording.message(f"command_config_pings_value_{v}"),
+                    key=f"command_config_pings_value_{v}",
+                ),
+                value=v,
+            )
+            for v in ("on", "off")
+        ]
+    )
+    async def leaderboard(self, interaction: discord.Interaction[Any], value: str) -> None:
+        on = value == "on"
+        change = SettingsChange(leaderboard=on)
+        key = "config_leaderboard_on_done" if on else "config_leaderboard_off_done"
+        await self._change(interaction, change, key)
+
     def _known(self, name: str) -> str:
         """A category as nekos.best spells it, or a kind; anything else is refused."""
         name = name.strip().lower()

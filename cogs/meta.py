@@ -1,22 +1,27 @@
-"""`/help`, `/stats`, `/optout`, `/optin`, `/forgetme`."""
+"""`/help`, `/stats`, `/optout`, `/optin`, `/forgetme`, `/mydata`."""
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render, responding, wording
+from bot import render, render_social, responding, wording
 from bot.app import NekoBot
 from bot.responding import UserError
 from cogs.common import PUBLIC, contexts
+
+MYDATA_EVERY = 60.0  # seconds between two /mydata of one member (in this process)
 
 
 class Meta(commands.Cog):
     def __init__(self, bot: NekoBot) -> None:
         self.bot = bot
+        self._mydata_at: dict[int, float] = {}  # member: when they last got their data
 
     @app_commands.command(name="help", description=wording.message("command_help"))
     @contexts
@@ -80,6 +85,32 @@ class Meta(commands.Cog):
             return render.notice(wording.message("forget_done", locale))
 
         locale = responding.private_locale(interaction)
+        await responding.answer(interaction, work())
+
+    @app_commands.command(name="mydata", description=wording.message("command_mydata"))
+    @contexts
+    async def mydata(self, interaction: discord.Interaction[Any]) -> None:
+        user_id = interaction.user.id
+        now = time.monotonic()
+        last = self._mydata_at.get(user_id)
+        if last is not None and now - last < MYDATA_EVERY:
+            raise UserError("error_mydata_too_soon", seconds=math.ceil(MYDATA_EVERY - (now - last)))
+        # Forget those whose minute is over: the map stays as small as a minute's askers.
+        self._mydata_at = {u: t for u, t in self._mydata_at.items() if now - t < MYDATA_EVERY}
+        self._mydata_at[user_id] = now
+        locale = responding.private_locale(interaction)
+
+        async def work() -> render.Reply:
+            try:
+                data = await self.bot.store.user_data(user_id)
+            except BaseException:
+                self._mydata_at.pop(user_id, None)  # nothing was sent: asking again is fine
+                raise
+            returnable = {
+                a for a in {k.action for k in data.pending_returns} if wording.is_reciprocal(a)
+            }
+            return render_social.mydata(data, user_id=user_id, returnable=returnable, locale=locale)
+
         await responding.answer(interaction, work())
 
 

@@ -19,21 +19,31 @@ from bot.store.checks import MAX_ID, check_action, check_id
 from bot.store.settings import MAX_CHANNELS, MAX_DISABLED, GuildSettings, SettingsChange
 
 __all__ = [
+    "BOARDS",
+    "BOARD_DEPTH",
     "MAX_CHANNELS",
     "MAX_DISABLED",
     "MAX_ID",
+    "PERIODS",
     "ActionCounts",
     "ActionStat",
+    "BoardEntry",
     "GuildSettings",
+    "KeptCount",
+    "KeptDay",
+    "Leaderboard",
     "Partner",
+    "PendingReturn",
     "SettingsChange",
     "Store",
     "StoreError",
     "StoreUnreachable",
     "TargetIds",
+    "UserData",
     "UserStats",
     "check_action",
     "check_id",
+    "period_start",
 ]
 
 # The members one action is aimed at, in the order its answer names them.
@@ -90,6 +100,88 @@ class UserStats:
     top_partners: list[Partner]
 
 
+# Leaderboards: who received most, who gave most, which (actor, target) pair counts most.
+BOARDS = ("received", "given", "pairs")
+# Over everything counted, or the per-day totals of the last 30 or 7 days (today included).
+PERIODS = {"all": None, "month": 30, "week": 7}
+# Nobody pages past this rank.
+BOARD_DEPTH = 100
+DAY = 86_400  # seconds; per-day totals are dated by UTC day, `now // DAY`
+# Per-day totals are kept this many days (PERIODS' longest, plus one for clocks in between).
+DAILY_KEEP_DAYS = 31
+
+
+def period_start(period: str, now: float) -> int | None:
+    """The first UTC day (`now // DAY`) a period counts, None for all time."""
+    days = PERIODS[period]
+    return None if days is None else int(now) // DAY - (days - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEntry:
+    """One line of a leaderboard: its `rank` (1 is first), the member and their count. For
+    `pairs`, `user_id` is the actor and `partner_id` the target; otherwise `partner_id` is
+    None."""
+
+    rank: int
+    user_id: int
+    count: int
+    partner_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    """A page of a leaderboard. `entries`: the ranks asked for, best first (ties by count are
+    broken by member id, so every rank is one line); `ranked`: how many lines the whole board
+    has (opted-out members are left out before ranking); `own`: the asker's best line, None when
+    they are not on the board."""
+
+    entries: list[BoardEntry]
+    ranked: int
+    own: BoardEntry | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeptCount:
+    """What a member gave and received of one action in one guild, all time."""
+
+    guild_id: int
+    action: str
+    given: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeptDay(KeptCount):
+    """The same for one UTC day (`day`: days since 1970-01-01)."""
+
+    day: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReturn:
+    """An action at the member whose return they have not claimed (its dedupe marker, kept
+    for a day, still names them)."""
+
+    guild_id: int
+    action_id: int
+    actor_id: int
+    action: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    """Everything the store keeps that names one member (`Store.user_data`), each list sorted:
+    counts per guild and action, per-day totals, actions they may still return, and when they
+    opted out (None: they did not)."""
+
+    counts: list[KeptCount]
+    days: list[KeptDay]
+    pending_returns: list[PendingReturn]
+    opted_out_at: int | None
+
+
 class Queries(Protocol):
     """What each backend's queries module provides, under the same names and keywords: the
     `Store` methods bind their checked arguments to these. The backend's hook calls the bound
@@ -119,6 +211,22 @@ class Queries(Protocol):
     def is_returned(self, conn: Any, /, *, action_id: int, target_id: int) -> Any: ...
 
     def user_stats(self, conn: Any, /, *, guild_id: int, user_id: int, top: int) -> Any: ...
+
+    def leaderboard(
+        self,
+        conn: Any,
+        /,
+        *,
+        guild_id: int,
+        board: str,
+        since_day: int | None,
+        action: str | None,
+        user_id: int,
+        offset: int,
+        limit: int,
+    ) -> Any: ...
+
+    def user_data(self, conn: Any, /, *, user_id: int) -> Any: ...
 
     def set_opt_out(self, conn: Any, /, *, user_id: int, opted_out: bool, now: int) -> Any: ...
 
@@ -256,7 +364,48 @@ class Store(ABC):
         )
         return await self._run_user_stats(query)
 
+    async def leaderboard(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        board: str = "received",
+        period: str = "all",
+        action: str | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> Leaderboard:
+        """One page of a guild's leaderboard, in one query: ranks `offset + 1` to
+        `offset + limit` (never past `BOARD_DEPTH`) of `board` (one of `BOARDS`) over `period`
+        (one of `PERIODS`), for one `action` or all together (None), plus `user_id`'s own line.
+
+        Members who opted out are neither listed nor ranked (for `pairs`: pairs naming them);
+        members who were forgotten are gone from every period."""
+        if board not in BOARDS:
+            raise ValueError(f"board must be one of {BOARDS}, not {board!r}")
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {tuple(PERIODS)}, not {period!r}")
+        for name, value in (("offset", offset), ("limit", limit)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, not {value!r}")
+        query = partial(
+            self._queries.leaderboard,
+            guild_id=check_id("guild_id", guild_id),
+            board=board,
+            since_day=period_start(period, self._clock()),
+            action=None if action is None else check_action(action),
+            user_id=check_id("user_id", user_id),
+            offset=min(offset, BOARD_DEPTH),
+            limit=max(0, min(limit, BOARD_DEPTH - offset)),
+        )
+        return await self._run_leaderboard(query)
+
     # ------------------------------------------------------------------ privacy
+
+    async def user_data(self, user_id: int) -> UserData:
+        """Everything kept about the member, in every guild, from one snapshot."""
+        query = partial(self._queries.user_data, user_id=check_id("user_id", user_id))
+        return await self._run_user_data(query)
 
     async def set_opt_out(self, *, user_id: int, opted_out: bool) -> None:
         """Record or clear a user's opt-out (global, not per guild). It does not delete their
@@ -391,6 +540,12 @@ class Store(ABC):
 
     @abstractmethod
     async def _run_user_stats(self, query: Query) -> UserStats: ...
+
+    @abstractmethod
+    async def _run_leaderboard(self, query: Query) -> Leaderboard: ...
+
+    @abstractmethod
+    async def _run_user_data(self, query: Query) -> UserData: ...
 
     @abstractmethod
     async def _run_set_opt_out(self, query: Query, user_id: int, opted_out: bool) -> None: ...

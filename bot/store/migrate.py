@@ -1,10 +1,10 @@
 """`python -m bot migrate-store --from sqlite:///… --to postgresql://…`: move a bot's data from
 its SQLite file to an empty PostgreSQL database.
 
-Everything is copied, in one transaction: counts, received totals, opt-outs, hug-back and dedupe
-markers, server settings. Losing opt-outs in a move is exactly the harm the consent feature
-exists to prevent, so the copy is all or nothing, and a target that already holds data is
-refused (merging two bots' counts is not a move). Stop the bot before moving its data.
+Everything is copied, in one transaction: counts, received totals, per-day totals, opt-outs,
+hug-back and dedupe markers, server settings. Losing opt-outs in a move is exactly the harm the
+consent feature exists to prevent, so the copy is all or nothing, and a target that already holds
+data is refused (merging two bots' counts is not a move). Stop the bot before moving its data.
 
 The source is only read (`bot.store.migrate_source`), never written: a file of an older schema
 is brought to the current one in a temporary copy, and every row is checked before the target
@@ -46,6 +46,7 @@ TARGET_COLUMNS: dict[str, tuple[str, ...]] = {
         "cooldown_count",
         "cooldown_seconds",
         "pings",
+        "leaderboard",
         "updated_at",
     ),
 }
@@ -58,6 +59,7 @@ _NAMES = {
     "returned_actions": "return markers",
     "opt_outs": "opt-outs",
     "guild_settings": "server settings",
+    "daily_counts": "per-day totals",
 }
 
 

@@ -43,6 +43,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "returned_actions": ("action_id", "target_id", "guild_id", "actor_id", "created_at"),
     "opt_outs": ("user_id", "created_at"),
     "guild_settings": ("guild_id", "settings", "updated_at"),
+    "daily_counts": ("guild_id", "day", "actor_id", "target_id", "action", "count"),
 }
 assert tuple(COLUMNS) == TABLES
 
@@ -81,6 +82,13 @@ def _a_time(value: object) -> object:
     return value
 
 
+def _a_day(value: object) -> object:
+    # Days since 1970-01-01 (`created_at // 86400`): what a 64-bit time in seconds gives.
+    if type(value) is not int or not _MIN_INT // 86_400 <= value <= MAX_ID // 86_400:
+        raise ValueError("is not a day number (a 64-bit time in seconds divided by 86400)")
+    return value
+
+
 def _settings_text(value: object) -> object:
     if type(value) is not str:
         raise ValueError("is not text")
@@ -101,6 +109,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], object], ...]] = {
     "returned_actions": (_an_id, _an_id, _an_id_or_none, _an_id_or_none, _a_time),
     "opt_outs": (_an_id, _a_time),
     "guild_settings": (_an_id, _settings_text, _a_time),
+    "daily_counts": (_an_id, _a_day, _an_id, _an_id, _an_action, _a_count),
 }
 
 
@@ -207,7 +216,8 @@ def _settings_columns(row: tuple[Any, ...]) -> tuple[Any, ...]:
         raise ValueError(f"do not decode: {exc}") from exc
     count, seconds = settings.cooldown or (None, None)
     disabled, channels = sorted(settings.disabled), list(settings.channels)
-    return guild_id, disabled, channels, count, seconds, settings.pings, updated_at
+    pings, leaderboard = settings.pings, settings.leaderboard
+    return guild_id, disabled, channels, count, seconds, pings, leaderboard, updated_at
 
 
 def _excerpt(value: object, column: str) -> str:

@@ -36,11 +36,15 @@ import asyncpg
 
 from bot.store import postgres_queries as queries
 from bot.store.base import (
+    DAILY_KEEP_DAYS,
+    DAY,
     ActionCounts,
     GuildSettings,
+    Leaderboard,
     Store,
     StoreError,
     StoreUnreachable,
+    UserData,
     UserStats,
 )
 from bot.store.postgres_cache import SharedCache
@@ -311,6 +315,7 @@ class PostgresStore(Store):
             queries.prune,
             processed_before=int(now - self._dedupe_ttl),
             returned_before=int(now - self._returned_ttl),
+            daily_before=int(now) // DAY - (DAILY_KEEP_DAYS - 1),
         )
         await self._run("prune old markers", body, maintenance=True)
 
@@ -363,6 +368,15 @@ class PostgresStore(Store):
     async def _run_user_stats(self, query: Body[UserStats]) -> UserStats:
         # Both queries see one snapshot, as SQLite's one transaction does.
         return await self._run("read stats", query, isolation="repeatable_read", readonly=True)
+
+    async def _run_leaderboard(self, query: Body[Leaderboard]) -> Leaderboard:
+        return await self._run("read a leaderboard", query, single=True)
+
+    async def _run_user_data(self, query: Body[UserData]) -> UserData:
+        # The four reads see one snapshot, as SQLite's one transaction does.
+        return await self._run(
+            "read a member's data", query, isolation="repeatable_read", readonly=True
+        )
 
     async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
         await self._run("record an opt-out", query)

@@ -19,16 +19,21 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from bot.store import user_data_sql
 from bot.store.base import (
     ActionCounts,
     ActionStat,
     GuildSettings,
+    Leaderboard,
     Partner,
     SettingsChange,
+    UserData,
     UserStats,
 )
+from bot.store.board_sql import leaderboard_sql, numbered
 from bot.store.postgres_cache import BUMP, OPT_OUTS, SETTINGS, bump, mark_removed
 from bot.store.settings_codec import settings_from_columns
+from bot.store.sqlite_queries import leaderboard_from_rows
 
 __all__ = [
     "change_guild_settings",
@@ -39,11 +44,13 @@ __all__ = [
     "forget_user",
     "guild_settings",
     "is_returned",
+    "leaderboard",
     "opted_out_among",
     "prune",
     "record_action",
     "save_guild_settings",
     "set_opt_out",
+    "user_data",
     "user_stats",
 ]
 
@@ -153,6 +160,40 @@ async def user_stats(
     )
 
 
+async def leaderboard(
+    conn: asyncpg.Connection,
+    *,
+    guild_id: int,
+    board: str,
+    since_day: int | None,
+    action: str | None,
+    user_id: int,
+    offset: int,
+    limit: int,
+) -> Leaderboard:
+    sql, names = numbered(
+        leaderboard_sql(board, period=since_day is not None, action=action is not None)
+    )
+    values: dict[str, object] = {"guild": guild_id, "user": user_id, "offset": offset}
+    values |= {"limit": limit}
+    values |= {"since": since_day, "action": action}
+    rows = await conn.fetch(sql, *(values[name] for name in names))
+    return leaderboard_from_rows([tuple(row) for row in rows], offset, limit, user_id)
+
+
+async def user_data(conn: asyncpg.Connection, *, user_id: int) -> UserData:
+    found = []
+    for sql in (
+        user_data_sql.COUNTS,
+        user_data_sql.DAYS,
+        user_data_sql.PENDING,
+        user_data_sql.OPTED_OUT,
+    ):
+        text, _ = numbered(sql)
+        found.append([tuple(row) for row in await conn.fetch(text, user_id)])
+    return user_data_sql.user_data_from_rows(*found)
+
+
 async def set_opt_out(conn: asyncpg.Connection, *, user_id: int, opted_out: bool, now: int) -> None:
     version = await bump(conn, OPT_OUTS)
     if opted_out:
@@ -201,7 +242,7 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
         f"UPDATE received_totals SET count = count - {given_sum} WHERE {given}", user_id
     )
     await conn.execute("DELETE FROM received_totals WHERE target_id = $1", user_id)
-    for table in ("action_counts", "processed_actions", "returned_actions"):
+    for table in ("action_counts", "daily_counts", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
     if not keep_opt_out:
         # Last, so the topic's lock (which every opt-out write waits for) is held briefly; it
@@ -210,7 +251,13 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
 
 
 async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:
-    for table in ("action_counts", "received_totals", "processed_actions", "returned_actions"):
+    for table in (
+        "action_counts",
+        "received_totals",
+        "daily_counts",
+        "processed_actions",
+        "returned_actions",
+    ):
         await conn.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)
     # Last, as in forget_user: the settings' topic lock briefly, before the settings row's.
     await _delete_settings(conn, guild_id, await bump(conn, SETTINGS))
@@ -222,7 +269,7 @@ async def _delete_settings(conn: asyncpg.Connection, guild_id: int, version: int
         await mark_removed(conn, SETTINGS, version)
 
 
-_SETTINGS_COLUMNS = "disabled, channels, cooldown_count, cooldown_seconds, pings"
+_SETTINGS_COLUMNS = "disabled, channels, cooldown_count, cooldown_seconds, pings, leaderboard"
 
 
 async def guild_settings(conn: asyncpg.Connection, *, guild_id: int) -> GuildSettings:
@@ -234,7 +281,8 @@ async def guild_settings(conn: asyncpg.Connection, *, guild_id: int) -> GuildSet
 
 def _columns(settings: GuildSettings) -> tuple[object, ...]:
     cooldown = settings.cooldown or (None, None)
-    return sorted(settings.disabled), list(settings.channels), *cooldown, settings.pings
+    disabled, channels = sorted(settings.disabled), list(settings.channels)
+    return disabled, channels, *cooldown, settings.pings, settings.leaderboard
 
 
 async def save_guild_settings(
@@ -247,10 +295,10 @@ async def save_guild_settings(
         return
     await conn.execute(
         f"INSERT INTO guild_settings (guild_id, {_SETTINGS_COLUMNS}, updated_at, version)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (guild_id) DO UPDATE SET"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (guild_id) DO UPDATE SET"
         f" ({_SETTINGS_COLUMNS}, updated_at, version) = (excluded.disabled, excluded.channels,"
         " excluded.cooldown_count, excluded.cooldown_seconds, excluded.pings,"
-        " excluded.updated_at, excluded.version)",
+        " excluded.leaderboard, excluded.updated_at, excluded.version)",
         guild_id,
         *_columns(settings),
         now,
@@ -264,15 +312,16 @@ async def save_guild_settings(
 _CHANGE = f"""
 WITH bumped AS ({BUMP.replace("$1", "'settings'")})
 INSERT INTO guild_settings AS g (guild_id, {_SETTINGS_COLUMNS}, updated_at, version)
-SELECT $1, $2, $3, $4, $5, $6, $7, version FROM bumped
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, version FROM bumped
 ON CONFLICT (guild_id) DO UPDATE SET
     disabled = ARRAY(
-        SELECT unnest(g.disabled || $8::text[]) EXCEPT SELECT unnest($9::text[])
+        SELECT unnest(g.disabled || $9::text[]) EXCEPT SELECT unnest($10::text[])
     ),
-    channels = COALESCE($10::bigint[], g.channels),
-    cooldown_count = CASE WHEN $11 THEN $4 ELSE g.cooldown_count END,
-    cooldown_seconds = CASE WHEN $11 THEN $5 ELSE g.cooldown_seconds END,
-    pings = COALESCE($12::boolean, g.pings),
+    channels = COALESCE($11::bigint[], g.channels),
+    cooldown_count = CASE WHEN $12 THEN $4 ELSE g.cooldown_count END,
+    cooldown_seconds = CASE WHEN $12 THEN $5 ELSE g.cooldown_seconds END,
+    pings = COALESCE($13::boolean, g.pings),
+    leaderboard = COALESCE($14::boolean, g.leaderboard),
     updated_at = excluded.updated_at,
     version = excluded.version
 RETURNING {_SETTINGS_COLUMNS}
@@ -293,6 +342,7 @@ async def change_guild_settings(
         None if change.channels is None else list(change.channels),
         change.default_cooldown or change.cooldown is not None,
         change.pings,
+        change.leaderboard,
     )
     return settings_from_columns(guild_id, *row)
 
@@ -319,8 +369,12 @@ async def first_delivery(
     return bool(mine)
 
 
-async def prune(conn: asyncpg.Connection, *, processed_before: int, returned_before: int) -> None:
-    """Delete dedupe and hug-back markers past their lifetime (index range deletes)."""
+async def prune(
+    conn: asyncpg.Connection, *, processed_before: int, returned_before: int, daily_before: int
+) -> None:
+    """Delete dedupe and hug-back markers and per-day totals past their lifetime (index range
+    deletes; `daily_before` is a day number)."""
     await conn.execute("DELETE FROM seen_interactions WHERE created_at < $1", processed_before)
     await conn.execute("DELETE FROM processed_actions WHERE created_at < $1", processed_before)
     await conn.execute("DELETE FROM returned_actions WHERE created_at < $1", returned_before)
+    await conn.execute("DELETE FROM daily_counts WHERE day < $1", daily_before)

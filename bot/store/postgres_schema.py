@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from bot.store.base import StoreError
+from bot.store.sqlite_schema import DAILY_COUNTS_STATEMENTS
 
 __all__ = [
     "ADVISORY_LOCK",
@@ -45,6 +46,7 @@ TABLES = (
     "returned_actions",
     "opt_outs",
     "guild_settings",
+    "daily_counts",
 )
 
 
@@ -285,6 +287,62 @@ MIGRATIONS: tuple[PgMigration, ...] = (
             # through but whose answer was lost (a connection cut) finds its own row on the
             # retry and still answers; another process's delivery finds a different one.
             "ALTER TABLE seen_interactions ADD COLUMN claim BIGINT",
+        ),
+    ),
+    PgMigration(
+        6,
+        "per-day totals for the leaderboard's periods, the leaderboard setting",
+        (
+            *DAILY_COUNTS_STATEMENTS,
+            # Not cached (only /leaderboard reads it, from the database), so no change counter.
+            "ALTER TABLE guild_settings ADD COLUMN leaderboard BOOLEAN NOT NULL DEFAULT true",
+            # Version 3's function, counting the day's total too, in the same branch: a replay
+            # or a retry that finds its marker counts no day either.
+            """CREATE OR REPLACE FUNCTION nekocord_record_action(
+                p_action_id BIGINT, p_targets BIGINT[], p_guild_id BIGINT, p_actor_id BIGINT,
+                p_action TEXT, p_now BIGINT
+            ) RETURNS TABLE (counted_target BIGINT, counted_pair BIGINT, counted_total BIGINT)
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                t BIGINT;
+                fresh BOOLEAN;
+                pair BIGINT;
+                total BIGINT;
+            BEGIN
+                FOR t IN SELECT DISTINCT u FROM unnest(p_targets) AS u ORDER BY u LOOP
+                    fresh := NULL;
+                    INSERT INTO processed_actions AS m (action_id, target_id, guild_id,
+                        actor_id, action, pair_count, received_total, created_at)
+                    VALUES (p_action_id, t, p_guild_id, p_actor_id, p_action, 0, 0, p_now)
+                    ON CONFLICT (action_id, target_id) DO NOTHING RETURNING true INTO fresh;
+                    IF fresh IS NULL THEN
+                        SELECT m.pair_count, m.received_total INTO pair, total
+                        FROM processed_actions AS m
+                        WHERE m.action_id = p_action_id AND m.target_id = t;
+                    ELSE
+                        INSERT INTO action_counts AS c (guild_id, actor_id, target_id, action,
+                            count) VALUES (p_guild_id, p_actor_id, t, p_action, 1)
+                        ON CONFLICT (guild_id, actor_id, target_id, action)
+                        DO UPDATE SET count = c.count + 1 RETURNING c.count INTO pair;
+                        INSERT INTO received_totals AS r (guild_id, target_id, action, count)
+                        VALUES (p_guild_id, t, p_action, 1)
+                        ON CONFLICT (guild_id, target_id, action)
+                        DO UPDATE SET count = r.count + 1 RETURNING r.count INTO total;
+                        INSERT INTO daily_counts AS d (guild_id, day, actor_id, target_id,
+                            action, count)
+                        VALUES (p_guild_id, p_now / 86400, p_actor_id, t, p_action, 1)
+                        ON CONFLICT (guild_id, day, actor_id, target_id, action)
+                        DO UPDATE SET count = d.count + 1;
+                        UPDATE processed_actions AS m
+                        SET pair_count = pair, received_total = total
+                        WHERE m.action_id = p_action_id AND m.target_id = t;
+                    END IF;
+                    counted_target := t;
+                    counted_pair := pair;
+                    counted_total := total;
+                    RETURN NEXT;
+                END LOOP;
+            END $$""",
         ),
     ),
 )

@@ -23,6 +23,7 @@ class GuildSettings:
     `channels`: the channels commands answer in, at most `MAX_CHANNELS` (empty: everywhere).
     `cooldown`: (count, seconds) per member, None for the process default; count 0 is off.
     `pings`: whether answers mention their targets.
+    `leaderboard`: whether `/leaderboard` answers in the guild.
 
     Any iterable is accepted for `disabled` and `channels` (stored as a frozenset and an
     ordered tuple without repeats); values no backend could store raise `ValueError`."""
@@ -31,6 +32,7 @@ class GuildSettings:
     channels: tuple[int, ...] = ()
     cooldown: tuple[int, int] | None = None
     pings: bool = True
+    leaderboard: bool = True
 
     def __post_init__(self) -> None:
         disabled = frozenset(self.disabled)
@@ -50,6 +52,8 @@ class GuildSettings:
             cooldown = (count, seconds)
         if not isinstance(self.pings, bool):
             raise ValueError(f"pings must be a bool, not {self.pings!r}")
+        if not isinstance(self.leaderboard, bool):
+            raise ValueError(f"leaderboard must be a bool, not {self.leaderboard!r}")
         # Frozen: normalised once here, so equal settings compare (and cache) equal.
         object.__setattr__(self, "disabled", disabled)
         object.__setattr__(self, "channels", channels)
@@ -62,8 +66,9 @@ class SettingsChange:
     it commits (not to what the caller read), so concurrent changes of one guild all hold.
 
     `disable` / `enable`: names added to / taken from `disabled`. `channels`, `cooldown`,
-    `pings`: the new value, None to keep the stored one; `default_cooldown`: back to the
-    process default. Values no backend could store raise `ValueError`, as for `GuildSettings`."""
+    `pings`, `leaderboard`: the new value, None to keep the stored one; `default_cooldown`:
+    back to the process default. Values no backend could store raise `ValueError`, as for
+    `GuildSettings`."""
 
     disable: frozenset[str] = field(default_factory=frozenset)
     enable: frozenset[str] = field(default_factory=frozenset)
@@ -71,6 +76,7 @@ class SettingsChange:
     cooldown: tuple[int, int] | None = None
     default_cooldown: bool = False
     pings: bool | None = None
+    leaderboard: bool | None = None
 
     def __post_init__(self) -> None:
         disable, enable = frozenset(self.disable), frozenset(self.enable)
@@ -84,6 +90,7 @@ class SettingsChange:
             channels=self.channels or (),
             cooldown=self.cooldown,
             pings=True if self.pings is None else self.pings,
+            leaderboard=True if self.leaderboard is None else self.leaderboard,
         )
         object.__setattr__(self, "disable", disable)
         object.__setattr__(self, "enable", enable)
@@ -99,4 +106,5 @@ class SettingsChange:
             channels=settings.channels if self.channels is None else self.channels,
             cooldown=None if self.default_cooldown else cooldown,
             pings=settings.pings if self.pings is None else self.pings,
+            leaderboard=settings.leaderboard if self.leaderboard is None else self.leaderboard,
         )

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 MAX_SETTINGS_CHARS = 32 * 1024
 # A valid row nests two levels ({"cooldown": [3, 60]}).
 MAX_DEPTH = 4
-_KEYS = {"disabled", "channels", "cooldown", "pings"}
+_KEYS = {"disabled", "channels", "cooldown", "pings", "leaderboard"}
 _WARNED_SIZE = 1024
 
 
@@ -45,6 +45,8 @@ def encode_settings(settings: GuildSettings) -> str:
         "cooldown": list(settings.cooldown) if settings.cooldown is not None else None,
         "pings": settings.pings,
     }
+    if not settings.leaderboard:
+        document["leaderboard"] = False  # absent means on: older releases wrote no such key
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
@@ -72,8 +74,15 @@ def decode_settings(text: str) -> GuildSettings:
     pings = document.get("pings", True)
     if not isinstance(pings, bool):
         raise ValueError("pings is not true or false")
+    leaderboard = document.get("leaderboard", True)
+    if not isinstance(leaderboard, bool):
+        raise ValueError("leaderboard is not true or false")
     return GuildSettings(
-        disabled=frozenset(disabled), channels=tuple(channels), cooldown=cooldown, pings=pings
+        disabled=frozenset(disabled),
+        channels=tuple(channels),
+        cooldown=cooldown,
+        pings=pings,
+        leaderboard=leaderboard,
     )
 
 
@@ -93,16 +102,21 @@ def settings_from_columns(
     cooldown_count: Any,
     cooldown_seconds: Any,
     pings: Any,
+    leaderboard: Any,
 ) -> GuildSettings:
-    """A PostgreSQL row (typed columns, schema version 4), or the defaults (logged once) for a
-    row whose values `GuildSettings` refuses."""
+    """A PostgreSQL row (typed columns, schema version 4; `leaderboard` since 6), or the defaults
+    (logged once) for a row whose values `GuildSettings` refuses."""
     try:
         cooldown = None if cooldown_count is None else (cooldown_count, cooldown_seconds)
         return GuildSettings(
-            disabled=frozenset(disabled), channels=tuple(channels), cooldown=cooldown, pings=pings
+            disabled=frozenset(disabled),
+            channels=tuple(channels),
+            cooldown=cooldown,
+            pings=pings,
+            leaderboard=leaderboard,
         )
     except (ValueError, TypeError) as exc:
-        row = repr((disabled, channels, cooldown_count, cooldown_seconds, pings))
+        row = repr((disabled, channels, cooldown_count, cooldown_seconds, pings, leaderboard))
         _warn_once(guild_id, row, ValueError(str(exc)))
         return GuildSettings()
 

@@ -31,10 +31,14 @@ from typing import Any, TypeVar
 
 from bot.store import sqlite_queries as queries
 from bot.store.base import (
+    DAILY_KEEP_DAYS,
+    DAY,
     ActionCounts,
     GuildSettings,
+    Leaderboard,
     Store,
     StoreError,
+    UserData,
     UserStats,
 )
 from bot.store.settings_cache import SETTINGS_CACHE_SIZE, SettingsCache
@@ -194,6 +198,7 @@ class SqliteStore(Store):
             queries.prune,
             processed_before=int(now - self._dedupe_ttl),
             returned_before=int(now - self._returned_ttl),
+            daily_before=int(now) // DAY - (DAILY_KEEP_DAYS - 1),
         )
         return self._runner.start("prune", body, write=True, purpose="Pruning old markers")
 
@@ -226,6 +231,12 @@ class SqliteStore(Store):
 
     async def _run_user_stats(self, query: Body[UserStats]) -> UserStats:
         return await self._runner.run("user_stats", query, write=False)
+
+    async def _run_leaderboard(self, query: Body[Leaderboard]) -> Leaderboard:
+        return await self._runner.run("leaderboard", query, write=False)
+
+    async def _run_user_data(self, query: Body[UserData]) -> UserData:
+        return await self._runner.run("user_data", query, write=False)
 
     async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
         settle = self._opt_out_settler(user_id, opted_out)

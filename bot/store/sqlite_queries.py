@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
+from bot.store import user_data_sql
 from bot.store.base import (
+    DAY,
     ActionCounts,
     ActionStat,
+    BoardEntry,
     GuildSettings,
+    Leaderboard,
     Partner,
     SettingsChange,
+    UserData,
     UserStats,
 )
+from bot.store.board_sql import leaderboard_sql
 from bot.store.settings_codec import encode_settings, read_settings
 
 __all__ = [
@@ -28,6 +35,8 @@ __all__ = [
     "forget_user",
     "guild_settings",
     "is_returned",
+    "leaderboard",
+    "leaderboard_from_rows",
     "opted_out_among",
     "ping",
     "prune",
@@ -35,6 +44,7 @@ __all__ = [
     "record_action",
     "save_guild_settings",
     "set_opt_out",
+    "user_data",
     "user_stats",
 ]
 
@@ -53,6 +63,13 @@ _COUNT_RECEIVED = (
     " VALUES (?, ?, ?, 1)"
     " ON CONFLICT (guild_id, target_id, action)"
     " DO UPDATE SET count = count + 1 RETURNING count"
+)
+# The per-day totals the periods of a leaderboard read, counted with the pair.
+_COUNT_DAY = (
+    "INSERT INTO daily_counts (guild_id, day, actor_id, target_id, action, count)"
+    " VALUES (?, ?, ?, ?, ?, 1)"
+    " ON CONFLICT (guild_id, day, actor_id, target_id, action)"
+    " DO UPDATE SET count = count + 1"
 )
 _MARK_PROCESSED = (
     "INSERT INTO processed_actions (action_id, target_id, guild_id, actor_id, action,"
@@ -82,6 +99,7 @@ def record_action(
         # fetchall() steps each RETURNING statement to its end before the next one.
         ((pair,),) = conn.execute(_COUNT_PAIR, (guild_id, actor_id, target_id, action)).fetchall()
         ((total,),) = conn.execute(_COUNT_RECEIVED, (guild_id, target_id, action)).fetchall()
+        conn.execute(_COUNT_DAY, (guild_id, now // DAY, actor_id, target_id, action))
         conn.execute(
             _MARK_PROCESSED,
             (action_id, target_id, guild_id, actor_id, action, pair, total, now),
@@ -154,6 +172,55 @@ def user_stats(conn: sqlite3.Connection, *, guild_id: int, user_id: int, top: in
     )
 
 
+def leaderboard(
+    conn: sqlite3.Connection,
+    *,
+    guild_id: int,
+    board: str,
+    since_day: int | None,
+    action: str | None,
+    user_id: int,
+    offset: int,
+    limit: int,
+) -> Leaderboard:
+    sql = leaderboard_sql(board, period=since_day is not None, action=action is not None)
+    params: dict[str, Any] = {"guild": guild_id, "user": user_id, "offset": offset}
+    params |= {"limit": limit, "since": since_day, "action": action}
+    return leaderboard_from_rows(conn.execute(sql, params).fetchall(), offset, limit, user_id)
+
+
+def leaderboard_from_rows(
+    rows: Sequence[Sequence[Any]], offset: int, limit: int, user_id: int
+) -> Leaderboard:
+    """The value of `board_sql.leaderboard_sql`'s rows (both backends read them alike)."""
+    ranked = int(rows[0][3]) if rows else 0
+    entries: list[BoardEntry] = []
+    own = None
+    for rank, member, partner, n in rows[1:]:
+        paired = None if partner is None else int(partner)
+        entry = BoardEntry(int(rank), int(member), int(n), paired)
+        if offset < entry.rank <= offset + limit:
+            entries.append(entry)
+        if own is None and user_id in (entry.user_id, entry.partner_id):
+            own = entry  # rows come by rank: the first naming the asker is their best
+    return Leaderboard(entries=entries, ranked=ranked, own=own)
+
+
+def user_data(conn: sqlite3.Connection, *, user_id: int) -> UserData:
+    u = {"user": user_id}
+    return user_data_sql.user_data_from_rows(
+        *(
+            conn.execute(sql, u).fetchall()
+            for sql in (
+                user_data_sql.COUNTS,
+                user_data_sql.DAYS,
+                user_data_sql.PENDING,
+                user_data_sql.OPTED_OUT,
+            )
+        )
+    )
+
+
 def set_opt_out(conn: sqlite3.Connection, *, user_id: int, opted_out: bool, now: int) -> None:
     if opted_out:
         # DO NOTHING keeps the first opt-out's timestamp.
@@ -202,6 +269,7 @@ def forget_user(conn: sqlite3.Connection, *, user_id: int, keep_opt_out: bool) -
     conn.execute(f"UPDATE received_totals SET count = count - {given_sum} WHERE {given}", u)
     conn.execute("DELETE FROM received_totals WHERE target_id = :u", u)
     conn.execute("DELETE FROM action_counts WHERE actor_id = :u OR target_id = :u", u)
+    conn.execute("DELETE FROM daily_counts WHERE actor_id = :u OR target_id = :u", u)
     conn.execute("DELETE FROM processed_actions WHERE actor_id = :u OR target_id = :u", u)
     conn.execute("DELETE FROM returned_actions WHERE actor_id = :u OR target_id = :u", u)
     if not keep_opt_out:
@@ -209,7 +277,7 @@ def forget_user(conn: sqlite3.Connection, *, user_id: int, keep_opt_out: bool) -
 
 
 def forget_guild(conn: sqlite3.Connection, *, guild_id: int) -> None:
-    for table in ("action_counts", "received_totals", "processed_actions"):
+    for table in ("action_counts", "received_totals", "daily_counts", "processed_actions"):
         conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
     # Markers claimed after their action's dedupe row was pruned have no guild: they name
     # nobody and expire with the other markers.
@@ -249,10 +317,14 @@ def change_guild_settings(
     return changed
 
 
-def prune(conn: sqlite3.Connection, *, processed_before: int, returned_before: int) -> None:
-    """Delete dedupe and hug-back markers past their lifetime (index range deletes)."""
+def prune(
+    conn: sqlite3.Connection, *, processed_before: int, returned_before: int, daily_before: int
+) -> None:
+    """Delete dedupe and hug-back markers and per-day totals past their lifetime (index range
+    deletes; `daily_before` is a day number)."""
     conn.execute("DELETE FROM processed_actions WHERE created_at < ?", (processed_before,))
     conn.execute("DELETE FROM returned_actions WHERE created_at < ?", (returned_before,))
+    conn.execute("DELETE FROM daily_counts WHERE day < ?", (daily_before,))
 
 
 def ping(conn: sqlite3.Connection) -> None:

@@ -20,6 +20,7 @@ from bot.store.files import create_private_file, make_private_dir, readable_by_o
 from bot.store.sqlite_runner import transaction
 
 __all__ = [
+    "DAILY_COUNTS_STATEMENTS",
     "MIGRATIONS",
     "MIN_SQLITE",
     "Migration",
@@ -44,6 +45,30 @@ class Migration:
     description: str
     statements: tuple[str, ...]
 
+
+# Shared with PostgreSQL's step (the same text runs on both): one row per (guild, UTC day, actor,
+# target, action), counted in record_action's transaction with the pair; pruned after 31 days.
+DAILY_COUNTS_STATEMENTS = (
+    # The key leads with (guild, day): a period's board is one index range.
+    """CREATE TABLE daily_counts (
+        guild_id  BIGINT NOT NULL,
+        day       BIGINT NOT NULL,
+        actor_id  BIGINT NOT NULL,
+        target_id BIGINT NOT NULL,
+        action    TEXT   NOT NULL,
+        count     BIGINT NOT NULL CHECK (count > 0),
+        PRIMARY KEY (guild_id, day, actor_id, target_id, action)
+    )""",
+    "CREATE INDEX daily_counts_by_day ON daily_counts (day)",  # pruning
+    "CREATE INDEX daily_counts_by_actor ON daily_counts (actor_id)",  # forget_user
+    "CREATE INDEX daily_counts_by_target ON daily_counts (target_id)",
+    # The last day's actions are still known one by one (the dedupe markers): a period starts
+    # with them rather than empty. A marker of pair_count 0 is PostgreSQL's not yet committed.
+    """INSERT INTO daily_counts (guild_id, day, actor_id, target_id, action, count)
+        SELECT guild_id, created_at / 86400, actor_id, target_id, action, COUNT(*)
+        FROM processed_actions WHERE pair_count > 0
+        GROUP BY guild_id, created_at / 86400, actor_id, target_id, action""",
+)
 
 # Append only: never edit a released step, add a new one. `user_version` = last applied version.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -168,6 +193,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 updated_at INTEGER NOT NULL
             )""",
         ),
+    ),
+    Migration(
+        5,
+        "per-day totals for the leaderboard's periods",
+        (DAILY_COUNTS_STATEMENTS[0] + " WITHOUT ROWID", *DAILY_COUNTS_STATEMENTS[1:]),
     ),
 )
 

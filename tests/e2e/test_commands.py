@@ -26,6 +26,8 @@ FIXED = {
     "optin",
     "forgetme",
     "config",
+    "leaderboard",
+    "mydata",
 }
 
 

@@ -33,7 +33,9 @@ async def test_concurrent_changes_of_every_kind_all_hold(
     ]
     first.append(discord_api.slash("config", {"count": 2, "seconds": 30}, subcommand="cooldown"))
     first.append(discord_api.slash("config", {"value": "off"}, subcommand="pings"))
-    # Then, at once again: two names back on, two more off, the cooldown off, pings back on.
+    first.append(discord_api.slash("config", {"value": "off"}, subcommand="leaderboard"))
+    # Then, at once again: two names back on, two more off, the cooldown off, pings back on
+    # (the leaderboard stays off).
     second = [
         discord_api.slash("config", {"category": name}, subcommand="enable")
         for name in ("hug", "gif")
@@ -47,13 +49,19 @@ async def test_concurrent_changes_of_every_kind_all_hold(
     guild = int(first[0]["guild_id"])
     async with running_bot(discord_api, nekos, data_dir, DATABASE_URL=url) as bot:
         for wave, expected in (
-            (first, GuildSettings(disabled=frozenset(DISABLED), cooldown=(2, 30), pings=False)),
+            (
+                first,
+                GuildSettings(
+                    disabled=frozenset(DISABLED), cooldown=(2, 30), pings=False, leaderboard=False
+                ),
+            ),
             (
                 second,
                 GuildSettings(
                     disabled=frozenset(DISABLED) - {"hug", "gif"} | {"cuddle", "image"},
                     cooldown=(0, 5),
                     pings=True,
+                    leaderboard=False,
                 ),
             ),
         ):

@@ -40,7 +40,15 @@ async def test_config_needs_manage_server_even_when_forged(bot, discord_api) -> 
     assert registered["contexts"] == [0]
     assert int(registered["default_member_permissions"]) == MANAGE_GUILD
     subcommands = {o["name"] for o in registered["options"]}
-    assert subcommands == {"show", "disable", "enable", "channels", "cooldown", "pings"}
+    assert subcommands == {
+        "show",
+        "disable",
+        "enable",
+        "channels",
+        "cooldown",
+        "pings",
+        "leaderboard",
+    }
 
 
 async def test_a_disabled_category_costs_no_request_on_any_path(

@@ -17,7 +17,8 @@ from tests.helpers import assert_consistent, record_one
 from tests.store.test_inline import traced
 
 KW = {"guild_id": 1, "action": "hug", "actor_id": 2}
-COUNTER_BODY = ["SELECT", "INSERT", "INSERT", "INSERT"]
+# The marker check, the pair, the received total, the day's total, the marker.
+COUNTER_BODY = ["SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
 
 
 def first_words(statements: list[tuple[int, str]]) -> list[str]:

@@ -18,7 +18,8 @@ from bot.store.sqlite import SqliteStore
 from tests.helpers import assert_consistent, record_one
 
 KW = {"guild_id": 1, "action": "hug", "actor_id": 2, "target_id": 3}
-COUNTER_TRANSACTION = ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "COMMIT"]
+# Pair, received total, day total, dedupe marker.
+COUNTER_TRANSACTION = ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"]
 
 
 @asynccontextmanager

@@ -94,7 +94,7 @@ async def test_a_release_database_moves_whole(db_path: Path, pg_url: str, versio
     assert (code, err) == (0, ""), err
     assert out == (
         "nekocord: copied 5 counts, 4 received totals, 6 dedupe markers, 2 return markers, "
-        "1 opt-outs, 0 server settings (6 actions counted)\n"
+        "1 opt-outs, 0 server settings, 5 per-day totals (6 actions counted)\n"
     )
     assert file_state(db_path) == source  # only read, not brought to today's schema
     # Row for row what the SQLite file holds once brought to the current schema.
@@ -135,7 +135,9 @@ async def test_a_release_database_moves_whole(db_path: Path, pg_url: str, versio
 async def test_settings_and_several_targets_of_the_current_schema_move(
     db_path: Path, pg_url: str
 ) -> None:
-    settings = GuildSettings(disabled={"kiss", "gif"}, channels=(7, 5), cooldown=(2, 30))
+    settings = GuildSettings(
+        disabled={"kiss", "gif"}, channels=(7, 5), cooldown=(2, 30), leaderboard=False
+    )
     async with await SqliteStore.open(db_path) as store:
         await store.record_action(action_id=1, guild_id=G1, action="hug", actor_id=A,
                                   target_ids=[B, C])  # fmt: skip
@@ -143,9 +145,13 @@ async def test_settings_and_several_targets_of_the_current_schema_move(
         await store.set_opt_out(user_id=C, opted_out=True)
     code, out, _ = await migrate_store("--from", str(db_path), "--to", with_password(pg_url))
     assert code == 0 and "1 server settings" in out and "2 dedupe markers" in out, out
+    assert "2 per-day totals" in out, out
     assert SECRET not in out
     async with await PostgresStore.open(pg_url) as store:
         assert await store.guild_settings(G1) == settings
+        week = await store.leaderboard(guild_id=G1, user_id=A, period="week")
+        # The day's totals came along (C opted out: no rank).
+        assert [(e.user_id, e.count) for e in week.entries] == [(B, 1)]
         assert await store.is_opted_out(C)
         assert (
             await store.record_action(
@@ -257,6 +263,21 @@ async def settings_of_the_wrong_type(path: Path) -> None:
     insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, '{"disabled": "hug"}')
 
 
+async def a_day_that_is_text(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO daily_counts VALUES (?, 'today', 1, 2, 'hug', 1)", G2)
+
+
+async def a_day_count_that_is_text(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO daily_counts VALUES (?, 20000, 1, 2, 'hug', 'many')", G2)
+
+
+async def a_leaderboard_setting_that_is_no_bool(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, '{"leaderboard": 0}')
+
+
 async def a_newer_schema(path: Path) -> None:
     await current_database(path)
     insert(path, "PRAGMA user_version = 99")
@@ -278,6 +299,9 @@ async def a_newer_schema(path: Path) -> None:
         (nested_settings_of_ordinary_length, "nested deeper than 4 levels"),
         (ten_megabytes_of_junk_settings, "(10,000,000 characters) do not decode"),
         (settings_of_the_wrong_type, "disabled is not a list of str"),
+        (a_day_that_is_text, "daily_counts (row 2: day 'today' is not a day number"),
+        (a_day_count_that_is_text, "daily_counts (row 2: count 'many' is not a count"),
+        (a_leaderboard_setting_that_is_no_bool, "leaderboard is not true or false"),
         (a_newer_schema, "has schema version 99, newer than"),
     ],
 )

@@ -70,6 +70,7 @@ def test_settings_are_normalised_so_equal_settings_compare_equal() -> None:
         {"cooldown": (3,)},
         {"cooldown": (3, 2**31)},
         {"pings": "yes"},
+        {"leaderboard": 1},
     ],
 )
 def test_unstorable_settings_are_value_errors(bad: dict) -> None:
@@ -250,6 +251,7 @@ async def test_concurrent_changes_from_two_processes_all_hold(backend: Backend) 
     changes += [
         SettingsChange(cooldown=(3, 60)),
         SettingsChange(pings=False),
+        SettingsChange(leaderboard=False),
         SettingsChange(channels=(7, 8)),
     ]
     results = await asyncio.gather(
@@ -258,7 +260,7 @@ async def test_concurrent_changes_from_two_processes_all_hold(backend: Backend) 
     for change, result in zip(changes, results, strict=True):
         assert change.applied_to(result) == result  # each answers a state that includes it
     expected = GuildSettings(
-        disabled=frozenset(names), channels=(7, 8), cooldown=(3, 60), pings=False
+        disabled=frozenset(names), channels=(7, 8), cooldown=(3, 60), pings=False, leaderboard=False
     )
     # Then, at once again, changes that undo some of those and make others.
     undo = [SettingsChange(enable=frozenset({name})) for name in names[:6]]
@@ -266,6 +268,7 @@ async def test_concurrent_changes_from_two_processes_all_hold(backend: Backend) 
         SettingsChange(disable=frozenset({"gif"})),
         SettingsChange(default_cooldown=True),
         SettingsChange(pings=True),
+        SettingsChange(leaderboard=True),
         SettingsChange(channels=()),
     ]
     async with await backend.open() as fresh:

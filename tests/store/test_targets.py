@@ -128,7 +128,8 @@ async def test_several_targets_are_one_inline_transaction(sqlite_store: SqliteSt
         await store.run_on_connection(lambda conn: conn.set_trace_callback(None))
     # (PRAGMAs: run_on_connection's own, around the tracing switches)
     transaction = [word for word in statements if word != "PRAGMA"]
-    assert transaction == ["BEGIN", "SELECT"] + ["INSERT"] * 9 + ["COMMIT"]
+    # Per target: pair, received total, day total, dedupe marker.
+    assert transaction == ["BEGIN", "SELECT"] + ["INSERT"] * 12 + ["COMMIT"]
 
 
 async def test_each_target_claims_their_return_and_forget_guild_deletes_them(

@@ -54,11 +54,21 @@ def schema_version(path: Path) -> int:
         conn.close()
 
 
+def _scratch_daily_counts(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TEMP TABLE daily_counts (guild_id, day, actor_id, target_id, action, count,"
+        " PRIMARY KEY (guild_id, day, actor_id, target_id, action))"
+    )
+
+
 async def make_old_database(path: Path, version: int) -> dict[tuple[int, int], ActionCounts]:
     """A database at schema `version` holding HISTORY, CLAIMED and an opt-out, written as
     that release wrote them; returns the counts each action answered."""
     answered = {}
     async with await SqliteStore.open(path, migrations=MIGRATIONS[:version]) as old:
+        # Those releases kept no per-day totals: today's record_action writes them to a table
+        # of this connection only, so the file keeps that release's schema.
+        await old.run_on_connection(_scratch_daily_counts)
         for action_id, guild, action, actor, target in HISTORY:
             # One target per action: the rows are the ones the old release wrote.
             answered[(action_id, target)] = await record_one(
