@@ -38,7 +38,10 @@ _WARNED_SIZE = 1024
 
 
 def encode_settings(settings: GuildSettings) -> str:
-    """The JSON stored for `settings` (keys sorted, so equal settings store equal text)."""
+    """The JSON stored for `settings` (keys sorted, so equal settings store equal text).
+
+    Text as SQLite's JSON functions write it too (`bot.store.sqlite_settings` changes it in
+    SQL): compact, and UTF-8 left as it is rather than escaped."""
     document: dict[str, Any] = {
         "disabled": sorted(settings.disabled),
         "channels": list(settings.channels),
@@ -47,7 +50,7 @@ def encode_settings(settings: GuildSettings) -> str:
     }
     if not settings.leaderboard:
         document["leaderboard"] = False  # absent means on: older releases wrote no such key
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_settings(text: str) -> GuildSettings:

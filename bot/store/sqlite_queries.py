@@ -26,6 +26,7 @@ from bot.store.base import (
 )
 from bot.store.board_sql import leaderboard_sql
 from bot.store.settings_codec import encode_settings, read_settings
+from bot.store.sqlite_settings import change_settings
 
 __all__ = [
     "change_guild_settings",
@@ -310,11 +311,9 @@ def save_guild_settings(
 def change_guild_settings(
     conn: sqlite3.Connection, *, guild_id: int, change: SettingsChange, now: int
 ) -> GuildSettings:
-    # Read and written in one write transaction (BEGIN IMMEDIATE holds the database's one write
-    # lock throughout): no other writer, thread or process, can change the row in between.
-    changed = change.applied_to(guild_settings(conn, guild_id=guild_id))
-    save_guild_settings(conn, guild_id=guild_id, settings=changed, now=now)
-    return changed
+    # One statement changing the stored JSON in SQL: concurrent changes, from any process, each
+    # change what the one before them wrote.
+    return change_settings(conn, guild_id=guild_id, change=change, now=now)
 
 
 def prune(
