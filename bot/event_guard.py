@@ -180,7 +180,7 @@ async def refuse_unreadable(
             if not interaction.response.is_done():
                 await interaction.response.autocomplete([])
         return
-    await tree.report(interaction, responding.UserError("error_bad_option"))
+    await tree.report(interaction, responding.UserError("error_unreadable"))
 
 
 def _pin_no_command(interaction: discord.Interaction[Any]) -> None:

@@ -26,6 +26,7 @@ _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 _MAX_SAFE_INT = 2**53  # Discord's integer options stay within ±2^53
 _RESOLVED_KEY = {6: "users", 7: "channels", 8: "roles", 11: "attachments"}
 _BAD_OPTION = "error_bad_option"
+_UNREADABLE = "error_unreadable"  # options or resolved data not shaped as Discord sends them
 
 
 def _declared(interaction: discord.Interaction[Any]) -> dict[str, app_commands.Parameter] | None:
@@ -130,11 +131,11 @@ def check_options(interaction: discord.Interaction[Any]) -> UserError | None:
         return None
     resolved = _data(interaction).get("resolved") or {}
     if not isinstance(resolved, dict):
-        return UserError(_BAD_OPTION)
+        return UserError(_UNREADABLE)
     seen: set[str] = set()
     for option in _options(interaction):
         if not isinstance(option, dict):
-            return UserError(_BAD_OPTION)
+            return UserError(_UNREADABLE)
         name, otype, value = option.get("name"), option.get("type"), option.get("value")
         param = declared.get(name) if isinstance(name, str) else None
         if param is None or name in seen or otype != param.type.value:

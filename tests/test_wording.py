@@ -325,6 +325,7 @@ def test_keys_other_modules_use() -> None:
         "error_unavailable",
         "error_internal",
         "error_bad_option",
+        "error_unreadable",
         "error_command_gone",
         "error_guild_only",
         "error_not_allowed",

@@ -255,7 +255,7 @@ async def test_options_that_are_not_a_list_get_the_generic_answer_privately(
     payload["data"]["options"] = options
     answer = await answered(await discord_api.interact(payload))
     assert is_ephemeral(answer), answer
-    assert text_of(answer) == wording.message("error_bad_option", "de")
+    assert text_of(answer) == wording.message("error_unreadable", "de")
     logs.assert_clean()
     await still_answers(discord_api)
 
@@ -266,7 +266,7 @@ async def test_subcommand_options_that_are_not_a_list_get_the_generic_answer(
     payload = discord_api.slash("config", subcommand="show")
     payload["data"]["options"][0]["options"] = {"category": "hug"}
     answer = await answered(await discord_api.interact(payload))
-    assert is_ephemeral(answer) and text_of(answer) == wording.message("error_bad_option")
+    assert is_ephemeral(answer) and text_of(answer) == wording.message("error_unreadable")
     autocomplete = discord_api.autocomplete("action", "category", {"category": "hu"})
     autocomplete["data"]["options"] = "hu"
     record = await discord_api.interact(autocomplete)
