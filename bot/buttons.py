@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
-from bot import custom_ids, render, responding, wording
+from bot import custom_ids, render, render_buttons, responding, wording
 
 if TYPE_CHECKING:
     from bot.app import NekoBot
@@ -38,7 +38,7 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     codec: ClassVar[type[custom_ids.ButtonId]]
 
     def __init__(self, value: custom_ids.ButtonId) -> None:
-        super().__init__(render.button(value))
+        super().__init__(render_buttons.button(value))
         self.value = value
 
     @classmethod
