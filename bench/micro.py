@@ -24,7 +24,7 @@ import discord
 from discord.ui.view import ViewStore
 from discord.webhook.async_ import interaction_message_response_params
 
-from bot import custom_ids, render, wording
+from bot import custom_ids, render, render_buttons, wording
 from bot.nekos import Credit, Result
 from bot.store import open_store
 from bot.wording import Case
@@ -135,8 +135,10 @@ STORE = ViewStore(_State())  # type: ignore[arg-type]
 def view_path() -> list[dict[str, Any]]:
     """What render.action + send_message do with the buttons today."""
     view = discord.ui.View(timeout=None)
-    view.add_item(render.button(custom_ids.ReturnId(CATEGORY, ACTION_ID, ACTOR_ID, TARGET_ID)))
-    view.add_item(render.button(custom_ids.RerollId(CATEGORY, ACTION_ID, ACTOR_ID)))
+    view.add_item(
+        render_buttons.button(custom_ids.ReturnId(CATEGORY, ACTION_ID, ACTOR_ID, TARGET_ID))
+    )
+    view.add_item(render_buttons.button(custom_ids.RerollId(CATEGORY, ACTION_ID, ACTOR_ID)))
     rows = view.to_components()
     STORE.add_view(view, ACTION_ID)  # send_message: state.store_view(view, message_id)
     return rows

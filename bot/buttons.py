@@ -2,7 +2,7 @@
 
 A persistent button is a `DynamicItem` (as in discord.py's `examples/views/dynamic_counter.py`):
 discord.py rebuilds it from the custom_id of a press, even after a restart. Each subclass (with
-its cog) decodes its custom_id with a codec from `bot.render` and implements `press`.
+its cog) decodes its custom_id with a codec from `bot.custom_ids` and implements `press`.
 
 discord.py 2.7 treats an exception in a `DynamicItem`'s `interaction_check` as a silent refusal
 and one in `callback` as a log line, so `interaction_check` answers ephemerally itself before it
@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
-from bot import custom_ids, render, responding, wording
+from bot import custom_ids, render, render_buttons, responding, wording
 
 if TYPE_CHECKING:
     from bot.app import NekoBot
@@ -31,6 +32,23 @@ def bot_of(interaction: discord.Interaction[Any]) -> NekoBot:
     return cast("NekoBot", interaction.client)
 
 
+async def first_checks(
+    interaction: discord.Interaction[Any], name: str, snowflakes: Iterable[int]
+) -> responding.UserError | bool:
+    """The checks every press of the bot's buttons passes first (counted as `button:name`):
+    False for a gateway replay of a press already answered (nothing to say), the refusal to
+    answer with, or True."""
+    tree = bot_of(interaction).tree
+    if not await tree.first_delivery(interaction):
+        return False
+    tree.observe(interaction, f"button:{name}")
+    if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in snowflakes):
+        return responding.UserError("error_button_expired")
+    if not tree.admit(interaction):
+        return responding.UserError("error_restarting")
+    return True
+
+
 class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nc:base"):
     """Base of the bot's persistent buttons (never registered itself). A subclass names its
     custom_id `codec` (and its template) and implements `press`."""
@@ -38,7 +56,7 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
     codec: ClassVar[type[custom_ids.ButtonId]]
 
     def __init__(self, value: custom_ids.ButtonId) -> None:
-        super().__init__(render.button(value))
+        super().__init__(render_buttons.button(value))
         self.value = value
 
     @classmethod
@@ -56,18 +74,13 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         try:
-            tree = bot_of(interaction).tree
-            if not await tree.first_delivery(interaction):
-                return False  # a gateway replay of a press already answered
             name = type(self).__name__.removesuffix("Button").lower()  # ReturnButton: "return"
-            tree.observe(interaction, f"button:{name}")
-            if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in self.value.snowflakes):
-                refusal = responding.UserError("error_button_expired")
-            elif not tree.admit(interaction):
-                refusal = responding.UserError("error_restarting")
-            else:
+            checked = await first_checks(interaction, name, self.value.snowflakes)
+            if checked is False:
+                return False
+            if checked is True:
                 try:  # every press posts a GIF in public: the server's rules and cooldowns
-                    await tree.enforce(
+                    await bot_of(interaction).tree.enforce(
                         interaction,
                         category=self.value.category,
                         kind=None,
@@ -76,8 +89,8 @@ class PersistentButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
                     )
                     return True
                 except responding.UserError as refused:
-                    refusal = refused
-            await responding.send_error(interaction, refusal)
+                    checked = refused
+            await responding.send_error(interaction, checked)
         except Exception:
             log.exception("Checking a press of %s failed", type(self).__name__)
         return False

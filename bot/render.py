@@ -2,21 +2,24 @@
 
 Everything here is pure: it turns results and names into a `Reply`; sending is
 `bot.responding`'s job. Wording comes from `bot.wording`, in the language the caller names
-(`locale`); this module decides where it goes and how long it may be.
+(`locale`); this module decides where it goes and how long it may be. The buttons and the views
+that carry them are `bot.render_buttons`; the leaderboard and /mydata, `bot.render_social`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import discord
 
 from bot import text, wording
-from bot.custom_ids import ButtonId, RerollId, ReturnId
+from bot.custom_ids import RerollId, ReturnId
 from bot.nekos import Category, Credit, Kind, Result
+from bot.render_buttons import BUTTON_LABEL, button, link_button, stopped_view, view_from
 from bot.store import ActionCounts, ActionStat, GuildSettings
+from bot.text import clip
 from bot.wording import ENGLISH, Case
 
 # Discord's limits (docs/discord.md).
@@ -30,7 +33,6 @@ EMBEDS_TOTAL = 6000
 EMBEDS_PER_MESSAGE = 10
 IMAGES_PER_MESSAGE = EMBEDS_PER_MESSAGE  # one embed per image: the `amount` options' maximum
 CONTENT = 2000
-BUTTON_LABEL = 80
 NOTE_MAX = 200  # the optional `message` of an action, as the command declares it
 
 GIF_COLOUR = discord.Colour(0xF4A6C8)
@@ -100,11 +102,6 @@ class Reply:
         return kwargs
 
 
-def clip(text: str, limit: int) -> str:
-    """Truncate to `limit` characters, marking the cut. Never fails."""
-    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
-
-
 def safe_name(name: str) -> str:
     """A name (a member's, an artist's, an anime's) made inert for markdown and mentions (embeds
     never ping, but `@everyone` in a name should still read as text). A name that is no text
@@ -131,48 +128,6 @@ def error(message: str) -> Reply:
 
 def notice(message: str, *, ephemeral: bool = True) -> Reply:
     return Reply(content=clip(message, CONTENT), ephemeral=ephemeral)
-
-
-# -- buttons ------------------------------------------------------------------------------------
-
-
-def button(value: ButtonId, locale: str = ENGLISH) -> discord.ui.Button[Any]:
-    """The persistent button a custom_id stands for ("Hug back", "Another")."""
-    if isinstance(value, ReturnId):
-        label = wording.return_label(value.category, locale) or wording.message(
-            "label_return", locale
-        )
-        style = discord.ButtonStyle.primary
-        emoji = None
-    else:
-        label, style, emoji = (
-            wording.message("label_another", locale),
-            discord.ButtonStyle.secondary,
-            "🔁",
-        )
-    return discord.ui.Button(
-        label=clip(label, BUTTON_LABEL), style=style, emoji=emoji, custom_id=value.custom_id
-    )
-
-
-def _link_button(label: str, url: str | None) -> discord.ui.Button[Any] | None:
-    link = text.safe_link(url)
-    return discord.ui.Button(label=clip(label, BUTTON_LABEL), url=link) if link else None
-
-
-def _view(items: Iterable[discord.ui.Item[Any] | None]) -> discord.ui.View | None:
-    present = [item for item in items if item is not None][:25]
-    if not present:
-        return None
-    view = discord.ui.View(timeout=None)
-    for item in present:
-        view.add_item(item)
-    # Stopped before it is sent: discord.py then sends its components but keeps no copy. Presses
-    # are answered by the DynamicItem templates (bot.buttons), not by this view; a view kept per
-    # message would only grow memory by ~3 KiB a message for ever (its buttons have custom_ids
-    # and no timeout) and cost a ViewStore update per answer.
-    view.stop()
-    return view
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -256,7 +211,9 @@ def action(
             if person.id in returnable:
                 buttons.append(button(ReturnId(category, action_id, actor.id, person.id), locale))
         buttons.append(button(RerollId(category, action_id, actor.id), locale))
-    return Reply(content=content, embeds=[embed], view=_view(buttons), allowed_mentions=mentions)
+    return Reply(
+        content=content, embeds=[embed], view=stopped_view(buttons), allowed_mentions=mentions
+    )
 
 
 def rerolled(message: discord.Message, result: Result, locale: str = ENGLISH) -> Reply:
@@ -268,7 +225,7 @@ def rerolled(message: discord.Message, result: Result, locale: str = ENGLISH) ->
         embed.set_footer(text=footer)
     else:
         embed.remove_footer()
-    return Reply(content=message.content or None, embeds=[embed], view=_view_from(message))
+    return Reply(content=message.content or None, embeds=[embed], view=view_from(message))
 
 
 def returned(
@@ -276,20 +233,12 @@ def returned(
 ) -> Reply:
     """The original message's buttons with its return button disabled, then `then` (the
     returned action) as a new message."""
-    view = _view_from(message) if message is not None else None
+    view = view_from(message) if message is not None else None
     for item in view.children if view is not None else ():
         if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
             item.disabled = True
             item.label = clip(wording.message("label_returned", locale), BUTTON_LABEL)
     return Reply(view=view, only_view=True, followup=then)
-
-
-def _view_from(message: discord.Message) -> discord.ui.View | None:
-    if not message.components:
-        return None
-    view = discord.ui.View.from_message(message, timeout=None)
-    view.stop()  # as in `_view`: sent, never kept
-    return view if view.children else None
 
 
 def _credited_embeds(
@@ -314,9 +263,9 @@ def _credited_embeds(
             label = wording.message("label_source", locale)
             if len(results) > 1:
                 label = f"{label} {index + 1}"
-            buttons.append(_link_button(label, result.credit.source_url))
+            buttons.append(link_button(label, result.credit.source_url))
         embeds.append(embed)
-    return Reply(embeds=_fit(embeds), view=_view(buttons))
+    return Reply(embeds=_fit(embeds), view=stopped_view(buttons))
 
 
 def images(
@@ -368,7 +317,7 @@ def credit(*, credit: Credit, url: str, category: str | None, locale: str = ENGL
     embed.set_thumbnail(url=url)
     if category:
         embed.set_footer(text=clip(category, EMBED_FOOTER))
-    view = _view([_link_button(wording.message("label_source", locale), credit.source_url)])
+    view = stopped_view([link_button(wording.message("label_source", locale), credit.source_url)])
     return Reply(embeds=[embed], view=view)
 
 
@@ -421,7 +370,7 @@ def help_page(
         value=clip(wording.message("help_commands", locale), EMBED_FIELD_VALUE),
         inline=False,
     )
-    view = _view([_link_button(wording.message("label_invite", locale), invite_url)])
+    view = stopped_view([link_button(wording.message("label_invite", locale), invite_url)])
     if invite_url:
         embed.set_footer(text=clip(wording.message("help_footer", locale), EMBED_FOOTER))
     return Reply(embeds=[embed], view=view, ephemeral=True)

@@ -13,18 +13,11 @@ import discord
 
 from bot import wording
 from bot.custom_ids import PageId
-from bot.render import (
-    BUTTON_LABEL,
-    EMBED_DESCRIPTION,
-    EMBED_FOOTER,
-    EMBED_TITLE,
-    GIF_COLOUR,
-    Reply,
-    clip,
-    safe_name,
-)
+from bot.render import EMBED_DESCRIPTION, EMBED_FOOTER, EMBED_TITLE, GIF_COLOUR, Reply, safe_name
+from bot.render_buttons import BUTTON_LABEL
 from bot.store import Leaderboard, UserData
 from bot.store.base import BOARD_DEPTH, BoardEntry
+from bot.text import clip
 from bot.wording import ENGLISH
 
 __all__ = ["MYDATA_FILE", "PAGE_SIZE", "leaderboard", "mydata"]

@@ -29,6 +29,11 @@ LINK_MAX = 512
 _ESCAPE_OR_BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 
 
+def clip(text: str, limit: int) -> str:
+    """Truncate to `limit` characters, marking the cut. Never fails."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
 @functools.lru_cache(maxsize=2048)  # the same members' names, message after message
 def escaped(text: str) -> str:
     """Untrusted text put into markdown: inert (no formatting, links or mentions), also as the

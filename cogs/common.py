@@ -1,4 +1,4 @@
-"""Glue shared by the cogs: where commands may be used, and category autocomplete."""
+"""Glue shared by the cogs: where commands may be used, fixed choices, category autocomplete."""
 
 from __future__ import annotations
 
@@ -50,3 +50,15 @@ def category_choices(
     prefix = [n for n in names if n.startswith(current)]
     inner = [n for n in names if current in n and not n.startswith(current)]
     return [app_commands.Choice(name=n, value=n) for n in (prefix + inner)[:AUTOCOMPLETE_MAX]]
+
+
+def worded_choices(key: str, values: Sequence[str]) -> list[app_commands.Choice[str]]:
+    """An option's fixed choices, each named by the wording key `key` + its value (translated
+    per locale by the tree's translator)."""
+    return [
+        app_commands.Choice(
+            name=app_commands.locale_str(wording.message(key + value), key=key + value),
+            value=value,
+        )
+        for value in values
+    ]

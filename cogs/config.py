@@ -12,9 +12,10 @@ from bot import render, responding, wording
 from bot.app import NekoBot
 from bot.responding import UserError
 from bot.store import GuildSettings, SettingsChange
-from cogs.common import category_choices
+from cogs.common import category_choices, worded_choices
 
 KINDS = ("gif", "image")
+ON_OFF = ("on", "off")  # a yes/no setting's values, named alike for every one
 # Channels that can hold the bot's answers: text and announcement channels, the text chat of
 # voice and stage channels, threads, and forum and media channels (whose posts are threads,
 # which follow their parent). Not categories, directories or DMs.
@@ -164,18 +165,7 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
 
     @app_commands.command(name="pings", description=wording.message("command_config_pings"))
     @app_commands.describe(**wording.option_texts("config_pings", "value"))
-    @app_commands.choices(
-        value=[
-            app_commands.Choice(
-                name=app_commands.locale_str(
-                    wording.message(f"command_config_pings_value_{v}"),
-                    key=f"command_config_pings_value_{v}",
-                ),
-                value=v,
-            )
-            for v in ("on", "off")
-        ]
-    )
+    @app_commands.choices(value=worded_choices("command_config_pings_value_", ON_OFF))
     async def pings(self, interaction: discord.Interaction[Any], value: str) -> None:
         on = value == "on"
         change = SettingsChange(pings=on)
@@ -187,18 +177,7 @@ class Config(commands.GroupCog, group_name="config", description=wording.message
         name="leaderboard", description=wording.message("command_config_leaderboard")
     )
     @app_commands.describe(**wording.option_texts("config_leaderboard", "value"))
-    @app_commands.choices(
-        value=[
-            app_commands.Choice(
-                name=app_commands.locale_str(
-                    wording.message(f"command_config_pings_value_{v}"),
-                    key=f"command_config_pings_value_{v}",
-                ),
-                value=v,
-            )
-            for v in ("on", "off")
-        ]
-    )
+    @app_commands.choices(value=worded_choices("command_config_pings_value_", ON_OFF))
     async def leaderboard(self, interaction: discord.Interaction[Any], value: str) -> None:
         on = value == "on"
         change = SettingsChange(leaderboard=on)

@@ -14,29 +14,16 @@ from discord.ext import commands
 
 from bot import render_social, responding, wording
 from bot.app import NekoBot
-from bot.buttons import MAX_SNOWFLAKE, bot_of
+from bot.buttons import bot_of, first_checks
 from bot.custom_ids import PageId
 from bot.nekos import Kind
 from bot.responding import UserError
 from bot.store.base import BOARDS, PERIODS
-from cogs.common import PUBLIC, category_choices
+from cogs.common import PUBLIC, category_choices, worded_choices
 
 log = logging.getLogger(__name__)
 
 PAGE_WINDOW = 15 * 60.0  # seconds the invoker may turn the pages
-
-
-def _choices(option: str, values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
-    return [
-        app_commands.Choice(
-            name=app_commands.locale_str(
-                wording.message(f"command_leaderboard_{option}_{value}"),
-                key=f"command_leaderboard_{option}_{value}",
-            ),
-            value=value,
-        )
-        for value in values
-    ]
 
 
 class Social(commands.Cog):
@@ -54,7 +41,8 @@ class Social(commands.Cog):
     )
     @app_commands.describe(**wording.option_texts("leaderboard", "category", "board", "period"))
     @app_commands.choices(
-        board=_choices("board", BOARDS), period=_choices("period", tuple(PERIODS))
+        board=worded_choices("command_leaderboard_board_", BOARDS),
+        period=worded_choices("command_leaderboard_period_", tuple(PERIODS)),
     )
     @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
@@ -137,17 +125,11 @@ class PageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PageId
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         # As bot.buttons.PersistentButton: answers a refusal itself, never raises.
         try:
-            tree = bot_of(interaction).tree
-            if not await tree.first_delivery(interaction):
+            checked = await first_checks(interaction, "page", self.value.snowflakes)
+            if isinstance(checked, UserError):
+                await responding.send_error(interaction, checked)
                 return False
-            tree.observe(interaction, "button:page")
-            if not all(0 < snowflake < MAX_SNOWFLAKE for snowflake in self.value.snowflakes):
-                refusal = UserError("error_button_expired")
-            elif not tree.admit(interaction):
-                refusal = UserError("error_restarting")
-            else:
-                return True
-            await responding.send_error(interaction, refusal)
+            return checked
         except Exception:
             log.exception("Checking a press of a leaderboard page failed")
         return False

@@ -13,12 +13,9 @@ Whatever runs on the database thread runs there whole and in order: once submitt
 cancellation only loses the answer, never half a transaction. Calls made while anything is queued
 go to the thread too, so calls are applied in the order they were made.
 
-Group commit (`run_grouped`, the counter every action commits): the calls made during one pass
-of the event loop share one transaction, run at the start of the next pass, so one COMMIT (its
-WAL write, the most expensive part of a short transaction) serves them all. Each caller is told
-its result only once the COMMIT that holds its write succeeded; a failing COMMIT fails every
-caller of the group, and a failing body is rolled back alone (the others run again without it).
-Any other call first runs the group waiting before it, so the order of calls is kept.
+Group commit (`run_grouped`, the counter every action commits; `bot.store.sqlite_group_commit`):
+the calls made during one pass of the event loop share one transaction and one COMMIT. Any other
+call first runs the group waiting before it, so the order of calls is kept.
 
 Deleted data leaves no copy behind: `secure_delete` zeroes the cells and pages a deletion
 frees, and a run with `scrub=True` (forgetting a member or a server) also rewrites the database
@@ -37,7 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
+from bot.store import sqlite_group_commit as grouped
 from bot.store.base import StoreError
+from bot.store.sqlite_group_commit import Member, Outcome, held_elsewhere
 
 __all__ = ["BUSY_TIMEOUT", "CHECKPOINT_EVERY", "SqliteRunner", "transaction"]
 
@@ -48,7 +47,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT = 5.0  # how long the database thread waits for another process's lock
 CHECKPOINT_EVERY = 500  # callers' commits between two background WAL checkpoints
 SCRUB_WAIT = 1.0  # how long a scrub waits for another process's readers to leave the WAL
-_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def transaction(
@@ -72,12 +70,6 @@ def transaction(
 
 class _WouldWait(Exception):
     """An inline transaction met another process's lock and was rolled back."""
-
-
-# A member of a commit group: what it is (for errors), its body, the future its caller awaits.
-_Member = tuple[str, Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
-# What a member's body came to: (True, result) once committed, (False, exception) otherwise.
-_Outcome = tuple[bool, Any]
 
 
 def _log_failure(what: str) -> Callable[[asyncio.Future[Any]], None]:
@@ -117,8 +109,7 @@ class SqliteRunner:
         # A scrub met a reader: every commit retries emptying the WAL until one succeeds.
         self._scrub_pending = False
         # Group commit: the calls waiting for the next pass of the loop (`run_grouped`).
-        self._group: list[_Member] = []
-        self._group_handle: asyncio.Handle | None = None
+        self._group = grouped.CommitGroup()
 
     # ------------------------------------------------------------------ opening
 
@@ -251,30 +242,21 @@ class SqliteRunner:
 
     async def run_grouped(self, what: str, body: Callable[[sqlite3.Connection], T]) -> T:
         """Like `run(what, body, write=True)`, but in one transaction with the other calls
-        made during this pass of the event loop (group commit, see the module's docstring).
+        made during this pass of the event loop (group commit, `bot.store.sqlite_group_commit`).
         Returns once the COMMIT holding `body` succeeded. A cancelled caller only loses the
         answer: its body is committed with the group."""
         self.require_open()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._group.append((what, body, future))
-        if self._group_handle is None:
-            self._group_handle = loop.call_soon(self._commit_group)
-        return await future
+        return await self._group.join(what, body, self._commit_group)
 
     def _commit_group(self) -> None:
         """Run the waiting group: inline when the connection is free, else as one job on the
         database thread (also when another process holds the lock)."""
-        if self._group_handle is not None:
-            self._group_handle.cancel()
-            self._group_handle = None
-        group, self._group = self._group, []
+        group = self._group.take()
         conn = self._conn
         if not group:
             return
         if conn is None:
-            closed = StoreError("The store is closed")
-            self._settle_group(group, {i: (False, closed) for i in range(len(group))})
+            self._settle_group(group, grouped.failed(group, StoreError("The store is closed")))
             return
         if self._inline and not self._queued:
             try:
@@ -287,82 +269,26 @@ class SqliteRunner:
         future = self._submit(partial(self._group_transaction, conn, group, on_thread=True))
         future.add_done_callback(partial(self._group_done, group))
 
-    def _group_done(self, group: list[_Member], done: asyncio.Future[dict[int, _Outcome]]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            failure = (None if done.cancelled() else done.exception()) or StoreError(
-                "SQLite record_action was interrupted"
-            )
-            self._settle_group(group, {i: (False, failure) for i in range(len(group))})
-            return
-        self._settle_group(group, done.result())
+    def _group_done(self, group: list[Member], done: asyncio.Future[dict[int, Outcome]]) -> None:
+        self._settle_group(group, grouped.outcomes_of(group, done))
 
-    def _settle_group(self, group: list[_Member], outcomes: dict[int, _Outcome]) -> None:
+    def _settle_group(self, group: list[Member], outcomes: dict[int, Outcome]) -> None:
         if any(ok for ok, _ in outcomes.values()):
             self._committed()
-        for i, (ok, value) in outcomes.items():
-            future = group[i][2]
-            if future.cancelled():
-                continue  # the caller was cancelled: its write went on regardless
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        grouped.settle(group, outcomes)
 
     def _group_transaction(
-        self, conn: sqlite3.Connection, group: list[_Member], on_thread: bool
-    ) -> dict[int, _Outcome]:
-        """One transaction for every member of `group`. A body that fails is rolled back and
-        told its error; the others run again without it. A failing BEGIN or COMMIT fails every
-        member left. Inline, another process's lock raises `_WouldWait` (rolled back: nothing
-        of the group is written, the database thread runs it whole)."""
+        self, conn: sqlite3.Connection, group: list[Member], on_thread: bool
+    ) -> dict[int, Outcome]:
+        """`run_group`. Inline, another process's lock raises `_WouldWait` (rolled back:
+        nothing of the group is written, the database thread runs it whole)."""
         if on_thread:
             with self._waiting_allowed(conn):
-                return self._grouped(conn, group, inline=False)
-        return self._grouped(conn, group, inline=True)
-
-    def _grouped(
-        self, conn: sqlite3.Connection, group: list[_Member], inline: bool
-    ) -> dict[int, _Outcome]:
-        outcomes: dict[int, _Outcome] = {}
-        left = list(range(len(group)))
-        while left:
-            results: dict[int, Any] = {}
-            failed: int | None = None
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for i in left:
-                    failed = i
-                    results[i] = group[i][1](conn)
-                failed = None
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                busy = (
-                    isinstance(exc, sqlite3.OperationalError)
-                    and (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES
-                )
-                if inline and busy:
-                    raise _WouldWait from exc  # nothing committed yet: the thread runs it all
-                if failed is None:  # BEGIN or COMMIT failed: nobody's write is in
-                    for i in left:
-                        outcomes[i] = (False, self._as_error(group[i][0], exc))
-                    return outcomes
-                outcomes[failed] = (False, self._as_error(group[failed][0], exc))
-                left.remove(failed)
-                continue
-            for i in left:
-                outcomes[i] = (True, results[i])
-            return outcomes
-        return outcomes
-
-    def _as_error(self, what: str, exc: BaseException) -> BaseException:
-        if not isinstance(exc, sqlite3.Error):
-            return exc
-        error = self._failure(what, exc)
-        error.__cause__ = exc  # as `raise … from exc` does
-        return error
+                return grouped.run_group(conn, group, inline=False, failure=self._failure)
+        try:
+            return grouped.run_group(conn, group, inline=True, failure=self._failure)
+        except sqlite3.OperationalError as exc:  # only the lock is raised inline
+            raise _WouldWait from exc
 
     def start(
         self, what: str, body: Callable[[sqlite3.Connection], T], *, write: bool, purpose: str
@@ -406,7 +332,7 @@ class SqliteRunner:
                     return transaction(conn, body, write=write)
             return transaction(conn, body, write=write)
         except sqlite3.OperationalError as exc:
-            if not on_thread and (exc.sqlite_errorcode & 0xFF) in _BUSY_CODES:
+            if not on_thread and held_elsewhere(exc):
                 raise _WouldWait from exc
             raise self._failure(what, exc) from exc
         except sqlite3.Error as exc:
