@@ -301,14 +301,14 @@ class SharedCache:
 def _merged(
     blocks: dict[int, frozenset[str]], user_ids: list[int], actions: list[str]
 ) -> dict[int, frozenset[str]]:
-    """`blocks` with the (user, action) pairs added: a new dict, so a reader never sees half."""
+    """`blocks` with the (user, action) pairs added, in place (no await in between: no reader
+    sees half), so a change costs its own rows, not every member's blocks."""
     added: dict[int, set[str]] = {}
     for user_id, action in zip(user_ids, actions, strict=True):
         added.setdefault(int(user_id), set()).add(str(action))
-    merged = dict(blocks)
     for user_id, more in added.items():
-        merged[user_id] = merged.get(user_id, frozenset()) | more
-    return merged
+        blocks[user_id] = blocks.get(user_id, frozenset()) | more
+    return blocks
 
 
 def _name(exc: BaseException) -> str:
