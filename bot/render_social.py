@@ -108,6 +108,7 @@ def mydata(data: UserData, *, user_id: int, returnable: set[str], locale: str = 
         "day_totals": [ids(asdict(k)) for k in data.days],
         "pending_returns": [ids(asdict(p)) for p in pending],
         "opted_out_at": data.opted_out_at,
+        "blocks": [asdict(b) for b in data.blocks],
     }
     text = json.dumps(document, indent=2, ensure_ascii=False)
     summary = wording.message(

@@ -5,6 +5,7 @@ through `bot.responding`."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from discord.ext import commands
 from bot import custom_ids, render, responding, tree, wording
 from bot.app import NekoBot
 from bot.buttons import PersistentButton, bot_of
-from bot.nekos import Kind
+from bot.nekos import Category, Kind
 from bot.responding import UserError
 from bot.store import ActionCounts, StoreError
 from bot.sync import GeneratedCommands
@@ -134,7 +135,7 @@ class Actions(commands.Cog):
         actor = interaction.user
         case, named = self.targets(actor, given)
         counted = [p for p in named if not self.is_me(p)]
-        await self.check_consent(actor, counted)
+        await self.check_consent(actor, counted, refusing(category))
         settings = await self.bot.settings(interaction.guild_id)
         # Counted only where the bot is installed in the server (not a user install, not DMs).
         guild_id = interaction.guild_id if interaction.is_guild_integration() else None
@@ -179,9 +180,12 @@ class Actions(commands.Cog):
     def is_me(self, person: render.Person) -> bool:
         return self.bot.user is not None and person.id == self.bot.user.id
 
-    async def check_consent(self, actor: render.Person, targets: Sequence[render.Person]) -> None:
-        """Consent holds both ways: nobody targets a member who opted out, a member who opted out
-        targets nobody (nobody could answer in kind), and other bots take no part."""
+    async def check_consent(
+        self, actor: render.Person, targets: Sequence[render.Person], actions: tuple[str, ...]
+    ) -> None:
+        """Consent holds both ways: nobody targets a member who opted out (or blocks one of
+        `actions`: the category and its kind), a member who opted out targets nobody (nobody
+        could answer in kind), and other bots take no part."""
         if not targets:
             return
         if await self.opted_out(actor.id):
@@ -189,7 +193,7 @@ class Actions(commands.Cog):
         bots = [p for p in targets if getattr(p, "bot", False)]
         if bots:
             raise _refusal("error_target_other_bot", "error_targets_other_bots", bots)
-        opted_out = await self.opted_out_among([p.id for p in targets])
+        opted_out = await self.opted_out_among([p.id for p in targets], actions)
         if refused := [p for p in targets if p.id in opted_out]:
             raise _refusal("error_target_opted_out", "error_targets_opted_out", refused)
 
@@ -198,9 +202,11 @@ class Actions(commands.Cog):
     async def opted_out(self, user_id: int) -> bool:
         return user_id in await self.opted_out_among([user_id])
 
-    async def opted_out_among(self, user_ids: Sequence[int]) -> set[int]:
+    async def opted_out_among(
+        self, user_ids: Sequence[int], actions: tuple[str, ...] = ()
+    ) -> set[int]:
         try:
-            return await self.bot.store.opted_out_among(user_ids)
+            return await self.bot.store.opted_out_among(user_ids, actions)
         except StoreError as exc:
             self.bot.store_errors.error("read", "Could not read opt-outs: %s", exc)
             return set()
@@ -241,7 +247,7 @@ class Actions(commands.Cog):
         category = self.bot.catalog.require(button.category, Kind.GIF)
         if await self.opted_out(interaction.user.id):
             raise UserError("error_actor_opted_out")
-        if await self.opted_out(button.actor_id):
+        if await self.opted_out_among([button.actor_id], refusing(category)):
             raise UserError("error_target_opted_out", name=f"<@{button.actor_id}>")
         settings = await self.bot.settings(interaction.guild_id)
         claim = (button.action_id, button.target_id)
@@ -340,6 +346,9 @@ class Actions(commands.Cog):
         message = interaction.message
         if message is None:
             raise UserError("error_button_expired")
+        # A member who has since opted out or blocked this action gets no new GIF of it.
+        if refused := await self.opted_out_among(_targets_of(message), refusing(category)):
+            raise UserError("error_target_opted_out", name=f"<@{min(refused)}>")
 
         async def work() -> render.Reply:
             result = await self.bot.pool.take(category.name, budget=responding.WORK_BUDGET)
@@ -359,6 +368,28 @@ class UnknownUser:
     @property
     def mention(self) -> str:
         return f"<@{self.id}>"
+
+
+def refusing(category: Category) -> tuple[str, ...]:
+    """What a member's block must name to refuse this action: its category or its kind."""
+    return (category.name, category.kind.value)
+
+
+_RETURN_ID = re.compile(custom_ids.ReturnId.TEMPLATE)
+
+
+def _targets_of(message: discord.Message) -> list[int]:
+    """The members an action message names, as far as it shows them: its pings, its return
+    buttons, a context menu's target (with pings off, a non-returnable action shows no ids)."""
+    ids = set(message.raw_mentions)
+    for row in message.components:
+        for item in getattr(row, "children", ()):
+            if match := _RETURN_ID.fullmatch(getattr(item, "custom_id", None) or ""):
+                ids.add(custom_ids.ReturnId.from_match(match).target_id)
+    metadata = message.interaction_metadata
+    if metadata is not None and metadata.target_user is not None:
+        ids.add(metadata.target_user.id)
+    return sorted(ids)
 
 
 def _refusal(one: str, several: str, people: Sequence[render.Person]) -> UserError:

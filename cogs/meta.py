@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any
 
@@ -12,9 +13,13 @@ from discord.ext import commands
 
 from bot import render, render_social, responding, wording
 from bot.app import NekoBot
+from bot.nekos import Kind
 from bot.responding import UserError
-from cogs.common import PUBLIC, contexts
+from bot.store.blocks import MAX_BLOCKS, TooManyBlocks
+from cogs.common import PUBLIC, category_choices, contexts
 
+_PLAIN = re.compile(r"[a-z0-9_-]{1,64}")
+GIF = Kind.GIF.value  # a block of every action
 MYDATA_EVERY = 60.0  # seconds between two /mydata of one member (in this process)
 
 
@@ -56,21 +61,58 @@ class Meta(commands.Cog):
         await interaction.response.send_message(**reply.send_kwargs())
 
     @app_commands.command(name="optout", description=wording.message("command_optout"))
+    @app_commands.describe(category=wording.message("command_optout_category"))
     @contexts
-    async def optout(self, interaction: discord.Interaction[Any]) -> None:
-        await self._set_opt_out(interaction, True, "optout_done")
+    async def optout(
+        self, interaction: discord.Interaction[Any], category: str | None = None
+    ) -> None:
+        await self._consent(interaction, category, refuse=True)
 
     @app_commands.command(name="optin", description=wording.message("command_optin"))
+    @app_commands.describe(category=wording.message("command_optin_category"))
     @contexts
-    async def optin(self, interaction: discord.Interaction[Any]) -> None:
-        await self._set_opt_out(interaction, False, "optin_done")
-
-    async def _set_opt_out(
-        self, interaction: discord.Interaction[Any], value: bool, key: str
+    async def optin(
+        self, interaction: discord.Interaction[Any], category: str | None = None
     ) -> None:
-        await self.bot.store.set_opt_out(user_id=interaction.user.id, opted_out=value)
+        await self._consent(interaction, category, refuse=False)
+
+    @optout.autocomplete("category")
+    @optin.autocomplete("category")
+    async def block_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        kind = [app_commands.Choice(name=GIF, value=GIF)] if GIF.startswith(current.lower()) else []
+        return (kind + category_choices(self.bot.catalog.live(Kind.GIF), current))[:25]
+
+    async def _consent(
+        self, interaction: discord.Interaction[Any], category: str | None, *, refuse: bool
+    ) -> None:
+        """Everything (no category: an opt-out) or one action or kind (a block); a change that
+        changes nothing answers what is blocked now."""
+        store, user_id = self.bot.store, interaction.user.id
         locale = responding.private_locale(interaction)
-        await responding.send_ephemeral(interaction, render.notice(wording.message(key, locale)))
+        if category is None:
+            was = await store.is_opted_out(user_id)
+            await store.set_opt_out(user_id=user_id, opted_out=refuse)
+            key = ("optout" if refuse else "optin") + ("_already" if was is refuse else "_done")
+            lines = [wording.message(key, locale)]
+            if was is refuse:
+                lines.append(_blocks_line(await store.blocks_of(user_id), locale))
+        else:
+            name = category.strip().lower()
+            if name != GIF:
+                name = self.bot.catalog.require(name, Kind.GIF).name
+            before = await store.blocks_of(user_id)
+            if (name in before) is refuse:
+                now, key = before, "block_already" if refuse else "unblock_already"
+            else:
+                try:
+                    now = await store.set_block(user_id=user_id, action=name, blocked=refuse)
+                except TooManyBlocks:
+                    raise UserError("error_too_many_blocks", limit=MAX_BLOCKS) from None
+                key = "block_done" if refuse else "unblock_done"
+            lines = [wording.message(key, locale, action=name), _blocks_line(now, locale)]
+        await responding.send_ephemeral(interaction, render.notice("\n".join(lines)))
 
     @app_commands.command(name="forgetme", description=wording.message("command_forgetme"))
     @app_commands.describe(keep_optout=wording.message("command_forgetme_keep_optout"))
@@ -112,6 +154,16 @@ class Meta(commands.Cog):
             return render_social.mydata(data, user_id=user_id, returnable=returnable, locale=locale)
 
         await responding.answer(interaction, work())
+
+
+def _blocks_line(blocks: frozenset[str], locale: str) -> str:
+    if not blocks:
+        return wording.message("blocks_none", locale)
+    # Stored names came through the catalog; one that did not (a hand-edited row) is escaped.
+    shown = ", ".join(
+        f"`{name}`" if _PLAIN.fullmatch(name) else render.safe_name(name) for name in sorted(blocks)
+    )
+    return wording.message("blocks_now", locale, actions=shown)
 
 
 async def setup(bot: NekoBot) -> None:

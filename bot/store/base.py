@@ -15,6 +15,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from bot.store.blocks import Blocks, refuses
 from bot.store.boards import (
     BOARD_DEPTH,
     BOARDS,
@@ -164,7 +165,7 @@ class Queries(Protocol):
 
     def set_opt_out(self, conn: Any, /, *, user_id: int, opted_out: bool, now: int) -> Any: ...
 
-    def opted_out_among(self, conn: Any, /, *, user_ids: list[int]) -> Any: ...
+    def opted_out_among(self, conn: Any, /, *, user_ids: list[int], refusing: list[str]) -> Any: ...
 
     def forget_user(self, conn: Any, /, *, user_id: int, keep_opt_out: bool) -> Any: ...
 
@@ -185,7 +186,7 @@ class Queries(Protocol):
 Query = Callable[[Any], Any]
 
 
-class Store(ABC):
+class Store(Blocks, ABC):
     """Counters, hug-back markers and opt-outs. Every method is a coroutine, safe to call
     concurrently from many tasks; a method that returns has committed its write.
 
@@ -207,6 +208,7 @@ class Store(ABC):
     _require_open: Callable[[], object]
     _known_settings: Callable[[int], GuildSettings | None]
     _known_opt_outs: Callable[[], set[int] | None]
+    _known_blocks: Callable[[], dict[int, frozenset[str]] | None]  # with the opt-outs
 
     # ------------------------------------------------------------------ counters
 
@@ -353,24 +355,28 @@ class Store(ABC):
         await self._run_set_opt_out(query, user_id, opted_out)
 
     async def is_opted_out(self, user_id: int) -> bool:
-        """Whether the user opted out."""
-        return user_id in await self.opted_out_among([user_id])
+        return user_id in await self.opted_out_among([user_id])  # whether the user opted out
 
-    async def opted_out_among(self, user_ids: Iterable[int]) -> set[int]:
-        """The subset of `user_ids` that opted out."""
+    async def opted_out_among(
+        self, user_ids: Iterable[int], refusing: Iterable[str] = ()
+    ) -> set[int]:
+        """The subset of `user_ids` that opted out, or block one of `refusing` (the action's
+        category and kind: `set_block`)."""
         ids = sorted({check_id("user_id", uid) for uid in user_ids})
+        actions = frozenset(check_action(a) for a in refusing)
         self._require_open()  # also with no ids: a closed store answers nothing
         if not ids:
             return set()
-        known = self._known_opt_outs()
-        if known is not None:
-            return {uid for uid in ids if uid in known}  # every action asks: no database trip
-        return await self._run_opted_out_among(partial(self._queries.opted_out_among, user_ids=ids))
+        known, blocks = self._known_opt_outs(), self._known_blocks()
+        if known is not None and blocks is not None:  # every action asks: no database trip
+            return refuses(ids, known, blocks, actions)
+        query = partial(self._queries.opted_out_among, user_ids=ids, refusing=sorted(actions))
+        return await self._run_opted_out_among(query)
 
     async def forget_user(self, *, user_id: int, keep_opt_out: bool) -> None:
         """Delete everything about the user in every guild, in one transaction: counts they gave
         (the targets' received totals drop accordingly) and received, and dedupe and hug-back
-        markers naming them. Their opt-out is kept only if `keep_opt_out`."""
+        markers naming them, and their blocks. Their opt-out is kept only if `keep_opt_out`."""
         query = partial(
             self._queries.forget_user,
             user_id=check_id("user_id", user_id),
@@ -454,14 +460,10 @@ class Store(ABC):
     # values its memory needs; it runs the query and returns what the public method returns.
 
     async def _run_first_delivery(self, interaction_id: int) -> bool:
-        """True: this default is for a backend only one process uses, whose caller remembers
-        the ids it answered in memory. A backend several processes share overrides it with a
-        marker in the database."""
-        return True
+        return True  # one process: its caller remembers ids (shared backends keep a marker)
 
-    @abstractmethod
-    async def _run_record_action(self, query: Query) -> list[ActionCounts]:
-        """Run `record_action`'s query; there is at least one target."""
+    @abstractmethod  # there is at least one target
+    async def _run_record_action(self, query: Query) -> list[ActionCounts]: ...
 
     @abstractmethod
     async def _run_counts(self, query: Query) -> ActionCounts: ...
@@ -493,10 +495,8 @@ class Store(ABC):
     @abstractmethod
     async def _run_forget_guild(self, query: Query, guild_id: int) -> None: ...
 
-    @abstractmethod
-    async def _run_guild_settings(self, query: Query, guild_id: int) -> GuildSettings:
-        """Read the settings the cache did not have, and fill the cache with them unless they
-        changed meanwhile."""
+    @abstractmethod  # reads what the cache did not have, and fills it unless changed meanwhile
+    async def _run_guild_settings(self, query: Query, guild_id: int) -> GuildSettings: ...
 
     @abstractmethod
     async def _run_save_guild_settings(

@@ -4,7 +4,9 @@ re-exports them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bot.store.blocks import KeptBlock
 
 __all__ = [
     "BOARDS",
@@ -95,9 +97,10 @@ class PendingReturn:
 class UserData:
     """Everything the store keeps that names one member (`Store.user_data`), each list sorted:
     counts per guild and action, per-day totals, actions they may still return, and when they
-    opted out (None: they did not)."""
+    opted out (None: they did not), and what they block (`bot.store.blocks`)."""
 
     counts: list[KeptCount]
     days: list[KeptDay]
     pending_returns: list[PendingReturn]
     opted_out_at: int | None
+    blocks: list[KeptBlock] = field(default_factory=list)

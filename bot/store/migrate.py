@@ -60,6 +60,7 @@ _NAMES = {
     "opt_outs": "opt-outs",
     "guild_settings": "server settings",
     "daily_counts": "per-day totals",
+    "action_blocks": "blocks",
 }
 
 

@@ -44,6 +44,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "opt_outs": ("user_id", "created_at"),
     "guild_settings": ("guild_id", "settings", "updated_at"),
     "daily_counts": ("guild_id", "day", "actor_id", "target_id", "action", "count"),
+    "action_blocks": ("user_id", "action", "created_at"),
 }
 assert tuple(COLUMNS) == TABLES
 
@@ -110,6 +111,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], object], ...]] = {
     "opt_outs": (_an_id, _a_time),
     "guild_settings": (_an_id, _settings_text, _a_time),
     "daily_counts": (_an_id, _a_day, _an_id, _an_id, _an_action, _a_count),
+    "action_blocks": (_an_id, _an_action, _a_time),
 }
 
 

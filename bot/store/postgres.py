@@ -124,6 +124,7 @@ class PostgresStore(Store):
     `bot.store.open_store`."""
 
     _queries = queries
+    _block_queries = queries
 
     def __init__(
         self,
@@ -156,6 +157,7 @@ class PostgresStore(Store):
         self._cache = SharedCache(listen, capacity=settings_cache)
         self._known_settings = self._cache.settings
         self._known_opt_outs = self._cache.opt_outs
+        self._known_blocks = self._cache.blocks
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where} {'closed' if self._closed else 'open'}>"
@@ -381,6 +383,16 @@ class PostgresStore(Store):
     async def _run_set_opt_out(self, query: Body[None], user_id: int, opted_out: bool) -> None:
         await self._run("record an opt-out", query)
         await self._cache.catch_up()
+
+    async def _run_set_block(
+        self, query: Body[list[str]], user_id: int, action: str, blocked: bool
+    ) -> list[str]:
+        blocks = await self._run("record a block", query)
+        await self._cache.catch_up()
+        return blocks
+
+    async def _run_blocks_of(self, query: Body[list[str]]) -> list[str]:
+        return await self._run("read blocks", query, single=True)
 
     async def _run_opted_out_among(self, query: Body[set[int]]) -> set[int]:
         return await self._run("read opt-outs", query, single=True)

@@ -57,9 +57,18 @@ BUMP = (
 
 # At (re)connection: every opted-out id and the versions they are current to, in one snapshot.
 _LOAD = (
-    "SELECT o.version, s.version, ARRAY(SELECT user_id FROM opt_outs)"
+    "SELECT o.version, s.version, ARRAY(SELECT user_id FROM opt_outs),"
+    " ARRAY(SELECT user_id FROM action_blocks ORDER BY user_id, action),"
+    " ARRAY(SELECT action FROM action_blocks ORDER BY user_id, action)"
     " FROM nekocord_changes AS o, nekocord_changes AS s"
     " WHERE o.topic = 'opt_outs' AND s.topic = 'settings'"
+)
+# Blocks (schema version 7) ride on the opt-outs' topic: their rows in _CHANGES' last two arrays,
+# pairwise (one statement: one snapshot, one order).
+_BLOCKS_SINCE = (
+    "  SELECT user_id, action FROM action_blocks WHERE o.removed > $1"
+    "  UNION ALL SELECT user_id, action FROM action_blocks"
+    "  WHERE o.removed <= $1 AND version > $1"
 )
 # After a notification, in one snapshot: what changed since the versions seen ($1, $2). A
 # topic marked removed since is read whole (opt-outs) or forgotten whole (settings).
@@ -68,7 +77,9 @@ _CHANGES = (
     "  SELECT user_id FROM opt_outs WHERE o.removed > $1"
     "  UNION ALL SELECT user_id FROM opt_outs WHERE o.removed <= $1 AND version > $1),"
     " s.version, s.removed > $2, ARRAY("
-    "  SELECT guild_id FROM guild_settings WHERE s.removed <= $2 AND version > $2)"
+    "  SELECT guild_id FROM guild_settings WHERE s.removed <= $2 AND version > $2),"
+    f" ARRAY(SELECT user_id FROM ({_BLOCKS_SINCE}) AS b ORDER BY user_id, action),"
+    f" ARRAY(SELECT action FROM ({_BLOCKS_SINCE}) AS b ORDER BY user_id, action)"
     " FROM nekocord_changes AS o, nekocord_changes AS s"
     " WHERE o.topic = 'opt_outs' AND s.topic = 'settings'"
 )
@@ -85,7 +96,7 @@ async def mark_removed(conn: asyncpg.Connection, topic: str, version: int) -> No
 
 
 class SharedCache:
-    """Settings and opt-outs, valid only while the listener is connected (`opt_outs()` and
+    """Settings, opt-outs and blocks, valid only while the listener is connected (`opt_outs()` and
     `settings()` return None otherwise: ask the database)."""
 
     def __init__(
@@ -98,6 +109,7 @@ class SharedCache:
         self._capacity = capacity
         self._settings = SettingsCache(capacity)
         self._opt_outs: set[int] | None = None
+        self._blocks: dict[int, frozenset[str]] = {}  # current while `_opt_outs` is
         self._seen = (0, 0)  # the versions of (opt-outs, settings) read
         self._conn: asyncpg.Connection | None = None
         self._reconnecting: asyncio.Task[None] | None = None
@@ -116,6 +128,9 @@ class SharedCache:
     # -- reads ------------------------------------------------------------------------------
     def opt_outs(self) -> set[int] | None:
         return self._opt_outs if self.live else None
+
+    def blocks(self) -> dict[int, frozenset[str]] | None:
+        return self._blocks if self.live else None
 
     def settings(self, guild_id: int) -> GuildSettings | None:
         return self._settings.get(guild_id) if self.live else None
@@ -158,13 +173,14 @@ class SharedCache:
         try:
             conn.add_termination_listener(self._lost)
             await conn.add_listener(CHANNEL, self._notified)
-            opt_outs_version, settings_version, opted_out = await conn.fetchrow(
+            opt_outs_version, settings_version, opted_out, blockers, blocked = await conn.fetchrow(
                 _LOAD, timeout=READ_TIMEOUT
             )
         except BaseException:
             conn.terminate()
             raise
         self._settings = SettingsCache(self._capacity)
+        self._blocks = _merged({}, blockers, blocked)
         self._opt_outs = {int(user_id) for user_id in opted_out}
         self._seen = (int(opt_outs_version), int(settings_version))
         self._conn = conn
@@ -194,14 +210,23 @@ class SharedCache:
                 continue  # a new listener may have asked meanwhile: it is answered here
             if conn is not self._conn or self._opt_outs is None:
                 continue  # read on a listener since dropped: read again on the new one
-            opt_outs_version, opt_outs_whole, opted_out, settings_version, settings_all, guilds = (
-                row
-            )
+            (
+                opt_outs_version,
+                opt_outs_whole,
+                opted_out,
+                settings_version,
+                settings_all,
+                guilds,
+                blockers,
+                blocked,
+            ) = row
             ids = {int(user_id) for user_id in opted_out}
             if opt_outs_whole:
                 self._opt_outs = ids
+                self._blocks = _merged({}, blockers, blocked)
             else:
                 self._opt_outs |= ids
+                self._blocks = _merged(self._blocks, blockers, blocked)
             if settings_all:
                 self._settings.clear()
             for guild_id in guilds:
@@ -271,6 +296,19 @@ class SharedCache:
                 await asyncio.wait_for(conn.close(), timeout=5)
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 conn.terminate()
+
+
+def _merged(
+    blocks: dict[int, frozenset[str]], user_ids: list[int], actions: list[str]
+) -> dict[int, frozenset[str]]:
+    """`blocks` with the (user, action) pairs added, in place (no await in between: no reader
+    sees half), so a change costs its own rows, not every member's blocks."""
+    added: dict[int, set[str]] = {}
+    for user_id, action in zip(user_ids, actions, strict=True):
+        added.setdefault(int(user_id), set()).add(str(action))
+    for user_id, more in added.items():
+        blocks[user_id] = blocks.get(user_id, frozenset()) | more
+    return blocks
 
 
 def _name(exc: BaseException) -> str:

@@ -36,6 +36,7 @@ from bot.store.settings_codec import settings_from_columns
 from bot.store.sqlite_queries import leaderboard_from_rows
 
 __all__ = [
+    "blocks_of",
     "change_guild_settings",
     "claim_return",
     "counts",
@@ -49,6 +50,7 @@ __all__ = [
     "prune",
     "record_action",
     "save_guild_settings",
+    "set_block",
     "set_opt_out",
     "user_data",
     "user_stats",
@@ -188,6 +190,7 @@ async def user_data(conn: asyncpg.Connection, *, user_id: int) -> UserData:
         user_data_sql.DAYS,
         user_data_sql.PENDING,
         user_data_sql.OPTED_OUT,
+        user_data_sql.BLOCKS,
     ):
         text, _ = numbered(sql)
         found.append([tuple(row) for row in await conn.fetch(text, user_id)])
@@ -214,11 +217,48 @@ async def _delete_opt_out(conn: asyncpg.Connection, user_id: int, version: int) 
         await mark_removed(conn, OPT_OUTS, version)
 
 
-async def opted_out_among(conn: asyncpg.Connection, *, user_ids: list[int]) -> set[int]:
+async def opted_out_among(
+    conn: asyncpg.Connection, *, user_ids: list[int], refusing: list[str]
+) -> set[int]:
     rows = await conn.fetch(
-        "SELECT user_id FROM opt_outs WHERE user_id = ANY($1::bigint[])", user_ids
+        "SELECT user_id FROM opt_outs WHERE user_id = ANY($1::bigint[])"
+        " UNION SELECT user_id FROM action_blocks"
+        " WHERE user_id = ANY($1::bigint[]) AND action = ANY($2::text[])",
+        user_ids,
+        refusing,
     )
     return {int(row[0]) for row in rows}
+
+
+async def set_block(
+    conn: asyncpg.Connection, *, user_id: int, action: str, blocked: bool, now: int, limit: int
+) -> list[str]:
+    # The topic's row lock (bump) orders every opt-out and block write: the count is exact.
+    version = await bump(conn, OPT_OUTS)
+    if blocked:
+        await conn.execute(
+            "INSERT INTO action_blocks (user_id, action, created_at, version)"
+            " SELECT $1, $2, $3, $4"
+            " WHERE (SELECT COUNT(*) FROM action_blocks WHERE user_id = $1) < $5"
+            " ON CONFLICT (user_id, action) DO NOTHING",
+            user_id,
+            action,
+            now,
+            version,
+            limit,
+        )
+    elif await conn.fetchval(
+        "DELETE FROM action_blocks WHERE user_id = $1 AND action = $2 RETURNING true",
+        user_id,
+        action,
+    ):
+        await mark_removed(conn, OPT_OUTS, version)
+    return await blocks_of(conn, user_id=user_id)
+
+
+async def blocks_of(conn: asyncpg.Connection, *, user_id: int) -> list[str]:
+    rows = await conn.fetch("SELECT action FROM action_blocks WHERE user_id = $1", user_id)
+    return sorted(str(row[0]) for row in rows)
 
 
 async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: bool) -> None:
@@ -244,10 +284,13 @@ async def forget_user(conn: asyncpg.Connection, *, user_id: int, keep_opt_out: b
     await conn.execute("DELETE FROM received_totals WHERE target_id = $1", user_id)
     for table in ("action_counts", "daily_counts", "processed_actions", "returned_actions"):
         await conn.execute(f"DELETE FROM {table} WHERE actor_id = $1 OR target_id = $1", user_id)
+    # Last, so the topic's lock (which every opt-out write waits for) is held briefly; it is
+    # still taken before the opt-out's and blocks' row locks, as in every opt-out write.
+    version = await bump(conn, OPT_OUTS)
+    if await conn.fetchval("DELETE FROM action_blocks WHERE user_id = $1 RETURNING true", user_id):
+        await mark_removed(conn, OPT_OUTS, version)
     if not keep_opt_out:
-        # Last, so the topic's lock (which every opt-out write waits for) is held briefly; it
-        # is still taken before the opt-out's row lock, as in every opt-out write.
-        await _delete_opt_out(conn, user_id, await bump(conn, OPT_OUTS))
+        await _delete_opt_out(conn, user_id, version)
 
 
 async def forget_guild(conn: asyncpg.Connection, *, guild_id: int) -> None:

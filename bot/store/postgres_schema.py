@@ -47,6 +47,7 @@ TABLES = (
     "opt_outs",
     "guild_settings",
     "daily_counts",
+    "action_blocks",
 )
 
 
@@ -343,6 +344,22 @@ MIGRATIONS: tuple[PgMigration, ...] = (
                     RETURN NEXT;
                 END LOOP;
             END $$""",
+        ),
+    ),
+    PgMigration(
+        7,
+        "blocks: one action refused as a target",
+        (
+            # In the opt-outs' change topic: a block added is read by its version, one lifted
+            # marks the topic removed (the opt-outs and blocks are read whole again).
+            """CREATE TABLE action_blocks (
+                user_id    BIGINT NOT NULL CHECK (user_id >= 0),
+                action     TEXT NOT NULL CHECK (length(action) BETWEEN 1 AND 64),
+                created_at BIGINT NOT NULL,
+                version    BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (user_id, action)
+            )""",
+            "CREATE INDEX action_blocks_by_version ON action_blocks (version)",
         ),
     ),
 )

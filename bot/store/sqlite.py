@@ -41,6 +41,7 @@ from bot.store.base import (
     UserData,
     UserStats,
 )
+from bot.store.blocks import MAX_BLOCKS
 from bot.store.settings_cache import SETTINGS_CACHE_SIZE, SettingsCache
 from bot.store.sqlite_runner import BUSY_TIMEOUT, CHECKPOINT_EVERY, SqliteRunner
 from bot.store.sqlite_schema import (
@@ -70,6 +71,7 @@ class SqliteStore(Store):
     """The SQLite `Store`. Open with `await SqliteStore.open(path)` or `bot.store.open_store`."""
 
     _queries = queries
+    _block_queries = queries
 
     def __init__(
         self,
@@ -92,6 +94,7 @@ class SqliteStore(Store):
         self._last_prune = float("-inf")
         # Every opted-out user id, read at open (None: not read, or unsure: ask the database).
         self._opt_outs: set[int] | None = None
+        self._blocks: dict[int, frozenset[str]] | None = None  # likewise, every member's blocks
         self._settings = SettingsCache(settings_cache)
         self._require_open = runner.require_open
         self._known_settings = self._settings.get
@@ -159,7 +162,7 @@ class SqliteStore(Store):
         )
         try:
             await runner.connect(database, uri=not memory, memory=memory, read_only=read_only)
-            store._opt_outs = await runner.call(partial(store._prepare, migrations))
+            store._opt_outs, store._blocks = await runner.call(partial(store._prepare, migrations))
         except BaseException:
             await runner.close(optimize=False)
             raise
@@ -169,8 +172,10 @@ class SqliteStore(Store):
                 await asyncio.shield(store._start_prune())
         return store
 
-    def _prepare(self, migrations: Sequence[Migration], conn: sqlite3.Connection) -> set[int]:
-        """On the database thread at open: migrate, then read the opt-outs."""
+    def _prepare(
+        self, migrations: Sequence[Migration], conn: sqlite3.Connection
+    ) -> tuple[set[int], dict[int, frozenset[str]]]:
+        """On the database thread at open: migrate, then read the opt-outs and blocks."""
         step = "migrate"
         try:
             migrate(conn, where=self._where, read_only=self._read_only, migrations=migrations)
@@ -261,13 +266,47 @@ class SqliteStore(Store):
     def _known_opt_outs(self) -> set[int] | None:
         return self._opt_outs
 
+    def _known_blocks(self) -> dict[int, frozenset[str]] | None:
+        return self._blocks
+
+    async def _run_set_block(
+        self, query: Body[list[str]], user_id: int, action: str, blocked: bool
+    ) -> list[str]:
+        def settle(committed: bool) -> None:
+            # The query's own rule, on memory that mirrors the table (one writer at a time).
+            if self._blocks is None:
+                return
+            if not committed:
+                self._blocks = None  # unsure what was committed: ask the database from now on
+                return
+            now = self._blocks.get(user_id, frozenset())
+            if blocked and (action in now or len(now) < MAX_BLOCKS):
+                self._blocks[user_id] = now | {action}
+            elif not blocked and action in now:
+                self._blocks[user_id] = now - {action}
+
+        return await self._runner.run("set_block", query, write=True, settle=settle)
+
+    async def _run_blocks_of(self, query: Body[list[str]]) -> list[str]:
+        return await self._runner.run("blocks_of", query, write=False)
+
     async def _run_opted_out_among(self, query: Body[set[int]]) -> set[int]:
         return await self._runner.run("opted_out_among", query, write=False)
 
     async def _run_forget_user(self, query: Body[None], user_id: int, keep_opt_out: bool) -> None:
         # On the database thread: a long-time user's rows may take a while to delete. Scrubbed:
         # once this returns, no file holds the user's id (unless another process blocks it).
-        settle = None if keep_opt_out else self._opt_out_settler(user_id, False)
+        opt_out = None if keep_opt_out else self._opt_out_settler(user_id, False)
+
+        def settle(committed: bool) -> None:
+            if opt_out is not None:
+                opt_out(committed)
+            if self._blocks is not None:
+                if committed:
+                    self._blocks.pop(user_id, None)
+                else:
+                    self._blocks = None
+
         await self._runner.run(
             "forget_user", query, write=True, inline=False, settle=settle, scrub=True
         )

@@ -29,6 +29,7 @@ from bot.store.settings_codec import encode_settings, read_settings
 from bot.store.sqlite_settings import change_settings
 
 __all__ = [
+    "blocks_of",
     "change_guild_settings",
     "claim_return",
     "counts",
@@ -44,6 +45,7 @@ __all__ = [
     "read_opt_outs",
     "record_action",
     "save_guild_settings",
+    "set_block",
     "set_opt_out",
     "user_data",
     "user_stats",
@@ -217,6 +219,7 @@ def user_data(conn: sqlite3.Connection, *, user_id: int) -> UserData:
                 user_data_sql.DAYS,
                 user_data_sql.PENDING,
                 user_data_sql.OPTED_OUT,
+                user_data_sql.BLOCKS,
             )
         )
     )
@@ -234,21 +237,57 @@ def set_opt_out(conn: sqlite3.Connection, *, user_id: int, opted_out: bool, now:
         conn.execute("DELETE FROM opt_outs WHERE user_id = ?", (user_id,))
 
 
-def opted_out_among(conn: sqlite3.Connection, *, user_ids: list[int]) -> set[int]:
+def opted_out_among(
+    conn: sqlite3.Connection, *, user_ids: list[int], refusing: list[str]
+) -> set[int]:
     found: set[int] = set()
+    actions = ", ".join("?" * len(refusing))
     for start in range(0, len(user_ids), _IN_CHUNK):
         chunk = user_ids[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
-        rows = conn.execute(
-            f"SELECT user_id FROM opt_outs WHERE user_id IN ({marks})", chunk
-        ).fetchall()
+        sql = f"SELECT user_id FROM opt_outs WHERE user_id IN ({marks})"
+        if refusing:
+            sql += (
+                f" UNION SELECT user_id FROM action_blocks"
+                f" WHERE user_id IN ({marks}) AND action IN ({actions})"
+            )
+        rows = conn.execute(sql, [*chunk, *chunk, *refusing] if refusing else chunk).fetchall()
         found.update(int(uid) for (uid,) in rows)
     return found
 
 
-def read_opt_outs(conn: sqlite3.Connection) -> set[int]:
-    """Every opted-out user id (read once at open)."""
-    return {int(uid) for (uid,) in conn.execute("SELECT user_id FROM opt_outs").fetchall()}
+def read_opt_outs(conn: sqlite3.Connection) -> tuple[set[int], dict[int, frozenset[str]]]:
+    """Every opted-out user id and every member's blocks (read once at open)."""
+    opted_out = {int(uid) for (uid,) in conn.execute("SELECT user_id FROM opt_outs").fetchall()}
+    blocks: dict[int, set[str]] = {}
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'action_blocks'").fetchone():
+        return opted_out, {}  # opened with an older schema's steps (tests of upgrades)
+    for uid, action in conn.execute("SELECT user_id, action FROM action_blocks"):
+        blocks.setdefault(int(uid), set()).add(str(action))
+    return opted_out, {uid: frozenset(actions) for uid, actions in blocks.items()}
+
+
+def set_block(
+    conn: sqlite3.Connection, *, user_id: int, action: str, blocked: bool, now: int, limit: int
+) -> list[str]:
+    if blocked:
+        # Nothing past the limit (the writer is alone: the count cannot change meanwhile).
+        conn.execute(
+            "INSERT INTO action_blocks (user_id, action, created_at)"
+            " SELECT ?, ?, ? WHERE (SELECT COUNT(*) FROM action_blocks WHERE user_id = ?) < ?"
+            " ON CONFLICT (user_id, action) DO NOTHING",
+            (user_id, action, now, user_id, limit),
+        )
+    else:
+        conn.execute(
+            "DELETE FROM action_blocks WHERE user_id = ? AND action = ?", (user_id, action)
+        )
+    return blocks_of(conn, user_id=user_id)
+
+
+def blocks_of(conn: sqlite3.Connection, *, user_id: int) -> list[str]:
+    rows = conn.execute("SELECT action FROM action_blocks WHERE user_id = ?", (user_id,))
+    return sorted(str(action) for (action,) in rows)
 
 
 def forget_user(conn: sqlite3.Connection, *, user_id: int, keep_opt_out: bool) -> None:
@@ -273,6 +312,7 @@ def forget_user(conn: sqlite3.Connection, *, user_id: int, keep_opt_out: bool) -
     conn.execute("DELETE FROM daily_counts WHERE actor_id = :u OR target_id = :u", u)
     conn.execute("DELETE FROM processed_actions WHERE actor_id = :u OR target_id = :u", u)
     conn.execute("DELETE FROM returned_actions WHERE actor_id = :u OR target_id = :u", u)
+    conn.execute("DELETE FROM action_blocks WHERE user_id = :u", u)
     if not keep_opt_out:
         conn.execute("DELETE FROM opt_outs WHERE user_id = :u", u)
 

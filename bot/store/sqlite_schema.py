@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
 from bot.store.base import StoreError
+from bot.store.blocks import BLOCKS_TABLE
 from bot.store.files import create_private_file, make_private_dir, readable_by_others
 from bot.store.sqlite_runner import transaction
 
@@ -199,6 +200,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "per-day totals for the leaderboard's periods",
         (DAILY_COUNTS_STATEMENTS[0] + " WITHOUT ROWID", *DAILY_COUNTS_STATEMENTS[1:]),
     ),
+    Migration(6, "blocks: one action refused as a target", (BLOCKS_TABLE + " WITHOUT ROWID",)),
 )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.store.base import KeptCount, KeptDay, PendingReturn, UserData
+from bot.store.blocks import KeptBlock
 
-__all__ = ["COUNTS", "DAYS", "OPTED_OUT", "PENDING", "user_data_from_rows"]
+__all__ = ["BLOCKS", "COUNTS", "DAYS", "OPTED_OUT", "PENDING", "user_data_from_rows"]
 
 COUNTS = """
     SELECT guild_id, action, SUM(given), SUM(received) FROM (
@@ -31,6 +32,7 @@ PENDING = """
         SELECT 1 FROM returned_actions AS r
         WHERE r.action_id = p.action_id AND r.target_id IN (p.target_id, 0))"""
 OPTED_OUT = "SELECT created_at FROM opt_outs WHERE user_id = :user"
+BLOCKS = "SELECT action, created_at FROM action_blocks WHERE user_id = :user"
 
 
 def user_data_from_rows(
@@ -38,6 +40,7 @@ def user_data_from_rows(
     days: Sequence[Sequence[Any]],
     pending: Sequence[Sequence[Any]],
     opted_out: Sequence[Sequence[Any]],
+    blocks: Sequence[Sequence[Any]],
 ) -> UserData:
     return UserData(
         counts=sorted(
@@ -53,4 +56,5 @@ def user_data_from_rows(
             key=lambda p: p.action_id,
         ),
         opted_out_at=int(opted_out[0][0]) if opted_out else None,
+        blocks=sorted((KeptBlock(str(a), int(t)) for a, t in blocks), key=lambda b: b.action),
     )

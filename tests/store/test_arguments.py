@@ -67,6 +67,22 @@ REFUSED: list[tuple[str, Call, str]] = [
         lambda s: s.forget_user(user_id=-1, keep_opt_out=False),
         "user_id -1 is outside 0..2**63-1",
     ),
+    (
+        "set_block user",
+        lambda s: s.set_block(user_id=-1, action="hug", blocked=True),
+        "user_id -1 is outside 0..2**63-1",
+    ),
+    (
+        "set_block action",
+        lambda s: s.set_block(user_id=10, action="", blocked=True),
+        "action must be a non-empty str of at most 64 characters: ''",
+    ),
+    ("blocks_of", lambda s: s.blocks_of(-1), "user_id -1 is outside 0..2**63-1"),
+    (
+        "opted_out_among refusing",
+        lambda s: s.opted_out_among([10], refusing=["x" * 65]),
+        f"action must be a non-empty str of at most 64 characters: {'x' * 65!r}",
+    ),
     ("forget_guild", lambda s: s.forget_guild(guild_id=-1), "guild_id -1 is outside 0..2**63-1"),
     ("guild_settings", lambda s: s.guild_settings(-1), "guild_id -1 is outside 0..2**63-1"),
     (
@@ -112,6 +128,9 @@ CLOSED: list[tuple[str, Call]] = [
     ("is_opted_out", lambda s: s.is_opted_out(10)),
     ("opted_out_among", lambda s: s.opted_out_among([10, 20])),
     ("opted_out_among nobody", lambda s: s.opted_out_among([])),
+    ("opted_out_among refusing", lambda s: s.opted_out_among([10], refusing=["hug"])),
+    ("set_block", lambda s: s.set_block(user_id=10, action="hug", blocked=True)),
+    ("blocks_of", lambda s: s.blocks_of(10)),
     ("forget_user", lambda s: s.forget_user(user_id=10, keep_opt_out=False)),
     ("forget_guild", lambda s: s.forget_guild(guild_id=1)),
     ("guild_settings", lambda s: s.guild_settings(1)),

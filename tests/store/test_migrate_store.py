@@ -94,7 +94,7 @@ async def test_a_release_database_moves_whole(db_path: Path, pg_url: str, versio
     assert (code, err) == (0, ""), err
     assert out == (
         "nekocord: copied 5 counts, 4 received totals, 6 dedupe markers, 2 return markers, "
-        "1 opt-outs, 0 server settings, 5 per-day totals (6 actions counted)\n"
+        "1 opt-outs, 0 server settings, 5 per-day totals, 0 blocks (6 actions counted)\n"
     )
     assert file_state(db_path) == source  # only read, not brought to today's schema
     # Row for row what the SQLite file holds once brought to the current schema.
@@ -143,9 +143,11 @@ async def test_settings_and_several_targets_of_the_current_schema_move(
                                   target_ids=[B, C])  # fmt: skip
         await store.save_guild_settings(G1, settings)
         await store.set_opt_out(user_id=C, opted_out=True)
+        await store.set_block(user_id=B, action="kiss", blocked=True)
+        await store.set_block(user_id=B, action="gif", blocked=True)
     code, out, _ = await migrate_store("--from", str(db_path), "--to", with_password(pg_url))
     assert code == 0 and "1 server settings" in out and "2 dedupe markers" in out, out
-    assert "2 per-day totals" in out, out
+    assert "2 per-day totals" in out and "2 blocks" in out, out
     assert SECRET not in out
     async with await PostgresStore.open(pg_url) as store:
         assert await store.guild_settings(G1) == settings
@@ -153,6 +155,8 @@ async def test_settings_and_several_targets_of_the_current_schema_move(
         # The day's totals came along (C opted out: no rank).
         assert [(e.user_id, e.count) for e in week.entries] == [(B, 1)]
         assert await store.is_opted_out(C)
+        assert await store.blocks_of(B) == {"kiss", "gif"}
+        assert await store.opted_out_among([A, B], refusing=("kiss",)) == {B}
         assert (
             await store.record_action(
                 action_id=1, guild_id=G1, action="hug", actor_id=A, target_ids=[C, B]
@@ -278,6 +282,11 @@ async def a_leaderboard_setting_that_is_no_bool(path: Path) -> None:
     insert(path, "INSERT INTO guild_settings VALUES (?, ?, 0)", G2, '{"leaderboard": 0}')
 
 
+async def a_block_of_no_action(path: Path) -> None:
+    await current_database(path)
+    insert(path, "INSERT INTO action_blocks VALUES (1, X'6875', 0)")
+
+
 async def a_newer_schema(path: Path) -> None:
     await current_database(path)
     insert(path, "PRAGMA user_version = 99")
@@ -302,6 +311,7 @@ async def a_newer_schema(path: Path) -> None:
         (a_day_that_is_text, "daily_counts (row 2: day 'today' is not a day number"),
         (a_day_count_that_is_text, "daily_counts (row 2: count 'many' is not a count"),
         (a_leaderboard_setting_that_is_no_bool, "leaderboard is not true or false"),
+        (a_block_of_no_action, "invalid row in action_blocks (row 1: action "),
         (a_newer_schema, "has schema version 99, newer than"),
     ],
 )
