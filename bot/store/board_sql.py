@@ -11,8 +11,12 @@ whole board has.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["leaderboard_sql", "numbered"]
+from bot.store.boards import BoardEntry, Leaderboard
+
+__all__ = ["leaderboard_from_rows", "leaderboard_sql", "numbered"]
 
 _NOT_OPTED_OUT = "NOT EXISTS (SELECT 1 FROM opt_outs AS o WHERE o.user_id = {column})"
 
@@ -75,3 +79,20 @@ def numbered(sql: str) -> tuple[str, list[str]]:
         return f"${names.index(name) + 1}"
 
     return re.sub(r"(?<!:):([a-z]+)", number, sql), names
+
+
+def leaderboard_from_rows(
+    rows: Sequence[Sequence[Any]], offset: int, limit: int, user_id: int
+) -> Leaderboard:
+    """The value of `leaderboard_sql`'s rows (both backends read them alike)."""
+    ranked = int(rows[0][3]) if rows else 0
+    entries: list[BoardEntry] = []
+    own = None
+    for rank, member, partner, n in rows[1:]:
+        paired = None if partner is None else int(partner)
+        entry = BoardEntry(int(rank), int(member), int(n), paired)
+        if offset < entry.rank <= offset + limit:
+            entries.append(entry)
+        if own is None and user_id in (entry.user_id, entry.partner_id):
+            own = entry  # rows come by rank: the first naming the asker is their best
+    return Leaderboard(entries=entries, ranked=ranked, own=own)

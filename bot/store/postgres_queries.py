@@ -30,10 +30,9 @@ from bot.store.base import (
     UserData,
     UserStats,
 )
-from bot.store.board_sql import leaderboard_sql, numbered
+from bot.store.board_sql import leaderboard_from_rows, leaderboard_sql, numbered
 from bot.store.postgres_cache import BUMP, OPT_OUTS, SETTINGS, bump, mark_removed
 from bot.store.settings_codec import settings_from_columns
-from bot.store.sqlite_queries import leaderboard_from_rows
 
 __all__ = [
     "blocks_of",

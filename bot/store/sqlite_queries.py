@@ -16,7 +16,6 @@ from bot.store.base import (
     DAY,
     ActionCounts,
     ActionStat,
-    BoardEntry,
     GuildSettings,
     Leaderboard,
     Partner,
@@ -24,7 +23,7 @@ from bot.store.base import (
     UserData,
     UserStats,
 )
-from bot.store.board_sql import leaderboard_sql
+from bot.store.board_sql import leaderboard_from_rows, leaderboard_sql
 from bot.store.settings_codec import encode_settings, read_settings
 from bot.store.sqlite_settings import change_settings
 
@@ -38,7 +37,6 @@ __all__ = [
     "guild_settings",
     "is_returned",
     "leaderboard",
-    "leaderboard_from_rows",
     "opted_out_among",
     "ping",
     "prune",
@@ -190,23 +188,6 @@ def leaderboard(
     params: dict[str, Any] = {"guild": guild_id, "user": user_id, "offset": offset}
     params |= {"limit": limit, "since": since_day, "action": action}
     return leaderboard_from_rows(conn.execute(sql, params).fetchall(), offset, limit, user_id)
-
-
-def leaderboard_from_rows(
-    rows: Sequence[Sequence[Any]], offset: int, limit: int, user_id: int
-) -> Leaderboard:
-    """The value of `board_sql.leaderboard_sql`'s rows (both backends read them alike)."""
-    ranked = int(rows[0][3]) if rows else 0
-    entries: list[BoardEntry] = []
-    own = None
-    for rank, member, partner, n in rows[1:]:
-        paired = None if partner is None else int(partner)
-        entry = BoardEntry(int(rank), int(member), int(n), paired)
-        if offset < entry.rank <= offset + limit:
-            entries.append(entry)
-        if own is None and user_id in (entry.user_id, entry.partner_id):
-            own = entry  # rows come by rank: the first naming the asker is their best
-    return Leaderboard(entries=entries, ranked=ranked, own=own)
 
 
 def user_data(conn: sqlite3.Connection, *, user_id: int) -> UserData:
